@@ -1,0 +1,44 @@
+// Package guard defines what the reference brokerage (and integration mode)
+// asks before a customer action executes, and what it tells afterwards: a
+// Guard decides each customer action record and observes every other record
+// (fills, bars, reference data). Implementations compose the risk engine and
+// the watchtower; AllowAll is the default before they are wired in.
+package guard
+
+import (
+	"context"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+)
+
+// Guard decides customer actions and observes the rest of the stream.
+type Guard interface {
+	// Decide returns the decision for a customer action record. An error
+	// means no decision could be had: callers fail closed for money movement.
+	Decide(ctx context.Context, r *event.Record) (event.Decision, error)
+	// Observe feeds a record that needs no decision (fill, bar, instrument,
+	// account snapshot).
+	Observe(ctx context.Context, r *event.Record) error
+}
+
+// AllowAll is a Guard that allows every action, with the reason code
+// no_guard so its decisions are never mistaken for a policy's.
+type AllowAll struct{}
+
+// Decide allows r.
+func (AllowAll) Decide(_ context.Context, r *event.Record) (event.Decision, error) {
+	return event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Action: event.Allow, Reasons: []string{"no_guard"}, Policy: "allow-all"}, nil
+}
+
+// Observe ignores r.
+func (AllowAll) Observe(context.Context, *event.Record) error { return nil }
+
+// Clock tells the time; tests and replays inject their own.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
