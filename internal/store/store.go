@@ -1,0 +1,177 @@
+// Package store opens Kabuto's database, SQLite embedded by default or
+// PostgreSQL in production, applies the embedded migrations, and runs
+// transactions. Each aggregate's SQL lives in the package that owns the
+// aggregate, written once for both databases: $N placeholders in order of
+// first use, BIGINT integers, DOUBLE PRECISION prices, times as Unix
+// microseconds, and conditional UPDATEs (never SELECT … FOR UPDATE) for
+// invariants such as "cash never goes negative".
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the sqlite driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect names the database in use.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open database.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+	// Where says where the database is, without any password.
+	Where string
+}
+
+// Open opens the database named by dsn: a postgres:// or postgresql:// URL
+// for PostgreSQL, otherwise a SQLite file (dsn, or kabuto.db in dataDir
+// when dsn is empty). It does not migrate.
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		sdb, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		sdb.SetMaxOpenConns(32)
+		sdb.SetMaxIdleConns(16)
+		sdb.SetConnMaxIdleTime(5 * time.Minute)
+		db := &DB{DB: sdb, Dialect: Postgres, Where: redact(dsn)}
+		if err := db.PingContext(ctx); err != nil {
+			sdb.Close()
+			return nil, fmt.Errorf("store: postgres at %s: %w", db.Where, err)
+		}
+		return db, nil
+	}
+	path := dsn
+	if path == "" {
+		if dataDir == "" {
+			return nil, errors.New("store: no database given: pass --db or --data")
+		}
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: data directory: %w", err)
+		}
+		path = filepath.Join(dataDir, "kabuto.db")
+	}
+	path = strings.TrimPrefix(path, "sqlite://")
+	q := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	sdb, err := sql.Open("sqlite", "file:"+path+"?"+q)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	// SQLite has one writer at a time; a few connections serve readers in
+	// WAL mode while writers queue on the busy timeout.
+	sdb.SetMaxOpenConns(4)
+	db := &DB{DB: sdb, Dialect: SQLite, Where: path}
+	if err := db.PingContext(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("store: sqlite at %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "@"); i > 0 {
+		if j := strings.Index(dsn, "://"); j > 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+	}
+	return dsn
+}
+
+// Migrate applies every embedded migration not yet applied and reports
+// what it did.
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	d := goose.DialectSQLite3
+	if db.Dialect == Postgres {
+		d = goose.DialectPostgres
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(d, db.DB, sub)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	var done []string
+	for _, r := range res {
+		done = append(done, r.Source.Path)
+		slog.InfoContext(ctx, "migration applied", "file", r.Source.Path, "took", r.Duration)
+	}
+	return done, nil
+}
+
+// Tx runs fn in a transaction and commits it when fn returns nil. On
+// PostgreSQL a serialization failure or deadlock is retried a few times.
+func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := db.tx(ctx, fn)
+		if err == nil || attempt >= 4 || !retryable(err) {
+			return err
+		}
+	}
+}
+
+func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func retryable(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLSTATE 40001") || strings.Contains(s, "SQLSTATE 40P01")
+}
+
+// Micros converts t to Unix microseconds, the stored form of times.
+func Micros(t time.Time) int64 { return t.UnixMicro() }
+
+// FromMicros converts stored Unix microseconds back to a time in JST, the
+// brokerage's time zone.
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).In(JST) }
+
+// JST is Japan Standard Time (UTC+9, no daylight saving).
+var JST = time.FixedZone("JST", 9*60*60)
+
+// Bool converts a stored 0/1 integer to a bool.
+func Bool(i int64) bool { return i != 0 }
+
+// Int converts a bool to its stored 0/1 form.
+func Int(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
