@@ -1,0 +1,164 @@
+// Package market holds the reference brokerage's market: the instrument
+// universe (TSE large, mid and thin small caps; Hong Kong and Shanghai names
+// priced in their own currency), the exchange rules that orders are checked
+// against (TSE tick sizes and daily price limits, lots, trading hours), FX
+// rates, and a simulated exchange that fills orders against a price process
+// with price impact and publishes one-minute bars.
+package market
+
+import (
+	"math"
+	"time"
+)
+
+// Markets of spec version 1.
+const (
+	TSEPrime    = "TSE_PRIME"
+	TSEStandard = "TSE_STANDARD"
+	TSEGrowth   = "TSE_GROWTH"
+	HK          = "HK"
+	SH          = "SH"
+	SZ          = "SZ"
+	US          = "US"
+)
+
+// Domestic reports whether m is a Tokyo market.
+func Domestic(m string) bool { return m == TSEPrime || m == TSEStandard || m == TSEGrowth }
+
+// FX returns the yen price of one unit of currency c, and false for a
+// currency the brokerage does not trade. The rates are the demo's fixed
+// reference rates.
+func FX(c string) (float64, bool) {
+	switch c {
+	case "JPY":
+		return 1, true
+	case "HKD":
+		return 19.4, true
+	case "CNY":
+		return 20.9, true
+	case "USD":
+		return 151.2, true
+	}
+	return 0, false
+}
+
+// tseLimits is the TSE daily price limit (値幅制限) by previous close:
+// a close under upTo moves at most width yen either way.
+var tseLimits = []struct{ upTo, width float64 }{
+	{100, 30}, {200, 50}, {500, 80}, {700, 100}, {1000, 150},
+	{1500, 300}, {2000, 400}, {3000, 500}, {5000, 700}, {7000, 1000},
+	{10000, 1500}, {15000, 3000}, {20000, 4000}, {30000, 5000}, {50000, 7000},
+	{70000, 10000}, {100000, 15000}, {150000, 30000}, {200000, 40000}, {300000, 50000},
+	{500000, 70000}, {700000, 100000}, {1000000, 150000},
+}
+
+// LimitWidth returns the daily price limit around prevClose for an
+// instrument on market m: the TSE table by previous close, ±10% on
+// Shanghai and Shenzhen, and no limit (0) elsewhere.
+func LimitWidth(m string, prevClose float64) float64 {
+	switch {
+	case Domestic(m):
+		for _, l := range tseLimits {
+			if prevClose < l.upTo {
+				return l.width
+			}
+		}
+		return 300000
+	case m == SH || m == SZ:
+		return roundTo(prevClose*0.10, 0.01)
+	}
+	return 0
+}
+
+// Band returns the lowest and highest prices allowed today; hi is +Inf
+// where the market has no limit.
+func Band(m string, prevClose float64) (lo, hi float64) {
+	w := LimitWidth(m, prevClose)
+	if w == 0 {
+		return TickSize(m, prevClose), math.Inf(1)
+	}
+	lo = prevClose - w
+	if t := TickSize(m, prevClose); lo < t {
+		lo = t
+	}
+	return lo, prevClose + w
+}
+
+// hkSpreads is the Hong Kong exchange's spread table: prices up to upTo
+// move in steps of tick.
+var hkSpreads = []struct{ upTo, tick float64 }{
+	{0.25, 0.001}, {0.5, 0.005}, {10, 0.01}, {20, 0.02}, {100, 0.05},
+	{200, 0.1}, {500, 0.2}, {1000, 0.5}, {2000, 1}, {5000, 2}, {9995, 5},
+}
+
+// TickSize returns the price step at price p on market m. TSE steps are the
+// general table (¥1 up to ¥3,000); the finer steps of TOPIX100 names are
+// not modelled.
+func TickSize(m string, p float64) float64 {
+	switch {
+	case Domestic(m):
+		switch {
+		case p <= 3000:
+			return 1
+		case p <= 5000:
+			return 5
+		case p <= 30000:
+			return 10
+		case p <= 50000:
+			return 50
+		case p <= 300000:
+			return 100
+		case p <= 500000:
+			return 500
+		case p <= 3000000:
+			return 1000
+		}
+		return 5000
+	case m == HK:
+		for _, s := range hkSpreads {
+			if p <= s.upTo {
+				return s.tick
+			}
+		}
+		return 5
+	}
+	return 0.01
+}
+
+// OnTick reports whether p is a whole number of ticks at its own price level.
+func OnTick(m string, p float64) bool {
+	t := TickSize(m, p)
+	n := p / t
+	return math.Abs(n-math.Round(n)) < 1e-6
+}
+
+// RoundTick rounds p to the nearest tick at its price level.
+func RoundTick(m string, p float64) float64 { return roundTo(p, TickSize(m, p)) }
+
+func roundTo(p, step float64) float64 {
+	r := math.Round(p/step) * step
+	// Trim float noise such as 0.30000000000000004.
+	return math.Round(r*1e6) / 1e6
+}
+
+// Hours says when a market trades.
+type Hours struct {
+	// Always keeps the market open around the clock (the demo).
+	Always bool
+}
+
+// Open reports whether the TSE is in session at t: 9:00-11:30 and
+// 12:30-15:30 JST on weekdays (holidays are not modelled).
+func (h Hours) Open(t time.Time) bool {
+	if h.Always {
+		return true
+	}
+	j := t.In(jst)
+	if wd := j.Weekday(); wd == time.Saturday || wd == time.Sunday {
+		return false
+	}
+	m := j.Hour()*60 + j.Minute()
+	return (m >= 9*60 && m < 11*60+30) || (m >= 12*60+30 && m < 15*60+30)
+}
+
+var jst = time.FixedZone("JST", 9*60*60)
