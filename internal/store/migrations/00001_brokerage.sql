@@ -118,7 +118,14 @@ CREATE TABLE idempotency (
     PRIMARY KEY (principal, idem_key)
 );
 
+-- settings: server-wide values that must survive restarts (e.g. the hash key).
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE settings;
 DROP TABLE idempotency;
 DROP TABLE events;
 DROP TABLE withdrawals;

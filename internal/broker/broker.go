@@ -1,0 +1,228 @@
+// Package broker is the reference brokerage Kabuto protects: accounts with
+// cash in integer yen and cash, NISA and margin holdings, orders checked
+// against the exchange's rules and filled by the simulated exchange,
+// withdrawals to the registered bank account only, and bank and contact
+// changes. Every state change is one database transaction with a ledger
+// entry for every movement of cash or shares; every mutating call takes an
+// idempotency key. Before any customer action executes the brokerage emits
+// the spec record of the action, asks its Guard, and obeys the decision.
+package broker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/guard"
+	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/store"
+)
+
+// Actor is who acts and from where: the actor context of the spec, taken
+// from the request, and the principal the idempotency keys belong to.
+type Actor struct {
+	Principal string // e.g. "session:…" or "apikey:…"
+	Session   string
+	IP        string
+	ASN       int64
+	Country   string
+	Device    string
+	UA        string
+	Channel   string
+}
+
+// Config configures a Broker.
+type Config struct {
+	DB       *store.DB
+	Exchange *market.Exchange
+	Guard    guard.Guard // nil: guard.AllowAll
+	Clock    guard.Clock // nil: the wall clock
+	HashKey  []byte      // keys the contact and bank hashes
+	// IDs returns a new unique identifier with the given prefix; nil uses
+	// random identifiers.
+	IDs func(prefix string) string
+	Log *slog.Logger
+}
+
+// Broker is the reference brokerage.
+type Broker struct {
+	db    *store.DB
+	x     *market.Exchange
+	guard guard.Guard
+	clock guard.Clock
+	key   []byte
+	ids   func(string) string
+	log   *slog.Logger
+
+	subMu sync.RWMutex
+	subs  []func(context.Context, *event.Record)
+
+	tickMu sync.Mutex
+}
+
+// New returns a Broker.
+func New(c Config) *Broker {
+	b := &Broker{db: c.DB, x: c.Exchange, guard: c.Guard, clock: c.Clock, key: c.HashKey, ids: c.IDs, log: c.Log}
+	if b.guard == nil {
+		b.guard = guard.AllowAll{}
+	}
+	if b.clock == nil {
+		b.clock = guard.SystemClock{}
+	}
+	if b.ids == nil {
+		b.ids = RandomID
+	}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	return b
+}
+
+// SetGuard replaces the guard asked before every action.
+func (b *Broker) SetGuard(g guard.Guard) { b.guard = g }
+
+// Exchange returns the exchange the brokerage trades on.
+func (b *Broker) Exchange() *market.Exchange { return b.x }
+
+// Subscribe calls fn with every record the brokerage emits, after the
+// record's transaction committed (or, for refused actions, after the
+// refusal), in emission order per caller.
+func (b *Broker) Subscribe(fn func(context.Context, *event.Record)) {
+	b.subMu.Lock()
+	b.subs = append(b.subs, fn)
+	b.subMu.Unlock()
+}
+
+func (b *Broker) publish(ctx context.Context, recs ...*event.Record) {
+	b.subMu.RLock()
+	subs := b.subs
+	b.subMu.RUnlock()
+	for _, r := range recs {
+		for _, fn := range subs {
+			fn(ctx, r)
+		}
+	}
+}
+
+var idSeq atomic.Uint64
+
+// RandomID returns prefix followed by a time-ordered unique identifier.
+func RandomID(prefix string) string {
+	var r [5]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%s%011x%04x%s", prefix, time.Now().UnixMilli(), idSeq.Add(1)&0xffff, hex.EncodeToString(r[:]))
+}
+
+// Hash returns the opaque hash of a contact detail or bank account, keyed
+// so that it means nothing outside this brokerage. Values are normalised
+// (case, spaces and hyphens) first.
+func (b *Broker) Hash(kind, value string) string {
+	v := strings.ToLower(strings.Join(strings.FieldsFunc(value, func(r rune) bool { return r == ' ' || r == '-' || r == '\u3000' }), ""))
+	m := hmac.New(sha256.New, b.key)
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(v))
+	return kind[:1] + "_" + hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// record returns a customer-action record with the actor context filled in.
+func (b *Broker) record(t event.Type, account string, a Actor, now time.Time) *event.Record {
+	return &event.Record{
+		ID: b.ids("E"), Type: t, Time: now, Account: account,
+		Session: a.Session, IP: a.IP, ASN: a.ASN, Country: a.Country, Device: a.Device, UA: a.UA, Channel: a.Channel,
+	}
+}
+
+// decide asks the guard about r and turns anything but allow into a
+// refusal. A guard that cannot decide refuses (fails closed).
+func (b *Broker) decide(ctx context.Context, r *event.Record) (event.Decision, error) {
+	d, err := b.guard.Decide(ctx, r)
+	if err != nil {
+		b.log.ErrorContext(ctx, "guard could not decide; refusing", "event", r.ID, "type", r.Type, "account", r.Account, "err", err)
+		return d, reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable,
+			"the safety check could not be completed, so nothing was done; please try again in a few minutes")
+	}
+	switch d.Action {
+	case event.Allow:
+		return d, nil
+	case event.Challenge:
+		e := reason.New(http.StatusForbidden, reason.StepUpRequired, "confirm this action with %s first", factorText(d.Factor))
+		e.Decision = &d
+		return d, e
+	case event.Hold:
+		e := reason.New(http.StatusAccepted, reason.Held, "this action is held for review by our security team; you will be told the outcome")
+		e.Decision = &d
+		return d, e
+	case event.Deny:
+		e := reason.New(http.StatusForbidden, reason.Denied, "this action was refused for your protection (%s); please contact us", strings.Join(d.Reasons, ", "))
+		e.Decision = &d
+		return d, e
+	}
+	b.log.ErrorContext(ctx, "guard returned an unknown action; refusing", "action", d.Action)
+	return d, reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable, "the safety check gave no usable answer, so nothing was done")
+}
+
+func factorText(f string) string {
+	if f == event.FactorPhishingResistant {
+		return "your passkey"
+	}
+	return "a second factor"
+}
+
+// logEvent appends r to the stored stream inside tx.
+func logEvent(ctx context.Context, tx *sql.Tx, r *event.Record) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, time_us, type, account, body) VALUES ($1, $2, $3, $4, $5)`,
+		r.ID, store.Micros(r.Time), string(r.Type), r.Account, string(r.AppendJSON(nil)))
+	return err
+}
+
+// logRefused stores a refused action's record outside any other work.
+func (b *Broker) logRefused(ctx context.Context, r *event.Record) {
+	err := b.db.Tx(ctx, func(tx *sql.Tx) error { return logEvent(ctx, tx, r) })
+	if err != nil {
+		b.log.ErrorContext(ctx, "could not store refused action", "event", r.ID, "err", err)
+	}
+	b.publish(ctx, r)
+}
+
+// Events returns stored records after the given time (exclusive), oldest
+// first, at most limit, optionally for one account.
+func (b *Broker) Events(ctx context.Context, account string, after time.Time, limit int) ([]string, error) {
+	q := `SELECT body FROM events WHERE time_us > $1 ORDER BY time_us, id LIMIT $2`
+	args := []any{store.Micros(after), limit}
+	if account != "" {
+		q = `SELECT body FROM events WHERE time_us > $1 AND account = $2 ORDER BY time_us, id LIMIT $3`
+		args = []any{store.Micros(after), account, limit}
+	}
+	rows, err := b.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+var errNoRows = sql.ErrNoRows
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
