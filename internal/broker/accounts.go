@@ -104,13 +104,37 @@ func InstrumentRecord(in market.Instrument, id string, t time.Time) *event.Recor
 // OpenAccount opens an account with its opening cash and holdings, each
 // written to the ledger, and emits the account snapshot record.
 func (b *Broker) OpenAccount(ctx context.Context, a NewAccount) error {
+	return b.OpenAccounts(ctx, []NewAccount{a})
+}
+
+// OpenAccounts opens many accounts in one transaction: all or none.
+func (b *Broker) OpenAccounts(ctx context.Context, as []NewAccount) error {
+	now := b.clock.Now()
+	snaps := make([]*event.Record, 0, len(as))
+	err := b.db.Tx(ctx, func(tx *sql.Tx) error {
+		snaps = snaps[:0]
+		for _, a := range as {
+			snap, err := b.openAccount(ctx, tx, a, now)
+			if err != nil {
+				return err
+			}
+			snaps = append(snaps, snap)
+		}
+		return nil
+	})
+	if err == nil {
+		b.publish(ctx, snaps...)
+	}
+	return err
+}
+
+func (b *Broker) openAccount(ctx context.Context, tx *sql.Tx, a NewAccount, now time.Time) (*event.Record, error) {
 	if a.ID == "" || a.Name == "" || a.Bank == "" || a.CashJPY < 0 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "an account needs an id, a name, a bank account and non-negative cash")
+		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "an account needs an id, a name, a bank account and non-negative cash")
 	}
 	if a.Locale == "" {
 		a.Locale = "ja"
 	}
-	now := b.clock.Now()
 	if a.Opened.IsZero() {
 		a.Opened = now
 	}
@@ -118,33 +142,27 @@ func (b *Broker) OpenAccount(ctx context.Context, a NewAccount) error {
 		Opened: a.Opened.In(store.JST).Format(time.DateOnly), CashJPY: a.CashJPY, Holdings: a.Holdings, Factors: a.Factors,
 		EmailHash: b.Hash("email", a.Email), PhoneHash: b.Hash("phone", a.Phone), BankHash: b.Hash("bank", a.Bank),
 		ForeignEnabled: a.ForeignEnabled, MarginEnabled: a.MarginEnabled}
-	err := b.db.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, name, locale, email, phone, address, email_hash, phone_hash, address_hash,
-			bank_label, bank_hash, opened, cash_jpy, foreign_enabled, margin_enabled, created_us)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			a.ID, a.Name, a.Locale, a.Email, a.Phone, a.Address, snap.EmailHash, snap.PhoneHash, b.Hash("address", a.Address),
-			a.Bank, snap.BankHash, snap.Opened, a.CashJPY, store.Int(a.ForeignEnabled), store.Int(a.MarginEnabled), store.Micros(now))
-		if err != nil {
-			return fmt.Errorf("open account %s: %w", a.ID, err)
-		}
-		if err := ledger(ctx, tx, b.ids("L"), a.ID, now, "opening", "", "", 0, 0, a.CashJPY, ""); err != nil {
-			return err
-		}
-		for _, h := range a.Holdings {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO positions (account, symbol, kind, qty, cost_jpy) VALUES ($1, $2, $3, $4, $5)`,
-				a.ID, h.Symbol, h.Kind, h.Qty, h.CostJPY); err != nil {
-				return fmt.Errorf("open account %s: holding %s: %w", a.ID, h.Symbol, err)
-			}
-			if err := ledger(ctx, tx, b.ids("L"), a.ID, now, "opening", h.Symbol, h.Kind, h.Qty, 0, 0, ""); err != nil {
-				return err
-			}
-		}
-		return logEvent(ctx, tx, snap)
-	})
-	if err == nil {
-		b.publish(ctx, snap)
+	_, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, name, locale, email, phone, address, email_hash, phone_hash, address_hash,
+		bank_label, bank_hash, opened, cash_jpy, foreign_enabled, margin_enabled, created_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		a.ID, a.Name, a.Locale, a.Email, a.Phone, a.Address, snap.EmailHash, snap.PhoneHash, b.Hash("address", a.Address),
+		a.Bank, snap.BankHash, snap.Opened, a.CashJPY, store.Int(a.ForeignEnabled), store.Int(a.MarginEnabled), store.Micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("open account %s: %w", a.ID, err)
 	}
-	return err
+	if err := ledger(ctx, tx, b.ids("L"), a.ID, now, "opening", "", "", 0, 0, a.CashJPY, ""); err != nil {
+		return nil, err
+	}
+	for _, h := range a.Holdings {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO positions (account, symbol, kind, qty, cost_jpy) VALUES ($1, $2, $3, $4, $5)`,
+			a.ID, h.Symbol, h.Kind, h.Qty, h.CostJPY); err != nil {
+			return nil, fmt.Errorf("open account %s: holding %s: %w", a.ID, h.Symbol, err)
+		}
+		if err := ledger(ctx, tx, b.ids("L"), a.ID, now, "opening", h.Symbol, h.Kind, h.Qty, 0, 0, ""); err != nil {
+			return nil, err
+		}
+	}
+	return snap, logEvent(ctx, tx, snap)
 }
 
 func ledger(ctx context.Context, tx *sql.Tx, id, account string, t time.Time, entry, symbol, kind string, qty int64, price float64, cash int64, ref string) error {

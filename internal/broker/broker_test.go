@@ -44,7 +44,7 @@ type fixture struct {
 	mu    sync.Mutex
 }
 
-func newFixture(t *testing.T, db *store.DB, g guard.Guard) *fixture {
+func newFixture(t testing.TB, db *store.DB, g guard.Guard) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{clock: &fakeClock{t: open}}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -196,4 +198,54 @@ func (b *Broker) Run(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// Listing is an instrument with its current quote.
+type Listing struct {
+	Symbol    string  `json:"symbol"`
+	Name      string  `json:"name"`
+	Market    string  `json:"market"`
+	Currency  string  `json:"currency"`
+	Lot       int64   `json:"lot"`
+	ADVShares int64   `json:"adv_shares"`
+	PrevClose float64 `json:"prev_close"`
+	Last      float64 `json:"last"`
+	Bid       float64 `json:"bid"`
+	Ask       float64 `json:"ask"`
+	LimitLow  float64 `json:"limit_low"`
+	LimitHigh float64 `json:"limit_high,omitempty"`
+	DayVolume int64   `json:"day_volume"`
+	BuyHalted bool    `json:"buy_halted"`
+	HaltWhy   string  `json:"halt_reason,omitempty"`
+}
+
+// Instruments lists the instruments with their quotes, optionally only
+// those whose symbol or name contains q.
+func (b *Broker) Instruments(ctx context.Context, q string) ([]Listing, error) {
+	rows, err := b.db.QueryContext(ctx, `SELECT symbol, name, market, currency, lot, adv_shares, prev_close, buy_halted, halt_reason FROM instruments ORDER BY symbol`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Listing{}
+	q = strings.ToLower(q)
+	for rows.Next() {
+		var l Listing
+		var h int64
+		if err := rows.Scan(&l.Symbol, &l.Name, &l.Market, &l.Currency, &l.Lot, &l.ADVShares, &l.PrevClose, &h, &l.HaltWhy); err != nil {
+			return nil, err
+		}
+		if q != "" && !strings.Contains(strings.ToLower(l.Symbol+" "+l.Name), q) {
+			continue
+		}
+		l.BuyHalted = store.Bool(h)
+		if qt, ok := b.x.Quote(l.Symbol); ok {
+			l.Last, l.Bid, l.Ask, l.LimitLow, l.DayVolume = qt.Last, qt.Bid, qt.Ask, qt.Low, qt.DayVolume
+			if !math.IsInf(qt.High, 1) {
+				l.LimitHigh = qt.High
+			}
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }

@@ -37,8 +37,10 @@ func (AllowAll) Observe(context.Context, *event.Record) error { return nil }
 // Clock tells the time; tests and replays inject their own.
 type Clock interface{ Now() time.Time }
 
-// SystemClock is the wall clock.
+// SystemClock is the wall clock, in Japan Standard Time.
 type SystemClock struct{}
 
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }
+// Now returns the current time in JST.
+func (SystemClock) Now() time.Time { return time.Now().In(jst) }
+
+var jst = time.FixedZone("JST", 9*60*60)

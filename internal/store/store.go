@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,7 +121,6 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	var done []string
 	for _, r := range res {
 		done = append(done, r.Source.Path)
-		slog.InfoContext(ctx, "migration applied", "file", r.Source.Path, "took", r.Duration)
 	}
 	return done, nil
 }

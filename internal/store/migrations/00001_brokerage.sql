@@ -124,7 +124,18 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 
+-- api_keys: callers of the API (the brokerage's own systems); only a hash is kept.
+CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    key_hash   TEXT NOT NULL UNIQUE,
+    scopes     TEXT NOT NULL,
+    created_us BIGINT NOT NULL,
+    revoked_us BIGINT NOT NULL DEFAULT 0
+);
+
 -- +goose Down
+DROP TABLE api_keys;
 DROP TABLE settings;
 DROP TABLE idempotency;
 DROP TABLE events;

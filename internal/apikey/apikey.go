@@ -1,0 +1,101 @@
+// Package apikey issues and checks the API keys that the brokerage's own
+// systems use to call Kabuto. Only a SHA-256 hash of each key is stored;
+// the key itself is shown once, when it is created.
+package apikey
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/store"
+)
+
+// Scopes an API key may hold.
+const (
+	ScopeBroker = "broker" // act on accounts of the reference brokerage
+	ScopeEvents = "events" // send records for decisions (integration mode)
+	ScopeAdmin  = "admin"  // analyst and operator actions
+)
+
+// Key is a stored API key, without its secret.
+type Key struct {
+	ID      string
+	Name    string
+	Scopes  []string
+	Created time.Time
+}
+
+// Has reports whether k holds scope.
+func (k *Key) Has(scope string) bool { return slices.Contains(k.Scopes, scope) }
+
+// ErrInvalid means the key is unknown or revoked.
+var ErrInvalid = errors.New("invalid or revoked API key")
+
+// Store keeps API keys.
+type Store struct{ db *store.DB }
+
+// New returns a Store on db.
+func New(db *store.DB) *Store { return &Store{db: db} }
+
+func hash(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// Create makes a key and returns its secret, which is not stored.
+func (s *Store) Create(ctx context.Context, name string, scopes []string, now time.Time) (secret string, k *Key, err error) {
+	var b [24]byte
+	rand.Read(b[:])
+	return s.CreateWithSecret(ctx, name, "kb_"+base64.RawURLEncoding.EncodeToString(b[:]), scopes, now)
+}
+
+// CreateWithSecret stores a key with a secret chosen by the caller (the
+// demo's well-known local key). The secret must start with "kb_".
+func (s *Store) CreateWithSecret(ctx context.Context, name, secret string, scopes []string, now time.Time) (string, *Key, error) {
+	if !strings.HasPrefix(secret, "kb_") || len(secret) < 12 || len(secret) > 100 {
+		return "", nil, errors.New("an API key secret starts with kb_ and has 12 to 100 characters")
+	}
+	var idb [6]byte
+	rand.Read(idb[:])
+	k := &Key{ID: "key_" + hex.EncodeToString(idb[:]), Name: name, Scopes: scopes, Created: now}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, created_us) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, name, hash(secret), strings.Join(scopes, " "), store.Micros(now))
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, k, nil
+}
+
+// Check returns the key whose secret this is.
+func (s *Store) Check(ctx context.Context, secret string) (*Key, error) {
+	if !strings.HasPrefix(secret, "kb_") || len(secret) > 100 {
+		return nil, ErrInvalid
+	}
+	var k Key
+	var scopes string
+	var created, revoked int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, scopes, created_us, revoked_us FROM api_keys WHERE key_hash = $1`, hash(secret)).
+		Scan(&k.ID, &k.Name, &scopes, &created, &revoked)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked != 0) {
+		return nil, ErrInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.Scopes, k.Created = strings.Fields(scopes), store.FromMicros(created)
+	return &k, nil
+}
+
+// Revoke revokes the key with the given id.
+func (s *Store) Revoke(ctx context.Context, id string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = $1 WHERE id = $2`, store.Micros(now), id)
+	return err
+}

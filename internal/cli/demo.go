@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/population"
+	"github.com/kabuto-sec/kabuto/internal/server"
+	"github.com/kabuto-sec/kabuto/internal/store"
+)
+
+// DemoKey is the demo's well-known API key, accepted only while the demo
+// listens on a loopback address.
+const DemoKey = "kb_demo_local_only"
+
+func runDemo(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	var c common
+	c.register(fs, "")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	customers := fs.Int("customers", 3000, "customers to create")
+	seed := fs.Uint64("seed", 1, "seed of the customers and the market")
+	if err := parse(fs, env, args, "Run a demo brokerage on a fresh embedded database (in --data, or a new temporary directory):\nthousands of customers with holdings, an instrument universe and a market that ticks around the clock."); err != nil {
+		return err
+	}
+	if *customers < 1 || *customers > 1_000_000 {
+		return usageError{fmt.Errorf("--customers %d: want 1 to 1000000", *customers)}
+	}
+	log, err := c.logger(env)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if c.db == "" {
+		if c.data == "" {
+			dir, err := os.MkdirTemp("", "kabuto-demo-")
+			if err != nil {
+				return err
+			}
+			c.data = dir
+		}
+		if _, err := os.Stat(filepath.Join(c.data, "kabuto.db")); err == nil {
+			return usageError{fmt.Errorf("%s already holds a database; the demo starts fresh: give an empty --data", c.data)}
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer db.Close()
+	a, err := newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: *seed, smallCaps: 150})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := seedCustomers(ctx, env, a, *seed, *customers); err != nil {
+		ln.Close()
+		return err
+	}
+	key := DemoKey
+	if ip, ok := ln.Addr().(*net.TCPAddr); !ok || !ip.IP.IsLoopback() {
+		key = "" // never a well-known key on a reachable address
+	}
+	scopes := []string{apikey.ScopeBroker, apikey.ScopeEvents, apikey.ScopeAdmin}
+	if key == "" {
+		key, _, err = a.keys.Create(ctx, "demo", scopes, time.Now())
+	} else {
+		_, _, err = a.keys.CreateWithSecret(ctx, "demo", key, scopes, time.Now())
+	}
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	go a.broker.Run(ctx, time.Second)
+	base := "http://" + ln.Addr().String()
+	where := db.Where
+	if db.Dialect == store.SQLite {
+		where += " (SQLite)"
+	}
+	fmt.Fprintf(env.Stdout, `
+Kabuto demo is running (ready in %.1fs).
+
+  Brokerage:  %s/
+  API:        %s/api/v1   (OpenAPI at /api/v1/openapi.json)
+  API key:    %s
+  Customers:  C0000001 … C%07d, each with cash, holdings and a registered bank
+  Market:     %d instruments, trading around the clock
+  Database:   %s
+
+Try:
+  export KABUTO_KEY=%s
+  curl -s -H "Authorization: Bearer $KABUTO_KEY" %s/api/v1/accounts/C0000001
+
+Stop with Ctrl-C.
+`, time.Since(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, key, base)
+	return server.Serve(ctx, ln, a.server.Handler(), log)
+}
+
+// seedCustomers opens the demo's customers in batches, with a progress bar.
+func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) error {
+	var ins []market.Instrument
+	x := a.broker.Exchange()
+	for _, s := range x.Symbols() {
+		in, _ := x.Instrument(s)
+		ins = append(ins, in)
+	}
+	people := population.Generate(seed, n, ins, population.Enrolment202504, time.Now())
+	bar := progressbar.NewOptions(n, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("opening customer accounts"),
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetVisibility(isTerminal(env.Stderr)))
+	const batch = 500
+	for i := 0; i < n; i += batch {
+		part := people[i:min(n, i+batch)]
+		accts := make([]broker.NewAccount, len(part))
+		for j := range part {
+			accts[j] = part[j].NewAccount
+		}
+		if err := a.broker.OpenAccounts(ctx, accts); err != nil {
+			return fmt.Errorf("seeding customers: %w", err)
+		}
+		bar.Add(len(part))
+	}
+	bar.Finish()
+	return nil
+}
+
+// isTerminal reports whether w is a terminal, where progress bars belong.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

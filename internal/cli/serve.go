@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/server"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs, "./data")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	hours := fs.String("market-hours", "tse", "when the simulated market trades: tse (9:00-11:30, 12:30-15:30 JST) or always")
+	hashKey := fs.String("hash-key", "", "secret that keys contact and bank hashes (≥32 chars; default: made once and kept in the database)")
+	geoip := fs.String("geoip", "", "CSV file of cidr,asn,country for client networks (default: the built-in table)")
+	seed := fs.Uint64("seed", 1, "seed of the simulated market")
+	if err := parse(fs, env, args, "Run Kabuto: the brokerage API, the guard and the back office."); err != nil {
+		return err
+	}
+	h, err := marketHours(*hours)
+	if err != nil {
+		return err
+	}
+	log, err := c.logger(env)
+	if err != nil {
+		return err
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := newApp(ctx, db, log, appOptions{hours: h, seed: *seed, smallCaps: 150, hashKey: *hashKey, geoip: *geoip})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	go a.broker.Run(ctx, time.Second)
+	log.Info("kabuto serving", "addr", "http://"+ln.Addr().String(), "database", db.Dialect, "where", db.Where, "version", version())
+	return server.Serve(ctx, ln, a.server.Handler(), log)
+}
+
+func marketHours(s string) (market.Hours, error) {
+	switch s {
+	case "tse":
+		return market.Hours{}, nil
+	case "always":
+		return market.Hours{Always: true}, nil
+	}
+	return market.Hours{}, usageError{fmt.Errorf("--market-hours %q: want tse or always", s)}
+}
+
+func runMigrate(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	var c common
+	c.register(fs, "./data")
+	if err := parse(fs, env, args, "Apply the embedded database migrations and exit."); err != nil {
+		return err
+	}
+	if _, err := c.logger(env); err != nil {
+		return err
+	}
+	if c.db == "" && c.data == "" {
+		return usageError{fmt.Errorf("say where the data lives: --data DIR or --db postgres://…")}
+	}
+	db, err := openNoMigrate(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	done, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(done) == 0 {
+		fmt.Fprintf(env.Stdout, "%s database at %s is up to date\n", db.Dialect, db.Where)
+	}
+	for _, f := range done {
+		fmt.Fprintf(env.Stdout, "applied %s\n", f)
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package server
+
+import (
+	_ "embed"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{"GET", "/api/v1/accounts", apikey.ScopeBroker, s.listAccounts},
+		{"GET", "/api/v1/accounts/{account}", apikey.ScopeBroker, s.getAccount},
+		{"GET", "/api/v1/accounts/{account}/orders", apikey.ScopeBroker, s.listOrders},
+		{"POST", "/api/v1/accounts/{account}/orders", apikey.ScopeBroker, s.placeOrder},
+		{"DELETE", "/api/v1/accounts/{account}/orders/{order}", apikey.ScopeBroker, s.cancelOrder},
+		{"POST", "/api/v1/accounts/{account}/withdrawals", apikey.ScopeBroker, s.withdraw},
+		{"PUT", "/api/v1/accounts/{account}/bank", apikey.ScopeBroker, s.changeBank},
+		{"PUT", "/api/v1/accounts/{account}/contact", apikey.ScopeBroker, s.changeContact},
+		{"GET", "/api/v1/instruments", apikey.ScopeBroker, s.listInstruments},
+		{"GET", "/api/v1/halts", apikey.ScopeBroker, s.listHalts},
+		{"PUT", "/api/v1/halts/{symbol}", apikey.ScopeAdmin, s.setHalt},
+		{"DELETE", "/api/v1/halts/{symbol}", apikey.ScopeAdmin, s.clearHalt},
+		{"GET", "/api/v1/stream", apikey.ScopeEvents, s.exportStream},
+	}
+}
+
+// intParam reads an optional integer query parameter within [lo, hi].
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, reason.New(http.StatusBadRequest, reason.InvalidField, "%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	ids, err := s.cfg.Broker.Accounts(r.Context(), r.URL.Query().Get("after"), limit)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accounts": ids})
+	return nil
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.cfg.Broker.Account(r.Context(), r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intParam(r, "limit", 50, 1, 500)
+	if err != nil {
+		return err
+	}
+	os, err := s.cfg.Broker.Orders(r.Context(), r.PathValue("account"), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": os})
+	return nil
+}
+
+// respond writes a brokerage result: 201 for a new thing, or 202 with the
+// result and the reason when it is held for review.
+func respond(w http.ResponseWriter, v any, err error, created bool) error {
+	if e := reason.As(err); e != nil && e.Code == reason.Held && v != nil {
+		writeJSON(w, http.StatusAccepted, map[string]any{"held": v, "error": e.Code, "message": e.Message})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
+func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) error {
+	var req broker.OrderRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	o, err := s.cfg.Broker.PlaceOrder(r.Context(), s.actor(r), r.PathValue("account"), req, r.Header.Get("Idempotency-Key"))
+	if o == nil {
+		return respond(w, nil, err, true)
+	}
+	return respond(w, o, err, true)
+}
+
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.cfg.Broker.CancelOrder(r.Context(), s.actor(r), r.PathValue("account"), r.PathValue("order"), r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func (s *Server) withdraw(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		AmountJPY int64 `json:"amount_jpy"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	wd, err := s.cfg.Broker.Withdraw(r.Context(), s.actor(r), r.PathValue("account"), req.AmountJPY, r.Header.Get("Idempotency-Key"))
+	if wd == nil {
+		return respond(w, nil, err, true)
+	}
+	return respond(w, wd, err, true)
+}
+
+func (s *Server) changeBank(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Bank string `json:"bank"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	c, err := s.cfg.Broker.ChangeBank(r.Context(), s.actor(r), r.PathValue("account"), req.Bank, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) changeContact(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Field string `json:"field"`
+		Value string `json:"value"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	c, err := s.cfg.Broker.ChangeContact(r.Context(), s.actor(r), r.PathValue("account"), req.Field, req.Value, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) listInstruments(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.cfg.Broker.Instruments(r.Context(), r.URL.Query().Get("q"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"instruments": ls})
+	return nil
+}
+
+func (s *Server) listHalts(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.cfg.Broker.Halts(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"halts": h})
+	return nil
+}
+
+func (s *Server) setHalt(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Reason == "" {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: say why buying is halted")
+	}
+	if err := s.cfg.Broker.SetHalt(r.Context(), r.PathValue("symbol"), true, req.Reason); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"symbol": r.PathValue("symbol"), "buy_halted": true, "reason": req.Reason})
+	return nil
+}
+
+func (s *Server) clearHalt(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Broker.SetHalt(r.Context(), r.PathValue("symbol"), false, ""); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"symbol": r.PathValue("symbol"), "buy_halted": false})
+	return nil
+}
+
+// exportStream writes the stored stream as JSON Lines, the format replay reads.
+func (s *Server) exportStream(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intParam(r, "limit", 10000, 1, 100000)
+	if err != nil {
+		return err
+	}
+	var after time.Time
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "after must be an RFC 3339 time")
+		}
+	}
+	recs, err := s.cfg.Broker.Events(r.Context(), r.URL.Query().Get("account"), after, limit)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	for _, rec := range recs {
+		w.Write([]byte(rec))
+		w.Write([]byte{'\n'})
+	}
+	return nil
+}
+
+const homePage = `<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><title>Kabuto</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.6;color:#1b1f23}
+code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}h1{font-size:1.6rem}</style></head>
+<body><h1>Kabuto 兜 — reference brokerage</h1>
+<p lang="ja">これは Kabuto の参照証券会社です。顧客ポータルは準備中です。API は <code>/api/v1</code> にあります。</p>
+<p lang="en">This is Kabuto's reference brokerage, the ground the account-takeover defences stand on.
+The customer portal is not built yet; the JSON API lives under <code>/api/v1</code>
+(described at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>). Health: <a href="/healthz">/healthz</a>,
+readiness: <a href="/readyz">/readyz</a>, metrics: <a href="/metrics">/metrics</a>.</p>
+</body></html>`
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.Write([]byte(homePage))
+}

@@ -1,0 +1,324 @@
+// Package server wires Kabuto's HTTP surface: the JSON API under /api/v1
+// (API keys, strict JSON, errors as {"error": code, "message": text}), the
+// operational endpoints /healthz, /readyz and /metrics, and the browser
+// pages. Handlers return errors; one place maps them to responses.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/netinfo"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	DB     *store.DB
+	Broker *broker.Broker
+	Keys   *apikey.Store
+	Net    *netinfo.Table // nil: netinfo.Builtin()
+	Log    *slog.Logger
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Server is Kabuto's HTTP server.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	routes  []route
+	reg     *prometheus.Registry
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	actions *prometheus.CounterVec
+}
+
+// handler is an HTTP handler that returns its error to one place that
+// writes it.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+type route struct {
+	method, path string
+	scope        string // API key scope required; "" for public
+	h            handler
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Net == nil {
+		cfg.Net = netinfo.Builtin()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kabuto_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kabuto_http_request_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
+	s.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kabuto_broker_actions_total", Help: "Brokerage actions by type and outcome code."}, []string{"type", "outcome"})
+	s.reg.MustRegister(s.reqs, s.latency, s.actions)
+	if cfg.Broker != nil {
+		cfg.Broker.Subscribe(func(_ context.Context, r *event.Record) {
+			if r.Type.Action() {
+				s.actions.WithLabelValues(string(r.Type), "emitted").Inc()
+			}
+		})
+	}
+	s.routes = s.apiRoutes()
+	for _, rt := range s.routes {
+		s.handle(rt)
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": cfg.Version})
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := cfg.DB.PingContext(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": reason.Unavailable, "message": "database unreachable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": string(cfg.DB.Dialect)})
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	s.mux.HandleFunc("GET /{$}", s.home)
+	return s
+}
+
+// Registry returns the Prometheus registry the server reports on, so other
+// parts can add their metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Mux returns the server's mux, so other parts can add routes.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Handler returns the server's handler with its middleware.
+func (s *Server) Handler() http.Handler { return s.middleware(s.mux) }
+
+func (s *Server) handle(rt route) {
+	pattern := rt.method + " " + rt.path
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusWriter{ResponseWriter: w, code: 200}
+		err := s.authorize(r, rt.scope)
+		if err == nil {
+			err = rt.h(rec, r)
+		}
+		if err != nil {
+			s.writeError(rec, r, err)
+		}
+		s.reqs.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
+		s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+	}))
+}
+
+type ctxKey int
+
+const keyCtx ctxKey = 0
+
+func (s *Server) authorize(r *http.Request, scope string) error {
+	if scope == "" {
+		return nil
+	}
+	auth := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		return reason.New(http.StatusUnauthorized, reason.Unauthenticated, "send an API key as Authorization: Bearer kb_…")
+	}
+	k, err := s.cfg.Keys.Check(r.Context(), strings.TrimSpace(secret))
+	if errors.Is(err, apikey.ErrInvalid) {
+		return reason.New(http.StatusUnauthorized, reason.Unauthenticated, "the API key is not valid")
+	}
+	if err != nil {
+		return err
+	}
+	if !k.Has(scope) && !k.Has(apikey.ScopeAdmin) {
+		return reason.New(http.StatusForbidden, reason.Forbidden, "this API key lacks the %q scope", scope)
+	}
+	*r = *r.WithContext(context.WithValue(r.Context(), keyCtx, k))
+	return nil
+}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	Error    string          `json:"error"`
+	Message  string          `json:"message"`
+	Factor   string          `json:"factor,omitempty"`
+	Decision *event.Decision `json:"decision,omitempty"`
+}
+
+// writeError is the one place errors become responses.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if e := reason.As(err); e != nil {
+		body := errorBody{Error: e.Code, Message: e.Message, Decision: e.Decision}
+		if e.Decision != nil && e.Code == reason.StepUpRequired {
+			body.Factor = e.Decision.Factor
+		}
+		writeJSON(w, e.Status, body)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.cfg.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, errorBody{Error: reason.Internal, Message: "something went wrong on our side; nothing was changed"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// MaxBody is the largest request body the API reads.
+const MaxBody = 1 << 20
+
+// decodeJSON strictly decodes the request body into v: unknown fields,
+// wrong types and trailing data are refused with the field named.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return reason.New(http.StatusUnsupportedMediaType, reason.BadRequest, "send Content-Type: application/json")
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "field %s: wrong type (JSON %s)", te.Field, te.Value)
+		case errors.As(err, &se):
+			return reason.New(http.StatusBadRequest, reason.BadRequest, "malformed JSON at byte %d", se.Offset)
+		case errors.Is(err, io.EOF):
+			return reason.New(http.StatusBadRequest, reason.BadRequest, "empty body: send a JSON object")
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return reason.New(http.StatusBadRequest, reason.BadRequest, "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return reason.New(http.StatusBadRequest, reason.BadRequest, "one JSON object only")
+	}
+	return nil
+}
+
+// actor builds the actor context of a call. The brokerage's systems,
+// calling with an API key, pass their customer's context in X-Kabuto-*
+// headers; what they leave out is taken from the connection.
+func (s *Server) actor(r *http.Request) broker.Actor {
+	h := r.Header
+	a := broker.Actor{
+		Session: h.Get("X-Kabuto-Session"), Device: h.Get("X-Kabuto-Device"), UA: h.Get("X-Kabuto-UA"),
+		IP: h.Get("X-Kabuto-Client-IP"), Country: strings.ToUpper(h.Get("X-Kabuto-Country")), Channel: h.Get("X-Kabuto-Channel"),
+	}
+	if k, ok := r.Context().Value(keyCtx).(*apikey.Key); ok {
+		a.Principal = "apikey:" + k.ID
+	}
+	if a.IP == "" {
+		a.IP, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	if a.UA == "" {
+		a.UA = r.UserAgent()
+	}
+	switch a.Channel {
+	case event.ChannelWeb, event.ChannelApp, event.ChannelAPI:
+	default:
+		a.Channel = event.ChannelAPI
+	}
+	if v, err := strconv.ParseInt(h.Get("X-Kabuto-ASN"), 10, 64); err == nil && v >= 0 {
+		a.ASN = v
+	} else if info, ok := s.cfg.Net.Lookup(a.IP); ok {
+		a.ASN = info.ASN
+		if a.Country == "" {
+			a.Country = info.Country
+		}
+	}
+	if a.Country == "" {
+		if info, ok := s.cfg.Net.Lookup(a.IP); ok {
+			a.Country = info.Country
+		}
+	}
+	return a
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware adds security headers, request logs and panic recovery.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		}
+		sw := &statusWriter{ResponseWriter: w, code: 200}
+		defer func() {
+			if p := recover(); p != nil {
+				s.cfg.Log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p))
+				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: reason.Internal, Message: "something went wrong on our side"})
+			}
+			s.cfg.Log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", sw.code,
+				"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+		}()
+		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// Serve serves on addr until ctx ends, then shuts down gracefully,
+// letting requests in flight finish for up to ten seconds.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log.Info("shutting down", "addr", ln.Addr().String())
+	return srv.Shutdown(sctx)
+}
