@@ -42,6 +42,39 @@ type Actor struct {
 	Device    string
 	UA        string
 	Channel   string
+	// StepUp is a step-up the actor passed for one action, verified by the
+	// front door (fresh, used once). It satisfies a challenge of the same
+	// or a weaker factor for the action whose Binding it carries.
+	StepUp *StepUp
+}
+
+// StepUp is proof that the actor just passed a factor for one action.
+type StepUp struct {
+	Factor  string // event.FactorPhishingResistant or event.FactorMFA
+	Binding string // Binding of the action it was made for
+}
+
+// Binding returns what a step-up for r commits to: the action's type,
+// account and every detail that matters (amount and destination, the
+// order's terms, the new bank or contact hash), but not its id or time, so
+// a retry of the same action has the same binding and any other action
+// has another.
+func Binding(r *event.Record) string {
+	var s string
+	switch r.Type {
+	case event.TypeWithdrawal:
+		s = fmt.Sprintf("%d|%s", r.AmountJPY, r.BankHash)
+	case event.TypeBankChange:
+		s = r.BankHash
+	case event.TypeContactChange:
+		s = r.Field + "|" + r.NewHash
+	case event.TypeOrder:
+		s = fmt.Sprintf("%s|%s|%d|%s|%v|%s", r.Symbol, r.Side, r.Qty, r.PriceType, r.LimitPrice, r.AccountKind)
+	case event.TypeFactorAdd, event.TypeFactorRemove:
+		s = r.Factor
+	}
+	h := sha256.Sum256([]byte(string(r.Type) + "|" + r.Account + "|" + r.Session + "|" + s))
+	return hex.EncodeToString(h[:])
 }
 
 // Config configures a Broker.
@@ -147,8 +180,10 @@ func (b *Broker) record(t event.Type, account string, a Actor, now time.Time) *e
 }
 
 // decide asks the guard about r and turns anything but allow into a
-// refusal. A guard that cannot decide refuses (fails closed).
-func (b *Broker) decide(ctx context.Context, r *event.Record) (event.Decision, error) {
+// refusal. A guard that cannot decide refuses (fails closed). A challenge
+// is met by the actor's step-up when it was made for this very action with
+// a factor at least as strong as the one asked for.
+func (b *Broker) decide(ctx context.Context, a Actor, r *event.Record) (event.Decision, error) {
 	d, err := b.guard.Decide(ctx, r)
 	if err != nil {
 		b.log.ErrorContext(ctx, "guard could not decide; refusing", "event", r.ID, "type", r.Type, "account", r.Account, "err", err)
@@ -159,8 +194,12 @@ func (b *Broker) decide(ctx context.Context, r *event.Record) (event.Decision, e
 	case event.Allow:
 		return d, nil
 	case event.Challenge:
+		if a.StepUp != nil && a.StepUp.Binding == Binding(r) &&
+			(a.StepUp.Factor == event.FactorPhishingResistant || a.StepUp.Factor == d.Factor) {
+			return d, nil
+		}
 		e := reason.New(http.StatusForbidden, reason.StepUpRequired, "confirm this action with %s first", factorText(d.Factor))
-		e.Decision = &d
+		e.Decision, e.Binding = &d, Binding(r)
 		return d, e
 	case event.Hold:
 		e := reason.New(http.StatusAccepted, reason.Held, "this action is held for review by our security team; you will be told the outcome")

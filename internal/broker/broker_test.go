@@ -397,3 +397,35 @@ func TestGuardIsObeyedAndFailsClosed(t *testing.T) {
 		}
 	})
 }
+
+func TestStepUpBoundToTheAction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := &scripted{action: event.Challenge}
+		f := newFixture(t, db, g)
+		ctx := context.Background()
+		_, err := f.b.Withdraw(ctx, actor, "A1", 5000, "w1")
+		e := reason.As(err)
+		if e == nil || e.Code != reason.StepUpRequired || e.Binding == "" {
+			t.Fatalf("challenge: %v", err)
+		}
+		stepped := actor
+		// A step-up made for another amount does not carry over.
+		other := *g.seen[0]
+		other.AmountJPY = 900000
+		stepped.StepUp = &StepUp{Factor: event.FactorPhishingResistant, Binding: Binding(&other)}
+		if _, err := f.b.Withdraw(ctx, stepped, "A1", 5000, "w2"); reason.As(err) == nil || reason.As(err).Code != reason.StepUpRequired {
+			t.Fatalf("step-up for another action accepted: %v", err)
+		}
+		// An OTP does not meet a passkey challenge.
+		stepped.StepUp = &StepUp{Factor: event.FactorMFA, Binding: e.Binding}
+		if _, err := f.b.Withdraw(ctx, stepped, "A1", 5000, "w3"); reason.As(err) == nil || reason.As(err).Code != reason.StepUpRequired {
+			t.Fatalf("mfa met a phishing-resistant challenge: %v", err)
+		}
+		stepped.StepUp = &StepUp{Factor: event.FactorPhishingResistant, Binding: e.Binding}
+		w, err := f.b.Withdraw(ctx, stepped, "A1", 5000, "w4")
+		if err != nil || w.Status != "sent" {
+			t.Fatalf("bound passkey step-up: %+v %v", w, err)
+		}
+		checkBooks(t, f, "A1")
+	})
+}

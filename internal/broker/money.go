@@ -51,7 +51,7 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 	rec := b.record(event.TypeWithdrawal, account, a, now)
 	rec.AmountJPY, rec.BankHash = amount, bankHash
 	out = Withdrawal{ID: b.ids("W"), Account: account, AmountJPY: amount, Bank: maskBank(bank), Status: "sent", Created: now}
-	d, gerr := b.decide(ctx, rec)
+	d, gerr := b.decide(ctx, a, rec)
 	held := false
 	if gerr != nil {
 		if e := reason.As(gerr); e == nil || e.Code != reason.Held {
@@ -165,7 +165,7 @@ func (b *Broker) change(ctx context.Context, a Actor, account, field, value, ide
 		rec = b.record(event.TypeContactChange, account, a, now)
 		rec.Field, rec.NewHash = field, hash
 	}
-	d, gerr := b.decide(ctx, rec)
+	d, gerr := b.decide(ctx, a, rec)
 	if gerr != nil {
 		// Nothing changes while a change is held: the customer repeats it
 		// once cleared, so there is no half-registered bank account.

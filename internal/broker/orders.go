@@ -186,7 +186,7 @@ func (b *Broker) PlaceOrder(ctx context.Context, a Actor, account string, req Or
 	out = Order{ID: rec.OrderID, Account: account, Symbol: in.Symbol, Side: req.Side, Qty: req.Qty, PriceType: req.PriceType,
 		LimitPrice: req.LimitPrice, Kind: req.Kind, Status: StatusOpen, ValueJPY: rec.ValueJPY, Created: now}
 
-	d, gerr := b.decide(ctx, rec)
+	d, gerr := b.decide(ctx, a, rec)
 	if gerr != nil {
 		if e := reason.As(gerr); e != nil && e.Code == reason.Held {
 			out.Status, out.Decision = StatusHeld, &d

@@ -19,6 +19,9 @@ type Error struct {
 	Message string // for a person
 	// Decision is the guard's decision when the guard refused the action.
 	Decision *event.Decision
+	// Binding is, for step_up_required, what the step-up must commit to
+	// (broker.Binding of the action).
+	Binding string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

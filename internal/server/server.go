@@ -167,6 +167,7 @@ type errorBody struct {
 	Error    string          `json:"error"`
 	Message  string          `json:"message"`
 	Factor   string          `json:"factor,omitempty"`
+	Binding  string          `json:"binding,omitempty"`
 	Decision *event.Decision `json:"decision,omitempty"`
 }
 
@@ -175,7 +176,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e := reason.As(err); e != nil {
 		body := errorBody{Error: e.Code, Message: e.Message, Decision: e.Decision}
 		if e.Decision != nil && e.Code == reason.StepUpRequired {
-			body.Factor = e.Decision.Factor
+			body.Factor, body.Binding = e.Decision.Factor, e.Binding
 		}
 		writeJSON(w, e.Status, body)
 		return
