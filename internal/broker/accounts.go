@@ -82,7 +82,7 @@ func (b *Broker) SeedInstruments(ctx context.Context, ins []market.Instrument) e
 				continue
 			}
 			r := InstrumentRecord(in, b.ids("E"), now)
-			if err := logEvent(ctx, tx, r); err != nil {
+			if err := b.logEvent(ctx, tx, r); err != nil {
 				return err
 			}
 			recs = append(recs, r)
@@ -162,7 +162,7 @@ func (b *Broker) openAccount(ctx context.Context, tx *sql.Tx, a NewAccount, now 
 			return nil, err
 		}
 	}
-	return snap, logEvent(ctx, tx, snap)
+	return snap, b.logEvent(ctx, tx, snap)
 }
 
 func ledger(ctx context.Context, tx *sql.Tx, id, account string, t time.Time, entry, symbol, kind string, qty int64, price float64, cash int64, ref string) error {

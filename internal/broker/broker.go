@@ -88,6 +88,10 @@ type Config struct {
 	// random identifiers.
 	IDs func(prefix string) string
 	Log *slog.Logger
+	// InTx, when set, runs inside the transaction of every record the
+	// brokerage stores (actions, refusals, fills, snapshots), so work such
+	// as queueing notifications commits or rolls back with the action.
+	InTx func(ctx context.Context, tx *sql.Tx, r *event.Record) error
 }
 
 // Broker is the reference brokerage.
@@ -99,6 +103,7 @@ type Broker struct {
 	key   []byte
 	ids   func(string) string
 	log   *slog.Logger
+	inTx  func(context.Context, *sql.Tx, *event.Record) error
 
 	subMu sync.RWMutex
 	subs  []func(context.Context, *event.Record)
@@ -108,7 +113,7 @@ type Broker struct {
 
 // New returns a Broker.
 func New(c Config) *Broker {
-	b := &Broker{db: c.DB, x: c.Exchange, guard: c.Guard, clock: c.Clock, key: c.HashKey, ids: c.IDs, log: c.Log}
+	b := &Broker{db: c.DB, x: c.Exchange, guard: c.Guard, clock: c.Clock, key: c.HashKey, ids: c.IDs, log: c.Log, inTx: c.InTx}
 	if b.guard == nil {
 		b.guard = guard.AllowAll{}
 	}
@@ -221,16 +226,19 @@ func factorText(f string) string {
 	return "a second factor"
 }
 
-// logEvent appends r to the stored stream inside tx.
-func logEvent(ctx context.Context, tx *sql.Tx, r *event.Record) error {
+// logEvent appends r to the stored stream inside tx, and runs the InTx hook.
+func (b *Broker) logEvent(ctx context.Context, tx *sql.Tx, r *event.Record) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, time_us, type, account, body) VALUES ($1, $2, $3, $4, $5)`,
 		r.ID, store.Micros(r.Time), string(r.Type), r.Account, string(r.AppendJSON(nil)))
+	if err == nil && b.inTx != nil {
+		err = b.inTx(ctx, tx, r)
+	}
 	return err
 }
 
 // logRefused stores a refused action's record outside any other work.
 func (b *Broker) logRefused(ctx context.Context, r *event.Record) {
-	err := b.db.Tx(ctx, func(tx *sql.Tx) error { return logEvent(ctx, tx, r) })
+	err := b.db.Tx(ctx, func(tx *sql.Tx) error { return b.logEvent(ctx, tx, r) })
 	if err != nil {
 		b.log.ErrorContext(ctx, "could not store refused action", "event", r.ID, "err", err)
 	}

@@ -83,7 +83,7 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 				return err
 			}
 		}
-		return logEvent(ctx, tx, rec)
+		return b.logEvent(ctx, tx, rec)
 	})
 	if err != nil {
 		if reason.As(err) != nil {
@@ -187,7 +187,7 @@ func (b *Broker) change(ctx context.Context, a Actor, account, field, value, ide
 		if _, err := tx.ExecContext(ctx, set, value, hash, account); err != nil {
 			return err
 		}
-		return logEvent(ctx, tx, rec)
+		return b.logEvent(ctx, tx, rec)
 	})
 	if err != nil {
 		return nil, err

@@ -261,7 +261,7 @@ func (b *Broker) insertOrder(ctx context.Context, tx *sql.Tx, o *Order, reserveJ
 	if err != nil {
 		return err
 	}
-	return logEvent(ctx, tx, rec)
+	return b.logEvent(ctx, tx, rec)
 }
 
 // errOrderGone means an order was no longer open when a fill was applied.
@@ -320,7 +320,7 @@ func (b *Broker) fill(ctx context.Context, tx *sql.Tx, o *Order, px float64, now
 	o.Status, o.FilledQty, o.FilledJPY, o.FillPrice = StatusFilled, o.Qty, value, px
 	f := &event.Record{ID: b.ids("E"), Type: event.TypeFill, Time: now, Account: o.Account, OrderID: o.ID, Symbol: o.Symbol,
 		Side: o.Side, Qty: o.Qty, Price: px, ValueJPY: value}
-	return f, logEvent(ctx, tx, f)
+	return f, b.logEvent(ctx, tx, f)
 }
 
 // observe tells the guard about a fill, logging (never failing) when it cannot.

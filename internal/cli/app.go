@@ -74,6 +74,7 @@ func (c *common) open(ctx context.Context) (*store.DB, error) {
 
 // app is a running Kabuto: database, brokerage and HTTP server.
 type app struct {
+	front  *frontDoor
 	db     *store.DB
 	broker *broker.Broker
 	server *server.Server
@@ -106,15 +107,23 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 			return nil, fmt.Errorf("--geoip %s: %w", o.geoip, err)
 		}
 	}
+	fd, err := newFrontDoor(ctx, db, log, o)
+	if err != nil {
+		return nil, err
+	}
 	universe := market.Universe(o.seed, o.smallCaps)
 	x := market.NewExchange(universe, o.seed, o.hours, time.Now())
-	b := broker.New(broker.Config{DB: db, Exchange: x, HashKey: key, Log: log})
+	b := broker.New(broker.Config{DB: db, Exchange: x, HashKey: key, Log: log, InTx: fd.inTx})
 	if err := b.SeedInstruments(ctx, universe); err != nil {
 		return nil, fmt.Errorf("instruments: %w", err)
 	}
 	keys := apikey.New(db)
 	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version()})
-	return &app{db: db, broker: b, server: srv, keys: keys, log: log}, nil
+	a := &app{front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
+	if err := fd.mount(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // hashKey returns the key of contact and bank hashes: the one given, or

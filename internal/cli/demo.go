@@ -102,17 +102,17 @@ Kabuto demo is running (ready in %.1fs).
   Market:     %d instruments, trading around the clock
   Database:   %s
 
-Try:
+%sTry the API:
   export KABUTO_KEY=%s
   curl -s -H "Authorization: Bearer $KABUTO_KEY" %s/api/v1/accounts/C0000001
 
 Stop with Ctrl-C.
-`, time.Since(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, key, base)
+`, time.Since(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, a.front.demoNotes(base), key, base)
 	return server.Serve(ctx, ln, a.server.Handler(), log)
 }
 
 // seedCustomers opens the demo's customers in batches, with a progress bar.
-func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) error {
+func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) (err error) {
 	var ins []market.Instrument
 	x := a.broker.Exchange()
 	for _, s := range x.Symbols() {
@@ -120,6 +120,11 @@ func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) er
 		ins = append(ins, in)
 	}
 	people := population.Generate(seed, n, ins, population.Enrolment202504, time.Now())
+	defer func() {
+		if err == nil {
+			err = a.front.seedDemo(ctx, a, people)
+		}
+	}()
 	bar := progressbar.NewOptions(n, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("opening customer accounts"),
 		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetVisibility(isTerminal(env.Stderr)))
