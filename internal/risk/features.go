@@ -79,19 +79,20 @@ type Variable struct {
 	Type string // bool, int, double or string
 	Doc  string
 	get  func(*features) ref.Val
+	raw  func(*features) any
 }
 
 func vb(name, doc string, get func(*features) bool) Variable {
-	return Variable{name, "bool", doc, func(f *features) ref.Val { return types.Bool(get(f)) }}
+	return Variable{name, "bool", doc, func(f *features) ref.Val { return types.Bool(get(f)) }, func(f *features) any { return get(f) }}
 }
 func vi(name, doc string, get func(*features) int64) Variable {
-	return Variable{name, "int", doc, func(f *features) ref.Val { return types.Int(get(f)) }}
+	return Variable{name, "int", doc, func(f *features) ref.Val { return types.Int(get(f)) }, func(f *features) any { return get(f) }}
 }
 func vd(name, doc string, get func(*features) float64) Variable {
-	return Variable{name, "double", doc, func(f *features) ref.Val { return types.Double(get(f)) }}
+	return Variable{name, "double", doc, func(f *features) ref.Val { return types.Double(get(f)) }, func(f *features) any { return get(f) }}
 }
 func vs(name, doc string, get func(*features) string) Variable {
-	return Variable{name, "string", doc, func(f *features) ref.Val { return types.String(get(f)) }}
+	return Variable{name, "string", doc, func(f *features) ref.Val { return types.String(get(f)) }, func(f *features) any { return get(f) }}
 }
 
 // variables is the table of every CEL variable, in documentation order.
@@ -229,5 +230,5 @@ func celType(t string) *cel.Type {
 
 // varValue returns the Go value of variable i (bool, int64, float64 or string).
 func (f *features) varValue(i int) any {
-	return variables[i].get(f).Value()
+	return variables[i].raw(f)
 }

@@ -235,8 +235,13 @@ func LoadPolicy(name string, src []byte) (p *Policy, err error) {
 			p, err = nil, &PolicyError{Policy: name, Msg: fmt.Sprintf("internal error while loading: %v", r)}
 		}
 	}()
+	return loadPolicy(name, src)
+}
+
+// loadPolicy is LoadPolicy without the recover, so fuzzing sees panics.
+func loadPolicy(name string, src []byte) (*Policy, error) {
 	l := loader{name: name}
-	p = l.load(src)
+	p := l.load(src)
 	if l.err != nil {
 		return nil, l.err
 	}

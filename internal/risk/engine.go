@@ -1,0 +1,917 @@
+package risk
+
+import (
+	"math"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
+	"github.com/kabuto-sec/kabuto/internal/event"
+)
+
+// Hit is one rule that fired in a decision.
+type Hit struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+	Weight int    `json:"weight,omitempty"`
+	Action Action `json:"action,omitempty"`
+}
+
+// Result is the engine's answer to one customer action, with what it was
+// made from.
+type Result struct {
+	// Decision is the live policy's decision (spec fields).
+	Decision event.Decision
+	// Features holds the value of every variable the applicable rules of
+	// the live and shadow policies read, by variable name: bool, int64,
+	// float64 or string.
+	Features map[string]any
+	// Rules lists every live rule that fired, in policy order.
+	Rules []Hit
+	// Shadow is the shadow policy's decision, when one is set: recorded,
+	// never enforced.
+	Shadow *event.Decision
+	// ShadowRules lists the shadow rules that fired.
+	ShadowRules []Hit
+	// Errors lists rules whose expression failed to evaluate (they count
+	// as not fired), as "rule id: message".
+	Errors []string
+}
+
+// Reason codes the engine itself gives, outside any policy.
+const (
+	ReasonNotAnAction = "not_an_action" // Decide was given a record that is not a customer action
+	ReasonNoPolicy    = "no_policy"     // the engine has no policy
+)
+
+// Engine is the guard's risk engine: it keeps per-account, per-session and
+// per-instrument state from the stream, computes features for each customer
+// action and evaluates the live (and shadow) policy over them. An Engine is
+// safe for concurrent use; per-account state is sharded under 256 locks.
+type Engine struct {
+	live   atomic.Pointer[Policy]
+	shadow atomic.Pointer[Policy]
+	lists  *Lists
+	inst   instruments
+	shards [numShards]shard
+	pool   sync.Pool
+	errs   atomic.Uint64
+}
+
+// NewEngine returns an engine deciding with p (the built-in policy when p is nil).
+func NewEngine(p *Policy) *Engine {
+	if p == nil {
+		p = BuiltinPolicy()
+	}
+	e := &Engine{lists: NewLists()}
+	e.inst.index = map[string]uint32{}
+	e.live.Store(p)
+	e.pool.New = func() any {
+		s := &evalState{}
+		s.act.vals = make([]ref.Val, len(variables))
+		s.act.f = &s.f
+		return s
+	}
+	return e
+}
+
+// SetPolicy atomically replaces the live policy; a nil p is ignored.
+func (e *Engine) SetPolicy(p *Policy) {
+	if p != nil {
+		e.live.Store(p)
+	}
+}
+
+// Policy returns the live policy.
+func (e *Engine) Policy() *Policy { return e.live.Load() }
+
+// SetShadow sets the shadow policy, evaluated beside the live one and
+// recorded in Result.Shadow but never enforced; nil clears it.
+func (e *Engine) SetShadow(p *Policy) { e.shadow.Store(p) }
+
+// Shadow returns the shadow policy, or nil.
+func (e *Engine) Shadow() *Policy { return e.shadow.Load() }
+
+// Lists returns the engine's run-time editable lists.
+func (e *Engine) Lists() *Lists { return e.lists }
+
+// EvalErrors returns how many rule evaluations have failed so far.
+func (e *Engine) EvalErrors() uint64 { return e.errs.Load() }
+
+// SetHeat sets the surveillance heat (clamped to 0..100) of symbol.
+func (e *Engine) SetHeat(symbol string, heat int) {
+	heat = min(max(heat, 0), 100)
+	e.inst.mu.Lock()
+	_, in := e.inst.ensure(symbol)
+	in.heat = int64(heat)
+	e.inst.mu.Unlock()
+}
+
+// SetHalt halts (or resumes) buying of symbol: while halted, buy orders
+// are refused with the reason instrument_halted.
+func (e *Engine) SetHalt(symbol string, halted bool) {
+	e.inst.mu.Lock()
+	_, in := e.inst.ensure(symbol)
+	in.halted = halted
+	e.inst.mu.Unlock()
+}
+
+// SetFrozen freezes (or unfreezes) account: while frozen, every action is
+// denied with the reason account_frozen.
+func (e *Engine) SetFrozen(account string, frozen bool) {
+	k := hash64(account)
+	sh := &e.shards[k%numShards]
+	sh.mu.Lock()
+	p := sh.get(k, true)
+	if frozen {
+		p.flags |= flagFrozen
+	} else {
+		p.flags &^= flagFrozen
+	}
+	sh.mu.Unlock()
+}
+
+const flagFrozen uint8 = 1 << 7
+
+// Accounts returns how many accounts the engine holds state for.
+func (e *Engine) Accounts() int {
+	n := 0
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		n += len(sh.slab)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Compact releases the transient session state of accounts idle for 24
+// hours before now (stream time).
+func (e *Engine) Compact(now time.Time) {
+	cut := now.Unix() - 86400
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		for j := range sh.slab {
+			if a := sh.slab[j].act; a != nil && a.last < cut {
+				sh.slab[j].act = nil
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// evalState is the per-decision scratch space, pooled.
+type evalState struct {
+	f    features
+	act  activation
+	hits []Hit
+	sh   []Hit
+}
+
+// activation resolves CEL variables from the features, boxing each value
+// at most once per decision.
+type activation struct {
+	f    *features
+	vals []ref.Val
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	i, ok := varIndex[name]
+	if !ok {
+		return nil, false
+	}
+	v := a.vals[i]
+	if v == nil {
+		v = variables[i].get(a.f)
+		a.vals[i] = v
+	}
+	return v, true
+}
+
+// Parent implements interpreter.Activation.
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// Decide decides the customer action r: it computes the features, evaluates
+// the live policy (and the shadow policy, if set), then learns from r and
+// the live decision. A record that is not a customer action is denied with
+// the reason not_an_action. Decide never reads the wall clock: all ages are
+// measured in stream time (r.Time).
+func (e *Engine) Decide(r *event.Record) Result {
+	var res Result
+	e.DecideInto(r, &res, true)
+	return res
+}
+
+// DecideInto is Decide writing into res, reusing its slices and map, for
+// callers that decide in a loop (replay). With withFeatures false the feature
+// map is left empty.
+func (e *Engine) DecideInto(r *event.Record, res *Result, withFeatures bool) {
+	p := e.live.Load()
+	ti := typeIndex(r.Type)
+	res.Decision = event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Action: event.Deny}
+	res.Rules, res.ShadowRules, res.Shadow, res.Errors = res.Rules[:0], res.ShadowRules[:0], nil, res.Errors[:0]
+	clear(res.Features)
+	if p == nil {
+		res.Decision.Reasons = []string{ReasonNoPolicy}
+		return
+	}
+	res.Decision.Policy = p.Version
+	if ti < 0 {
+		res.Decision.Reasons = []string{ReasonNotAnAction}
+		return
+	}
+	shadow := e.shadow.Load()
+	st := e.pool.Get().(*evalState)
+	f := &st.f
+	*f = features{}
+	clear(st.act.vals)
+
+	ls := e.lists.load()
+	in := input{nowS: r.Time.Unix(), nowN: r.Time.UnixNano()}
+	in.net, in.addr, _ = netKey(r.IP)
+	if r.Device != "" {
+		in.dev = hash64(r.Device)
+	}
+	if r.UA != "" {
+		in.ua = hash64(r.UA)
+	}
+	if r.Session != "" {
+		in.sess = hash64(r.Session)
+	}
+	in.cc = country2(r.Country)
+	f.fromLists(r, ls, in.addr)
+
+	k := hash64(r.Account)
+	sh := &e.shards[k%numShards]
+	sh.mu.Lock()
+	prof := sh.get(k, true)
+	e.inst.mu.RLock()
+	e.compute(f, r, prof, &in, ls)
+	e.inst.mu.RUnlock()
+
+	st.hits = st.hits[:0]
+	res.Decision.Action, res.Decision.Factor, res.Decision.Score, res.Decision.Reasons, st.hits = p.evaluate(ti, &st.act, f.sessPR, st.hits, e, &res.Errors)
+	e.learn(prof, r, f, &in, res.Decision.Action)
+	sh.mu.Unlock()
+
+	res.Rules = append(res.Rules, st.hits...)
+	if shadow != nil {
+		d := event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Policy: shadow.Version}
+		st.sh = st.sh[:0]
+		d.Action, d.Factor, d.Score, d.Reasons, st.sh = shadow.evaluate(ti, &st.act, f.sessPR, st.sh, e, &res.Errors)
+		res.Shadow = &d
+		res.ShadowRules = append(res.ShadowRules, st.sh...)
+	}
+	if withFeatures {
+		if res.Features == nil {
+			res.Features = make(map[string]any, len(p.varsType[ti])+4)
+		}
+		for _, i := range p.varsType[ti] {
+			res.Features[variables[i].Name] = f.varValue(i)
+		}
+		if shadow != nil {
+			for _, i := range shadow.varsType[ti] {
+				res.Features[variables[i].Name] = f.varValue(i)
+			}
+		}
+	}
+	e.pool.Put(st)
+}
+
+// evaluate runs the rules of action type ti and maps the result to a decision.
+func (p *Policy) evaluate(ti int, a *activation, sessPR bool, hits []Hit, e *Engine, errs *[]string) (action, factor string, score int, reasons []string, _ []Hit) {
+	sum, direct, allowed := 0, 0, false
+	for _, r := range p.byType[ti] {
+		out, _, err := r.prg.Eval(a)
+		if err != nil {
+			e.errs.Add(1)
+			*errs = append(*errs, r.ID+": "+err.Error())
+			continue
+		}
+		if out != types.True {
+			continue
+		}
+		hits = append(hits, Hit{ID: r.ID, Reason: r.Reason, Weight: r.Weight, Action: r.Action})
+		switch {
+		case r.Action == "":
+			sum += r.Weight
+		case r.Action == ActionAllow:
+			allowed = true
+		default:
+			direct = max(direct, r.Action.severity())
+		}
+	}
+	score = min(max(sum, 0), 100)
+	final := p.Thresholds.action(score)
+	if allowed {
+		final = ActionAllow
+	}
+	if direct > final.severity() {
+		final = bySeverity[direct]
+		score = max(score, min(p.Thresholds.floor(final), 100))
+	}
+	action, factor = final.split()
+	if factor == event.FactorMFA && p.prType[ti] && !sessPR {
+		factor = event.FactorPhishingResistant
+	}
+	n := 0
+	for _, h := range hits {
+		if h.Weight > 0 || h.Action != "" {
+			n++
+		}
+	}
+	reasons = make([]string, 0, n)
+	for _, h := range hits {
+		if (h.Weight > 0 || h.Action != "") && !containsStr(reasons, h.Reason) {
+			reasons = append(reasons, h.Reason)
+		}
+	}
+	return action, factor, score, reasons, hits
+}
+
+func containsStr(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// input holds the hashed identifiers of one record.
+type input struct {
+	nowS, nowN         int64
+	net, dev, ua, sess uint64
+	addr               netipAddr
+	cc                 uint16
+	inst               uint32
+	instOK             bool
+	slot               int // session slot, -1 none
+}
+
+func (f *features) fromLists(r *event.Record, ls *listSnap, addr netipAddr) {
+	f.blockedIP, f.allowedIP, f.watchedIP = ls.block.hasIP(addr), ls.allow.hasIP(addr), ls.watch.hasIP(addr)
+	f.blockedASN, f.allowedASN, f.watchedASN = ls.block.hasASN(r.ASN), ls.allow.hasASN(r.ASN), ls.watch.hasASN(r.ASN)
+	f.devBlocked, f.devAllowed, f.devWatched = ls.block.hasDevice(r.Device), ls.allow.hasDevice(r.Device), ls.watch.hasDevice(r.Device)
+	f.hosting, f.residential = ls.hosting.hasASN(r.ASN), ls.resid.hasASN(r.ASN)
+	if r.Type == event.TypeOrder {
+		f.instBlocked, f.instAllowed, f.instWatched = ls.block.hasInstrument(r.Symbol), ls.allow.hasInstrument(r.Symbol), ls.watch.hasInstrument(r.Symbol)
+	}
+}
+
+// jst is the offset of Japan Standard Time, in seconds.
+const jst = 9 * 3600
+
+func ageSince(now, t int64) int64 {
+	if t == 0 {
+		return never
+	}
+	return max(now-t, 0)
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return 0
+	}
+	return a / b
+}
+
+// holdingsValue returns the market value of p's holdings (instruments read-locked).
+func (e *Engine) holdingsValue(p *profile) int64 {
+	var v float64
+	for _, h := range p.holdings {
+		if int(h.inst) < len(e.inst.list) {
+			v += float64(h.qty) * e.inst.list[h.inst].priceJPY
+		}
+	}
+	return int64(v)
+}
+
+// compute fills f from the record and the account's state (shard locked,
+// instruments read-locked).
+func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls *listSnap) {
+	f.typ, f.channel = string(r.Type), r.Channel
+	f.hour = ((in.nowS+jst)%86400 + 86400) % 86400 / 3600
+	f.country, f.asn = r.Country, r.ASN
+	f.foreignNet = r.Country != "" && r.Country != "JP"
+
+	// account
+	f.acctKnown = p.flags&flagSnapshot != 0 || p.firstSeen != 0
+	f.frozen = p.flags&flagFrozen != 0
+	switch {
+	case p.openedDay != 0:
+		f.ageDays = max(in.nowS/86400-int64(p.openedDay), 0)
+	case p.firstSeen != 0:
+		f.ageDays = max(in.nowS-p.firstSeen, 0) / 86400
+	}
+	f.knownDevice = mruHas(p.devices[:], in.dev)
+	f.knownNetwork = mruHas(p.nets[:], in.net)
+	f.knownASN = mruHas(p.asns[:], uint32(r.ASN))
+	f.knownCountry = in.cc == 0 || r.Country == "JP" || mruHas(p.countries[:], in.cc)
+	for _, d := range p.devices {
+		if d != 0 {
+			f.deviceCount++
+		}
+	}
+	f.loginCount = int64(p.logins)
+	h := f.hour
+	f.usualHour = int(p.hours[h])+int(p.hours[(h+1)%24])+int(p.hours[(h+23)%24]) >= 2
+	if in.nowS-p.failedLast <= 86400 {
+		f.failedLogins = int64(p.failed)
+	}
+	f.lowpriceDays = int64(p.lowpriceDays)
+	f.orderCount = int64(p.orders)
+	if p.orders > 0 {
+		f.usualOrder = int64(math.Exp(float64(p.usualOrderLog)))
+	}
+	f.foreignTrades, f.marginOrders = int64(p.foreignTrades), int64(p.marginOrders)
+	f.foreignEnabled, f.marginEnabled = p.flags&flagForeign != 0, p.flags&flagMargin != 0
+	f.contactAge, f.factorAge, f.bankAge = ageSince(in.nowS, p.contactChange), ageSince(in.nowS, p.factorChange), ageSince(in.nowS, p.bankChange)
+	f.holdingsJPY, f.cashJPY = e.holdingsValue(p), p.cash
+	f.valueJPY = f.holdingsJPY + f.cashJPY
+	f.passkeyEnrolled = p.factors&factorBit(event.FactorPasskey) != 0
+	f.bankKnown = p.bank != 0
+
+	// the account's activity, expired after 24 idle hours
+	act := p.act
+	if act != nil && in.nowS-act.last > 86400 {
+		*act = activity{}
+	}
+
+	// session
+	in.slot = -1
+	if r.Type == event.TypeLogin {
+		f.loginOK, f.loginMethod, f.loginFactors = r.OK, r.Method, int64(len(r.Factors))
+		f.loginPasskey = r.Method == event.FactorPasskey || containsStr(r.Factors, event.FactorPasskey)
+		f.sessKnown = true
+		f.sessPR, f.sessMFA = f.loginPasskey, len(r.Factors) >= 2
+		f.sessNewDevice = !f.knownDevice
+		f.sessNewNetwork = !f.knownNetwork && !f.knownASN
+	} else {
+		var s *session
+		if act != nil && in.sess != 0 {
+			for i := range act.sessions {
+				if act.sessions[i].id == in.sess {
+					s, in.slot = &act.sessions[i], i
+					break
+				}
+			}
+		}
+		if s == nil {
+			f.sessNewDevice = !f.knownDevice
+			f.sessNewNetwork = !f.knownNetwork && !f.knownASN
+		} else {
+			f.sessKnown = s.known
+			f.sessAge = max(in.nowN-s.start, 0) / 1e9
+			if s.first != 0 {
+				f.firstAction = max(s.first-s.start, 0) / 1e9
+			} else {
+				f.firstAction = f.sessAge
+			}
+			f.actions = int64(s.actions)
+			f.sessPR = s.factors&factorBit(event.FactorPasskey) != 0
+			f.sessMFA = bitsCount(s.factors) >= 2
+			f.sessNewDevice, f.sessNewNetwork = s.newDevice, s.newNet
+			f.deviceChanged = s.device != 0 && in.dev != 0 && s.device != in.dev
+			f.uaChanged = s.ua != 0 && in.ua != 0 && s.ua != in.ua
+			f.ipChanged = s.net != 0 && in.net != 0 && s.net != in.net
+			f.asnChanged = s.asn != 0 && r.ASN != 0 && s.asn != uint32(r.ASN)
+			f.countryChanged = s.country != 0 && in.cc != 0 && s.country != in.cc
+			f.jump = s.jumped || f.deviceChanged || f.uaChanged || f.countryChanged || (f.asnChanged && !f.knownASN)
+		}
+	}
+
+	switch r.Type {
+	case event.TypeOrder:
+		e.orderFeatures(f, r, p, act, in)
+	case event.TypeWithdrawal:
+		f.amount = r.AmountJPY
+		f.knownBank = p.bank != 0 && p.bank == hash64(r.BankHash)
+		if p.cash > 0 {
+			f.cashShare = float64(r.AmountJPY) / float64(p.cash)
+		} else {
+			f.cashShare = 1
+		}
+		e.burstFeatures(f, act, in, false, 0)
+	case event.TypeContactChange:
+		f.field = r.Field
+	case event.TypeFactorAdd, event.TypeFactorRemove:
+		f.factor = r.Factor
+	}
+}
+
+func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *activity, in *input) {
+	f.side, f.buy, f.sell = r.Side, r.Side == event.SideBuy, r.Side == event.SideSell
+	f.value, f.qty = r.ValueJPY, r.Qty
+	f.margin, f.nisa = r.AccountKind == event.KindMargin, r.AccountKind == event.KindNISA
+	f.marketOrder = r.PriceType == event.PriceMarket
+	f.symbol = r.Symbol
+	f.advShare = 1
+	idx, inst := e.inst.lookup(r.Symbol)
+	if inst != nil {
+		in.inst, in.instOK = idx, true
+		f.instKnown = !inst.provisional
+		f.market, f.instForeign = inst.market, inst.foreign
+		f.price, f.adv, f.heat, f.halted = inst.priceJPY, inst.adv, inst.heat, inst.halted
+		f.advJPY = float64(inst.adv) * inst.priceJPY
+		if inst.adv > 0 {
+			f.advShare = float64(r.Qty) / float64(inst.adv)
+		}
+		if r.PriceType == event.PriceLimit && inst.price > 0 {
+			f.limitPremium = r.LimitPrice/inst.price - 1
+		}
+		f.bandTrades = int64(p.bands[priceBand(inst.priceJPY)])
+		f.heldSymbol = p.hasIssue(idx)
+		if !f.heldSymbol {
+			for _, h := range p.holdings {
+				if h.inst == idx {
+					f.heldSymbol = true
+					break
+				}
+			}
+		}
+	} else if f.price == 0 && r.Qty > 0 {
+		f.price = float64(r.ValueJPY) / float64(r.Qty)
+	}
+	if f.usualOrder > 0 {
+		f.valueRatio = float64(r.ValueJPY) / float64(f.usualOrder)
+	}
+	e.burstFeatures(f, act, in, true, r.ValueJPY)
+}
+
+// burstExpired reports whether b no longer groups an action at now in session sess.
+func burstExpired(b *burst, now int64, sess uint64) bool {
+	return b.start != 0 && now-b.start > burstWindow && (b.session == 0 || b.session != sess)
+}
+
+// burstFeatures computes the session.* trading features: the current burst
+// as it would be with this order included.
+func (e *Engine) burstFeatures(f *features, act *activity, in *input, order bool, value int64) {
+	var b burst
+	if act != nil && !burstExpired(&act.burst, in.nowS, in.sess) {
+		b = act.burst
+	}
+	base := b.base
+	if b.start == 0 {
+		base = f.holdingsJPY
+	}
+	f.sold, f.bought, f.sells, f.buys = b.sold, b.bought, int64(b.sells), int64(b.buys)
+	if order && f.sell {
+		f.sold += value
+		f.sells++
+	}
+	if order && f.buy && b.start != 0 {
+		f.bought += value
+		f.buys++
+		sym := value
+		for _, x := range b.issues {
+			if in.instOK && x.inst == in.inst && x.jpy > 0 {
+				sym += x.jpy
+				f.heldSymbol = !x.neverHeld
+			}
+		}
+		f.symBuyShare = ratio(float64(sym), float64(b.sold))
+	}
+	f.soldShare = ratio(float64(f.sold), float64(base))
+}
+
+func bitsCount(b uint8) int {
+	n := 0
+	for ; b != 0; b &= b - 1 {
+		n++
+	}
+	return n
+}
+
+func factorBit(f string) uint8 {
+	switch f {
+	case event.FactorPassword:
+		return 1
+	case event.FactorPasskey:
+		return 2
+	case event.FactorTOTP:
+		return 4
+	case event.FactorEmailOTP:
+		return 8
+	case event.FactorSMSOTP:
+		return 16
+	}
+	return 0
+}
+
+func factorMask(fs []string) uint8 {
+	var m uint8
+	for _, f := range fs {
+		m |= factorBit(f)
+	}
+	return m
+}
+
+// learn updates the account's state from r and the live decision (shard
+// locked). Profile facts (devices, networks, hours, order habits) are
+// learnt only from allowed actions; session activity from actions that may
+// go ahead (allowed or challenged); failed logins always.
+func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, action string) {
+	allowed := action == event.Allow
+	proceeds := allowed || action == event.Challenge
+	if p.firstSeen == 0 {
+		p.firstSeen = in.nowS
+	}
+	if r.Type == event.TypeLogin && !r.OK {
+		if in.nowS-p.failedLast > 86400 {
+			p.failed = 0
+		}
+		if p.failed < math.MaxUint16 {
+			p.failed++
+		}
+		p.failedLast = in.nowS
+		return
+	}
+	if !proceeds {
+		return
+	}
+	act := p.act
+	if act == nil {
+		act = &activity{}
+		p.act = act
+	}
+	act.last = in.nowS
+	if r.Type == event.TypeLogin {
+		if allowed {
+			p.failed = 0
+			p.logins++
+			if p.hours[f.hour] < math.MaxUint8 {
+				p.hours[f.hour]++
+			}
+		}
+		if in.sess != 0 {
+			s := act.slotFor(in.sess)
+			*s = session{id: in.sess, start: in.nowN, last: in.nowN, device: in.dev, net: in.net, ua: in.ua,
+				asn: uint32(r.ASN), country: in.cc, factors: factorMask(r.Factors), known: true,
+				newDevice: f.sessNewDevice, newNet: f.sessNewNetwork}
+			if r.Method == event.FactorPasskey {
+				s.factors |= factorBit(event.FactorPasskey)
+			}
+		}
+	} else if in.sess != 0 {
+		var s *session
+		if in.slot >= 0 {
+			s = &act.sessions[in.slot]
+		} else {
+			s = act.slotFor(in.sess)
+			*s = session{id: in.sess, start: in.nowN, device: in.dev, net: in.net, ua: in.ua,
+				asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork}
+		}
+		if s.first == 0 {
+			s.first = in.nowN
+		}
+		s.last = in.nowN
+		if s.actions < math.MaxUint16 {
+			s.actions++
+		}
+		s.jumped = s.jumped || f.jump
+	}
+	switch r.Type {
+	case event.TypeOrder:
+		b := &act.burst
+		if burstExpired(b, in.nowS, in.sess) {
+			*b = burst{}
+		}
+		if f.sell {
+			if b.start == 0 {
+				*b = burst{start: in.nowS, session: in.sess, base: f.holdingsJPY}
+			}
+			b.sold += r.ValueJPY
+			b.sells++
+		} else if f.buy && b.start != 0 {
+			b.bought += r.ValueJPY
+			b.buys++
+			for i := range b.issues {
+				x := &b.issues[i]
+				if x.jpy == 0 || (in.instOK && x.inst == in.inst) {
+					if x.jpy == 0 {
+						*x = burstBuy{inst: in.inst, neverHeld: !f.heldSymbol}
+					}
+					x.jpy += max(r.ValueJPY, 1)
+					break
+				}
+			}
+		}
+		if allowed {
+			p.orders++
+			if r.ValueJPY > 0 {
+				lv := float32(math.Log(float64(r.ValueJPY)))
+				if p.orders == 1 {
+					p.usualOrderLog = lv
+				} else {
+					p.usualOrderLog = 0.8*p.usualOrderLog + 0.2*lv
+				}
+			}
+			if f.margin && p.marginOrders < math.MaxUint16 {
+				p.marginOrders++
+			}
+		}
+	case event.TypeBankChange:
+		p.bankChange = in.nowS
+		if allowed {
+			p.bank = hash64(r.BankHash)
+		}
+	case event.TypeContactChange:
+		p.contactChange = in.nowS
+	case event.TypeFactorAdd, event.TypeFactorRemove, event.TypePasswordChange:
+		p.factorChange = in.nowS
+		if allowed && r.Type == event.TypeFactorAdd {
+			p.factors |= factorBit(r.Factor)
+		} else if allowed && r.Type == event.TypeFactorRemove {
+			p.factors &^= factorBit(r.Factor)
+		}
+	}
+	if allowed {
+		mruTouch(p.devices[:], in.dev)
+		mruTouch(p.nets[:], in.net)
+		mruTouch(p.asns[:], uint32(r.ASN))
+		if r.Country != "JP" {
+			mruTouch(p.countries[:], in.cc)
+		}
+	}
+}
+
+// slotFor returns the slot of session id, or the least recently used slot.
+func (a *activity) slotFor(id uint64) *session {
+	best := 0
+	for i := range a.sessions {
+		if a.sessions[i].id == id {
+			return &a.sessions[i]
+		}
+		if a.sessions[i].last < a.sessions[best].last {
+			best = i
+		}
+	}
+	return &a.sessions[best]
+}
+
+// Observe feeds a record that needs no decision: instrument and bar records
+// update the instrument table, account snapshots replace the account's
+// holdings, cash, factors and registered details (noting changes), fills
+// update holdings, cash and trading history. Other records are ignored.
+func (e *Engine) Observe(r *event.Record) {
+	switch r.Type {
+	case event.TypeInstrument:
+		e.inst.mu.Lock()
+		_, in := e.inst.ensure(r.Symbol)
+		in.provisional = false
+		in.market = r.Market
+		in.foreign = r.Currency != "JPY" || !(r.Market == "" || r.Market == "TSE_PRIME" || r.Market == "TSE_STANDARD" || r.Market == "TSE_GROWTH")
+		in.price, in.priceJPY, in.adv = r.Price, r.PriceJPY, r.ADVShares
+		in.fx = 1
+		if r.Price > 0 && r.PriceJPY > 0 {
+			in.fx = r.PriceJPY / r.Price
+		}
+		e.inst.mu.Unlock()
+	case event.TypeBar:
+		if r.Close <= 0 || math.IsNaN(r.Close) || math.IsInf(r.Close, 0) {
+			return
+		}
+		e.inst.mu.Lock()
+		_, in := e.inst.ensure(r.Symbol)
+		in.price, in.priceJPY = r.Close, r.Close*in.fx
+		e.inst.mu.Unlock()
+	case event.TypeAccount:
+		e.observeAccount(r)
+	case event.TypeFill:
+		e.observeFill(r)
+	}
+}
+
+func (e *Engine) observeAccount(r *event.Record) {
+	k := hash64(r.Account)
+	sh := &e.shards[k%numShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	p := sh.get(k, true)
+	now := r.Time.Unix()
+	if p.firstSeen == 0 {
+		p.firstSeen = now
+	}
+	changed := func(old *uint64, v string, at *int64) {
+		h := uint64(0)
+		if v != "" {
+			h = hash64(v)
+		}
+		if p.flags&flagSnapshot != 0 && *old != h {
+			*at = now
+		}
+		*old = h
+	}
+	var email, phone int64
+	changed(&p.email, r.EmailHash, &email)
+	changed(&p.phone, r.PhoneHash, &phone)
+	if c := max(email, phone); c != 0 {
+		p.contactChange = c
+	}
+	changed(&p.bank, r.BankHash, &p.bankChange)
+	f := factorMask(r.Factors)
+	if p.flags&flagSnapshot != 0 && f != p.factors {
+		p.factorChange = now
+	}
+	p.factors = f
+	p.flags = p.flags&flagFrozen | flagSnapshot
+	if r.ForeignEnabled {
+		p.flags |= flagForeign
+	}
+	if r.MarginEnabled {
+		p.flags |= flagMargin
+	}
+	if t, err := time.Parse(time.DateOnly, r.Opened); err == nil {
+		p.openedDay = int32(t.Unix() / 86400)
+	}
+	p.cash = r.CashJPY
+	p.holdings = p.holdings[:0]
+	e.inst.mu.Lock()
+	for _, h := range r.Holdings {
+		if h.Qty <= 0 {
+			continue
+		}
+		idx, in := e.inst.ensure(h.Symbol)
+		if in.provisional && in.priceJPY == 0 && h.CostJPY > 0 {
+			in.priceJPY = float64(h.CostJPY) / float64(h.Qty)
+			in.price = in.priceJPY
+		}
+		p.addIssue(idx)
+		merged := false
+		for i := range p.holdings {
+			if p.holdings[i].inst == idx {
+				p.holdings[i].qty += h.Qty
+				merged = true
+			}
+		}
+		if !merged {
+			p.holdings = append(p.holdings, holding{inst: idx, qty: h.Qty})
+		}
+	}
+	e.inst.mu.Unlock()
+	if len(p.holdings) == 0 {
+		p.holdings = nil
+	}
+}
+
+func (e *Engine) observeFill(r *event.Record) {
+	if r.Qty <= 0 {
+		return
+	}
+	k := hash64(r.Account)
+	sh := &e.shards[k%numShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	p := sh.get(k, true)
+	now := r.Time.Unix()
+	if p.firstSeen == 0 {
+		p.firstSeen = now
+	}
+	e.inst.mu.Lock()
+	idx, in := e.inst.ensure(r.Symbol)
+	foreign := in.foreign
+	e.inst.mu.Unlock()
+	px := float64(r.ValueJPY) / float64(r.Qty)
+	p.addIssue(idx)
+	if b := priceBand(px); p.bands[b] < math.MaxUint16 {
+		p.bands[b]++
+	}
+	if foreign && p.foreignTrades < math.MaxUint16 {
+		p.foreignTrades++
+	}
+	i := 0
+	for ; i < len(p.holdings) && p.holdings[i].inst != idx; i++ {
+	}
+	switch r.Side {
+	case event.SideBuy:
+		p.cash -= r.ValueJPY
+		if i == len(p.holdings) {
+			p.holdings = append(p.holdings, holding{inst: idx})
+		}
+		p.holdings[i].qty += r.Qty
+		if px < 500 {
+			day := uint16((now + jst) / 86400)
+			if day != p.lastLowDay && p.lowpriceDays < math.MaxUint16 {
+				p.lowpriceDays++
+				p.lastLowDay = day
+			}
+		}
+	case event.SideSell:
+		p.cash += r.ValueJPY
+		if i < len(p.holdings) {
+			p.holdings[i].qty -= r.Qty
+			if p.holdings[i].qty <= 0 {
+				p.holdings = append(p.holdings[:i], p.holdings[i+1:]...)
+			}
+		}
+	}
+}
+
+type netipAddr = netip.Addr
