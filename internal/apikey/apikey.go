@@ -13,6 +13,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -39,11 +40,26 @@ func (k *Key) Has(scope string) bool { return slices.Contains(k.Scopes, scope) }
 // ErrInvalid means the key is unknown or revoked.
 var ErrInvalid = errors.New("invalid or revoked API key")
 
-// Store keeps API keys.
-type Store struct{ db *store.DB }
+// Store keeps API keys. Checked keys are cached for a few seconds, so a
+// busy caller does not cost a database read per request; a revocation
+// made through this Store takes effect at once, one made elsewhere within
+// CacheFor.
+type Store struct {
+	db    *store.DB
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	k     *Key
+	until time.Time
+}
+
+// CacheFor is how long a checked key is trusted without asking the database.
+const CacheFor = 5 * time.Second
 
 // New returns a Store on db.
-func New(db *store.DB) *Store { return &Store{db: db} }
+func New(db *store.DB) *Store { return &Store{db: db, cache: map[string]cached{}} }
 
 func hash(secret string) string {
 	h := sha256.Sum256([]byte(secret))
@@ -79,10 +95,31 @@ func (s *Store) Check(ctx context.Context, secret string) (*Key, error) {
 	if !strings.HasPrefix(secret, "kb_") || len(secret) > 100 {
 		return nil, ErrInvalid
 	}
+	h := hash(secret)
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.cache[h]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.k, nil
+	}
+	k, err := s.check(ctx, h)
+	if err == nil {
+		s.mu.Lock()
+		if len(s.cache) > 10000 {
+			clear(s.cache)
+		}
+		s.cache[h] = cached{k, now.Add(CacheFor)}
+		s.mu.Unlock()
+	}
+	return k, err
+}
+
+func (s *Store) check(ctx context.Context, h string) (*Key, error) {
 	var k Key
 	var scopes string
 	var created, revoked int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, scopes, created_us, revoked_us FROM api_keys WHERE key_hash = $1`, hash(secret)).
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, scopes, created_us, revoked_us FROM api_keys WHERE key_hash = $1`, h).
 		Scan(&k.ID, &k.Name, &scopes, &created, &revoked)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked != 0) {
 		return nil, ErrInvalid
@@ -97,5 +134,8 @@ func (s *Store) Check(ctx context.Context, secret string) (*Key, error) {
 // Revoke revokes the key with the given id.
 func (s *Store) Revoke(ctx context.Context, id string, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = $1 WHERE id = $2`, store.Micros(now), id)
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
 	return err
 }

@@ -144,11 +144,16 @@ func (b *Broker) Subscribe(fn func(context.Context, *event.Record)) {
 	b.subMu.Unlock()
 }
 
+// publish tells the guard of every record that needs no decision (the
+// actions were decided already) and then every subscriber.
 func (b *Broker) publish(ctx context.Context, recs ...*event.Record) {
 	b.subMu.RLock()
 	subs := b.subs
 	b.subMu.RUnlock()
 	for _, r := range recs {
+		if !r.Type.Action() {
+			b.observe(ctx, r)
+		}
 		for _, fn := range subs {
 			fn(ctx, r)
 		}

@@ -133,7 +133,6 @@ func (b *Broker) Tick(ctx context.Context, now time.Time) error {
 	bars := b.x.Step(now)
 	for i := range bars {
 		b.publish(ctx, &bars[i])
-		b.observe(ctx, &bars[i])
 	}
 	if !b.x.Open(now) {
 		return nil
@@ -175,7 +174,6 @@ func (b *Broker) Tick(ctx context.Context, now time.Time) error {
 		switch {
 		case err == nil:
 			b.publish(ctx, f)
-			b.observe(ctx, f)
 		case errors.Is(err, market.ErrNotMarketable), errors.Is(err, errOrderGone):
 		default:
 			return err

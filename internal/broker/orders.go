@@ -247,7 +247,6 @@ func (b *Broker) PlaceOrder(ctx context.Context, a Actor, account string, req Or
 		b.publish(ctx, rec)
 		if fill != nil {
 			b.publish(ctx, fill)
-			b.observe(ctx, fill)
 		}
 	}
 	return &out, nil

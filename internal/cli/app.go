@@ -13,11 +13,17 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/console"
+	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
+	"github.com/kabuto-sec/kabuto/internal/pipeline"
+	"github.com/kabuto-sec/kabuto/internal/risk"
 	"github.com/kabuto-sec/kabuto/internal/server"
 	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
 
 // common are the flags of the commands that open the database.
@@ -74,6 +80,9 @@ func (c *common) open(ctx context.Context) (*store.DB, error) {
 
 // app is a running Kabuto: database, brokerage and HTTP server.
 type app struct {
+	pipe   *pipeline.Pipeline
+	dlog   *pipeline.Log
+	audit  *audit.Log
 	front  *frontDoor
 	db     *store.DB
 	broker *broker.Broker
@@ -83,11 +92,23 @@ type app struct {
 }
 
 type appOptions struct {
-	hours     market.Hours
-	seed      uint64
-	smallCaps int
-	hashKey   string
-	geoip     string
+	hours        market.Hours
+	seed         uint64
+	smallCaps    int
+	hashKey      string
+	geoip        string
+	policy       string // policy file; "" for the built-in policy
+	shadowPolicy string
+	haltScore    int
+	freezeScore  int
+}
+
+// guardFlags registers the guard's flags on fs.
+func guardFlags(fs *flag.FlagSet, o *appOptions) {
+	fs.StringVar(&o.policy, "policy", "", "policy file, reloaded when it changes (default: the built-in policy; see 'kabuto policy')")
+	fs.StringVar(&o.shadowPolicy, "shadow-policy", "", "a draft policy run in shadow on live traffic: its decisions are stored, never enforced")
+	fs.IntVar(&o.haltScore, "halt-score", surveil.DefaultConfig().HaltScore, "surveillance alerts at or above this score halt buying of the instrument (0: alert only)")
+	fs.IntVar(&o.freezeScore, "freeze-score", surveil.DefaultConfig().FreezeScore, "surveillance alerts at or above this score freeze the accounts concerned (0: never)")
 }
 
 func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (*app, error) {
@@ -117,9 +138,19 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	if err := b.SeedInstruments(ctx, universe); err != nil {
 		return nil, fmt.Errorf("instruments: %w", err)
 	}
+	pipe, dlog, err := newPipeline(ctx, log, db, o)
+	if err != nil {
+		return nil, err
+	}
+	b.SetGuard(pipe)
+	trail := audit.New(db)
+	pipe.OnAlert = func(ctx context.Context, al event.Alert) { onAlert(ctx, log, b, trail, al) }
 	keys := apikey.New(db)
-	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version()})
-	a := &app{front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
+	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog})
+	a := &app{pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
+	tape := console.NewTape(720, 5000)
+	pipe.Tap = tape.Record
+	console.New(console.Config{Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log}).Mount(srv.Mux())
 	if err := fd.mount(ctx, a); err != nil {
 		return nil, err
 	}
@@ -150,4 +181,52 @@ func hashKey(ctx context.Context, db *store.DB, given string) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(v), nil
+}
+
+// newPipeline builds the guard: the policy (hot-reloaded from its file),
+// the watchtower and the decision log, whose writer runs until ctx ends.
+func newPipeline(ctx context.Context, log *slog.Logger, db *store.DB, o appOptions) (*pipeline.Pipeline, *pipeline.Log, error) {
+	eng := risk.NewEngine(risk.BuiltinPolicy())
+	if o.policy != "" {
+		_, err := risk.WatchPolicy(ctx, o.policy, 2*time.Second, eng, func(err error) {
+			log.Error("policy file not loaded; keeping the policy in force", "file", o.policy, "err", err)
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--policy: %w", err)
+		}
+	}
+	if o.shadowPolicy != "" {
+		sp, err := risk.LoadPolicyFile(o.shadowPolicy)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--shadow-policy: %w", err)
+		}
+		eng.SetShadow(sp)
+	}
+	cfg := surveil.DefaultConfig()
+	cfg.HaltScore, cfg.FreezeScore = o.haltScore, o.freezeScore
+	dlog := pipeline.NewLog(db, log)
+	go dlog.Run(ctx)
+	p := pipeline.NewPipeline(eng, surveil.New(cfg), dlog)
+	p.Explain = true
+	p.AlertPrefix = fmt.Sprintf("%x-", time.Now().Unix())
+	log.Info("guard ready", "policy", eng.Policy().Version, "halt_score", cfg.HaltScore, "freeze_score", cfg.FreezeScore)
+	return p, dlog, nil
+}
+
+// onAlert carries out an alert's action in the brokerage and audits it.
+func onAlert(ctx context.Context, log *slog.Logger, b *broker.Broker, trail *audit.Log, al event.Alert) {
+	log.Warn("surveillance alert", "alert", al.Alert, "kind", al.Kind, "symbol", al.Symbol, "accounts", len(al.Accounts), "score", al.Score, "action", al.Action)
+	if al.Action == event.AlertHaltBuys && al.Symbol != "" {
+		if err := b.SetHalt(ctx, al.Symbol, true, "surveillance "+al.Kind+" "+al.Alert); err != nil {
+			log.Error("could not halt buying", "symbol", al.Symbol, "err", err)
+		}
+	}
+	if al.Action == event.AlertNone {
+		return
+	}
+	err := trail.Append(ctx, audit.Entry{Time: al.Time, Actor: "system:surveil", Action: al.Action, Subject: al.Symbol,
+		Detail: map[string]any{"alert": al.Alert, "kind": al.Kind, "score": al.Score, "accounts": al.Accounts, "campaign": al.Campaign}})
+	if err != nil {
+		log.Error("could not audit alert", "alert", al.Alert, "err", err)
+	}
 }

@@ -34,6 +34,9 @@ func commands() []command {
 	return []command{
 		{"serve", "run Kabuto: the brokerage API, the guard and the back office", runServe},
 		{"demo", "run a demo brokerage with thousands of customers on a fresh embedded database", runDemo},
+		{"simulate", "replay the 2025 campaign against Kabuto and score every defence", runSimulate},
+		{"replay", "backtest a policy over a recorded stream, in stream time", runReplay},
+		{"policy", "print the built-in policy, or check a policy file", runPolicy},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"apikey", "create or revoke API keys for the brokerage's systems", runAPIKey},
 		{"version", "print the version", runVersion},

@@ -7,12 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/population"
 	"github.com/kabuto-sec/kabuto/internal/server"
@@ -30,6 +32,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	customers := fs.Int("customers", 3000, "customers to create")
 	seed := fs.Uint64("seed", 1, "seed of the customers and the market")
+	var o appOptions
+	guardFlags(fs, &o)
 	if err := parse(fs, env, args, "Run a demo brokerage on a fresh embedded database (in --data, or a new temporary directory):\nthousands of customers with holdings, an instrument universe and a market that ticks around the clock."); err != nil {
 		return err
 	}
@@ -63,7 +67,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	a, err := newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: *seed, smallCaps: 150})
+	o.hours, o.seed, o.smallCaps = market.Hours{Always: true}, *seed, 150
+	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		ln.Close()
 		return err
@@ -102,12 +107,13 @@ Kabuto demo is running (ready in %.1fs).
   Market:     %d instruments, trading around the clock
   Database:   %s
 
-%sTry the API:
+%sTry the API (the README walks through a sign-in, an order and a withdrawal):
   export KABUTO_KEY=%s
   curl -s -H "Authorization: Bearer $KABUTO_KEY" %s/api/v1/accounts/C0000001
+Analyst console: %s/console (sign in with the API key above)
 
 Stop with Ctrl-C.
-`, time.Since(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, a.front.demoNotes(base), key, base)
+`, time.Since(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, a.front.demoNotes(base), key, base, base)
 	return server.Serve(ctx, ln, a.server.Handler(), log)
 }
 
@@ -120,6 +126,12 @@ func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) (e
 		ins = append(ins, in)
 	}
 	people := population.Generate(seed, n, ins, population.Enrolment202504, time.Now())
+	// The README's customer: a passkey, a laptop and a home network to quote.
+	c1 := &people[0]
+	c1.Devices[0], c1.HomeIP, c1.HomeASN = "demo-laptop", "192.0.2.70", 2516
+	if !slices.Contains(c1.Factors, event.FactorPasskey) {
+		c1.Factors = append(c1.Factors, event.FactorPasskey)
+	}
 	defer func() {
 		if err == nil {
 			err = a.front.seedDemo(ctx, a, people)
@@ -141,7 +153,28 @@ func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) (e
 		bar.Add(len(part))
 	}
 	bar.Finish()
+	warmProfiles(a, people, time.Now())
 	return nil
+}
+
+// warmProfiles gives the guard each customer's past: sign-ins over the
+// last weeks from their own devices and home network, as a brokerage's
+// history would. They teach the risk engine only; nothing is stored.
+func warmProfiles(a *app, people []population.Customer, now time.Time) {
+	for i := range people {
+		c := &people[i]
+		method, factors := event.FactorPassword, []string{event.FactorPassword, c.Factors[len(c.Factors)-1]}
+		if slices.Contains(c.Factors, event.FactorPasskey) {
+			method, factors = event.FactorPasskey, []string{event.FactorPasskey}
+		}
+		for k := range 6 {
+			at := now.AddDate(0, 0, -30+k*5).Truncate(24 * time.Hour).Add(time.Duration(c.Hours[0]-9) * time.Hour)
+			dev := c.Devices[k%len(c.Devices)]
+			a.pipe.Risk.Decide(&event.Record{ID: fmt.Sprintf("warm-%s-%d", c.ID, k), Type: event.TypeLogin, Time: at, Account: c.ID,
+				Session: fmt.Sprintf("past-%s-%d", c.ID, k), IP: c.HomeIP, ASN: c.HomeASN, Country: "JP", Device: dev, UA: "Mozilla/5.0",
+				Channel: event.ChannelWeb, Method: method, Factors: factors, OK: true})
+		}
+	}
 }
 
 // isTerminal reports whether w is a terminal, where progress bars belong.

@@ -73,9 +73,17 @@ func startDemo(t *testing.T, extra ...string) string {
 	return "http://" + addr
 }
 
-func call(t *testing.T, method, url, key, idem, body string) (int, map[string]any) {
+// customer is the context the README's calls send: C0000001's laptop at home.
+var customer = map[string]string{"X-Kabuto-Session": "demo-s1", "X-Kabuto-Device": "demo-laptop", "X-Kabuto-Client-IP": "192.0.2.70", "X-Kabuto-UA": "curl", "X-Kabuto-Channel": "api"}
+
+func call(t *testing.T, method, url, key, idem, body string, headers ...map[string]string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for _, h := range headers {
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
@@ -107,15 +115,27 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("account: %d %v", code, acct)
 	}
 	cash := acct["cash_jpy"].(float64)
-	code, o := call(t, "POST", api+"/accounts/C0000001/orders", DemoKey, "o1", `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`)
+	// Without a passkey sign-in the guard asks for one before money leaves.
+	code, m := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w0", `{"amount_jpy":10000}`, customer)
+	if code != 403 || m["error"] != "step_up_required" || m["factor"] != "phishing_resistant" {
+		t.Fatalf("withdrawal before sign-in: %d %v", code, m)
+	}
+	// The brokerage reports the customer's passkey sign-in.
+	login := fmt.Sprintf(`{"id":"login-1","type":"login","time":%q,"account":"C0000001","session":"demo-s1","ip":"192.0.2.70","asn":2516,"country":"JP","device":"demo-laptop","ua":"curl","channel":"api","method":"passkey","factors":["passkey"],"ok":true}`,
+		time.Now().Format(time.RFC3339))
+	code, m = call(t, "POST", api+"/events", DemoKey, "", login)
+	if ds, _ := m["decisions"].([]any); code != 200 || len(ds) != 1 || ds[0].(map[string]any)["action"] != "allow" {
+		t.Fatalf("login: %d %v", code, m)
+	}
+	code, o := call(t, "POST", api+"/accounts/C0000001/orders", DemoKey, "o1", `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`, customer)
 	if code != 201 || o["status"] != "filled" {
 		t.Fatalf("order: %d %v", code, o)
 	}
-	code, o2 := call(t, "POST", api+"/accounts/C0000001/orders", DemoKey, "o1", `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`)
+	code, o2 := call(t, "POST", api+"/accounts/C0000001/orders", DemoKey, "o1", `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`, customer)
 	if code != 201 || o2["order_id"] != o["order_id"] {
 		t.Fatalf("retried order: %d %v", code, o2)
 	}
-	code, w := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w1", `{"amount_jpy":10000}`)
+	code, w := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w1", `{"amount_jpy":10000}`, customer)
 	if code != 201 || w["status"] != "sent" {
 		t.Fatalf("withdrawal: %d %v", code, w)
 	}
@@ -142,7 +162,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		{"GET", "/accounts?limit=0", DemoKey, "", "", 400, "invalid_field"},
 	}
 	for _, b := range bad {
-		code, m := call(t, b.method, api+b.path, b.key, b.idem, b.body)
+		code, m := call(t, b.method, api+b.path, b.key, b.idem, b.body, customer)
 		if code != b.code || m["error"] != b.reason || m["message"] == "" {
 			t.Errorf("%s %s %s: got %d %v, want %d %s", b.method, b.path, b.body, code, m, b.code, b.reason)
 		}
@@ -172,8 +192,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	for _, m := range types {
 		got = append(got, m[1])
 	}
-	// The refused withdrawal (insufficient cash) was decided, so it is in the stream too.
-	if fmt.Sprint(got) != "[account order fill withdrawal withdrawal]" {
+	// The refused withdrawals (step-up, insufficient cash) were decided, so they are in the stream too.
+	if fmt.Sprint(got) != "[account withdrawal order fill withdrawal withdrawal]" {
 		t.Errorf("stream types %v", got)
 	}
 }

@@ -20,6 +20,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	hashKey := fs.String("hash-key", "", "secret that keys contact and bank hashes (≥32 chars; default: made once and kept in the database)")
 	geoip := fs.String("geoip", "", "CSV file of cidr,asn,country for client networks (default: the built-in table)")
 	seed := fs.Uint64("seed", 1, "seed of the simulated market")
+	var o appOptions
+	guardFlags(fs, &o)
 	if err := parse(fs, env, args, "Run Kabuto: the brokerage API, the guard and the back office."); err != nil {
 		return err
 	}
@@ -36,7 +38,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	a, err := newApp(ctx, db, log, appOptions{hours: h, seed: *seed, smallCaps: 150, hashKey: *hashKey, geoip: *geoip})
+	o.hours, o.seed, o.smallCaps, o.hashKey, o.geoip = h, *seed, 150, *hashKey, *geoip
+	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		return err
 	}

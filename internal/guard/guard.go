@@ -7,6 +7,7 @@ package guard
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -44,3 +45,15 @@ type SystemClock struct{}
 func (SystemClock) Now() time.Time { return time.Now().In(jst) }
 
 var jst = time.FixedZone("JST", 9*60*60)
+
+// Explained is a stored decision with what explains it: the rules that
+// fired, the feature values they read, the shadow policy's decision and
+// the record decided.
+type Explained struct {
+	event.Decision
+	Type     string          `json:"type"`
+	Rules    json.RawMessage `json:"rules"`
+	Features json.RawMessage `json:"features"`
+	Shadow   json.RawMessage `json:"shadow,omitempty"`
+	Record   json.RawMessage `json:"record"`
+}

@@ -29,6 +29,10 @@ func (s *Server) apiRoutes() []route {
 		{"PUT", "/api/v1/halts/{symbol}", apikey.ScopeAdmin, s.setHalt},
 		{"DELETE", "/api/v1/halts/{symbol}", apikey.ScopeAdmin, s.clearHalt},
 		{"GET", "/api/v1/stream", apikey.ScopeEvents, s.exportStream},
+		{"POST", "/api/v1/events", apikey.ScopeEvents, s.postEvents},
+		{"GET", "/api/v1/decisions", apikey.ScopeEvents, s.listDecisions},
+		{"GET", "/api/v1/decisions/{event}", apikey.ScopeEvents, s.getDecision},
+		{"GET", "/api/v1/alerts", apikey.ScopeEvents, s.listAlerts},
 	}
 }
 

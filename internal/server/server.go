@@ -24,6 +24,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -38,6 +39,16 @@ type Config struct {
 	Log    *slog.Logger
 	// Version is reported by /healthz.
 	Version string
+	// Guard decides records sent to POST /api/v1/events (integration mode).
+	Guard guard.Guard
+	// Decisions is where decisions and alerts are kept, for the queries.
+	Decisions DecisionStore
+}
+
+// DecisionStore answers queries about stored decisions and alerts.
+type DecisionStore interface {
+	Decisions(ctx context.Context, account, eventID string, limit int) ([]guard.Explained, error)
+	Alerts(ctx context.Context, symbol string, since time.Time, limit int) ([]event.Alert, error)
 }
 
 // Server is Kabuto's HTTP server.

@@ -1,0 +1,308 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/event"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Alerts gives the stored alerts.
+type Alerts interface {
+	Alerts(ctx context.Context, symbol string, since time.Time, limit int) ([]event.Alert, error)
+}
+
+// Halter lists and changes buy halts.
+type Halter interface {
+	Halts(ctx context.Context) (map[string]string, error)
+	SetHalt(ctx context.Context, symbol string, halted bool, why string) error
+}
+
+// Config configures the console.
+type Config struct {
+	Keys   *apikey.Store
+	Alerts Alerts
+	Halts  Halter
+	// GuardHalt, when set, is told when an analyst halts or lifts a halt,
+	// so the guard refuses (or again decides) buys of the symbol.
+	GuardHalt func(symbol string, halted bool)
+	Tape   *Tape
+	Audit  *audit.Log
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Console serves the analyst pages.
+type Console struct {
+	cfg  Config
+	tmpl *template.Template
+
+	mu       sync.Mutex
+	sessions map[string]*analyst
+}
+
+type analyst struct {
+	key     string // API key id
+	name    string
+	csrf    string
+	created time.Time
+	seen    time.Time
+}
+
+// Session limits: NIST AAL2 allows at most 1 h of inactivity and 24 h overall.
+const (
+	idleLimit = 30 * time.Minute
+	lifeLimit = 8 * time.Hour
+	cookie    = "__Host-kabuto_console"
+)
+
+// New returns the console.
+func New(cfg Config) *Console {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	t := template.Must(template.New("").Funcs(template.FuncMap{
+		"hhmmss": func(t time.Time) string { return t.Format("15:04:05") },
+		"date":   func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
+		"pathq":  url.PathEscape,
+	}).ParseFS(templates, "templates/*.html"))
+	return &Console{cfg: cfg, tmpl: t, sessions: map[string]*analyst{}}
+}
+
+// Mount registers the console's routes on mux.
+func (c *Console) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /console", c.page(c.home))
+	mux.HandleFunc("GET /console/instruments/{symbol}", c.page(c.instrument))
+	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("POST /console/logout", c.page(c.logout))
+	mux.HandleFunc("POST /console/halts/{symbol}", c.page(c.setHalt))
+}
+
+func headers(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Cache-Control", "no-store")
+}
+
+func (c *Console) render(w http.ResponseWriter, status int, name string, data any) {
+	headers(w)
+	w.WriteHeader(status)
+	if err := c.tmpl.ExecuteTemplate(w, name, data); err != nil {
+		c.cfg.Log.Error("console template", "name", name, "err", err)
+	}
+}
+
+// page wraps a handler that needs a signed-in analyst; POSTs also need the
+// session's CSRF token and a same-origin Origin header.
+func (c *Console) page(h func(w http.ResponseWriter, r *http.Request, a *analyst)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a := c.analyst(r)
+		if a == nil {
+			c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Next": r.URL.Path})
+			return
+		}
+		if r.Method == http.MethodPost {
+			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(a.csrf)) != 1 {
+				http.Error(w, "the form expired; reload the page", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, a)
+	}
+}
+
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+func (c *Console) analyst(r *http.Request) *analyst {
+	ck, err := r.Cookie(cookie)
+	if err != nil {
+		return nil
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.sessions[ck.Value]
+	if a == nil {
+		return nil
+	}
+	if now.Sub(a.seen) > idleLimit || now.Sub(a.created) > lifeLimit {
+		delete(c.sessions, ck.Value)
+		return nil
+	}
+	a.seen = now
+	return a
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		return
+	}
+	k, err := c.cfg.Keys.Check(r.Context(), r.PostFormValue("key"))
+	if err != nil || !k.Has(apikey.ScopeAdmin) {
+		c.audit(r.Context(), "analyst:unknown", "console_login_failed", "", map[string]any{"ip": r.RemoteAddr})
+		c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Error": "That key is not an analyst (admin) key. · 管理者キーではありません。"})
+		return
+	}
+	id := randHex(32)
+	now := c.cfg.Now()
+	c.mu.Lock()
+	c.sessions[id] = &analyst{key: k.ID, name: k.Name, csrf: randHex(16), created: now, seen: now}
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookie, Value: id, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	c.audit(r.Context(), "analyst:"+k.Name, "console_login", k.ID, map[string]any{"ip": r.RemoteAddr})
+	next := r.PostFormValue("next")
+	if next == "" || next[0] != '/' || (len(next) > 1 && (next[1] == '/' || next[1] == '\\')) {
+		next = "/console"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analyst) {
+	if ck, err := r.Cookie(cookie); err == nil {
+		c.mu.Lock()
+		delete(c.sessions, ck.Value)
+		c.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+func (c *Console) audit(ctx context.Context, actor, action, subject string, detail map[string]any) {
+	if c.cfg.Audit == nil {
+		return
+	}
+	if err := c.cfg.Audit.Append(ctx, audit.Entry{Time: c.cfg.Now(), Actor: actor, Action: action, Subject: subject, Detail: detail}); err != nil {
+		c.cfg.Log.Error("audit", "action", action, "err", err)
+	}
+}
+
+type alertRow struct {
+	event.Alert
+	Accounts int
+}
+
+func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) {
+	ctx := r.Context()
+	since := c.cfg.Now().Add(-24 * time.Hour)
+	as, err := c.cfg.Alerts.Alerts(ctx, "", time.Time{}, 200)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	halts, err := c.cfg.Halts.Halts(ctx)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	var rows []alertRow
+	symbols := map[string]int{}
+	for _, al := range as {
+		rows = append(rows, alertRow{al, len(al.Accounts)})
+		if al.Symbol != "" {
+			symbols[al.Symbol]++
+		}
+	}
+	type halt struct{ Symbol, Why string }
+	var hs []halt
+	for s, why := range halts {
+		hs = append(hs, halt{s, why})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Symbol < hs[j].Symbol })
+	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs,
+		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols)})
+}
+
+func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst) {
+	ctx := r.Context()
+	sym := r.PathValue("symbol")
+	as, err := c.cfg.Alerts.Alerts(ctx, sym, time.Time{}, 200)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	halts, err := c.cfg.Halts.Halts(ctx)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	in := chartInput{Symbol: sym, Flagged: map[string]bool{}}
+	in.Bars, in.Orders = c.cfg.Tape.snapshot(sym)
+	for _, al := range as {
+		for _, acct := range al.Accounts {
+			in.Flagged[acct] = true
+		}
+		in.Alerts = append(in.Alerts, al.Time)
+		if al.Action == event.AlertHaltBuys {
+			in.Halts = append(in.Halts, al.Time)
+		}
+	}
+	var flagged []order
+	for i := len(in.Orders) - 1; i >= 0; i-- {
+		if in.Flagged[in.Orders[i].Account] {
+			flagged = append(flagged, in.Orders[i])
+		}
+	}
+	why, halted := halts[sym]
+	c.render(w, http.StatusOK, "instrument.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Symbol": sym, "Chart": chart(in),
+		"Alerts": as, "Orders": flagged, "Halted": halted, "HaltWhy": why})
+}
+
+func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) {
+	sym := r.PathValue("symbol")
+	on := r.PostFormValue("halt") == "on"
+	why := r.PostFormValue("why")
+	if on && why == "" {
+		why = "halted by analyst " + a.name
+	}
+	if err := c.cfg.Halts.SetHalt(r.Context(), sym, on, why); err != nil {
+		c.fail(w, err)
+		return
+	}
+	if c.cfg.GuardHalt != nil {
+		c.cfg.GuardHalt(sym, on)
+	}
+	action := "halt_lifted"
+	if on {
+		action = "halt_buys"
+	}
+	c.audit(r.Context(), "analyst:"+a.name, action, sym, map[string]any{"why": why})
+	http.Redirect(w, r, "/console/instruments/"+url.PathEscape(sym), http.StatusSeeOther)
+}
+
+func (c *Console) fail(w http.ResponseWriter, err error) {
+	c.cfg.Log.Error("console", "err", err)
+	http.Error(w, "the console could not load this page; see the server log", http.StatusInternalServerError)
+}

@@ -1,0 +1,145 @@
+// Package pipeline runs the guard: the risk engine decides each customer
+// action, the watchtower watches every record with its decision, alert
+// actions take effect for every later record, and decisions and alerts are
+// kept (in the database live, as JSON Lines in a replay). The live server,
+// integration mode and replay all run through one Pipeline.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/risk"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
+)
+
+// Sink keeps what the pipeline decides and raises.
+type Sink interface {
+	// Decision records the decision on r. For money movement it must not
+	// return before the decision is durable; an error refuses the action.
+	Decision(ctx context.Context, r *event.Record, res *risk.Result) error
+	// Alert records an alert.
+	Alert(ctx context.Context, a *event.Alert) error
+}
+
+// Pipeline is the guard: the risk engine decides each customer action,
+// the watchtower watches every record with the decision made on it, alert
+// actions (buy halts, freezes) take effect for every later record, and
+// surveillance heat feeds the engine's instrument features. The live
+// server, integration mode and replay all run through a Pipeline, so a
+// backtest answers exactly as production would.
+type Pipeline struct {
+	Risk  *risk.Engine
+	Watch *surveil.Watch
+	Sink  Sink
+	// OnAlert, when set, is told of every alert after its action took
+	// effect in the pipeline (the live server halts the brokerage's
+	// buying, audits, opens cases).
+	OnAlert func(ctx context.Context, a event.Alert)
+	// Explain keeps the feature values of each decision (live: yes, to
+	// store them; replay: only when asked).
+	Explain bool
+	// Tap, when set, sees every record after it was processed, with the
+	// decision on it for customer actions (the analyst console keeps its
+	// charts from it). It must be fast and must not block.
+	Tap func(r *event.Record, d *event.Decision)
+	// AlertPrefix is put before every alert id, so that ids stay unique
+	// across restarts of a live server (replay leaves it empty, so its
+	// output depends on the input alone).
+	AlertPrefix string
+
+	mu sync.Mutex // orders the watchtower's view of the stream
+}
+
+// NewPipeline returns a pipeline over the engine and the watchtower.
+func NewPipeline(e *risk.Engine, w *surveil.Watch, s Sink) *Pipeline {
+	return &Pipeline{Risk: e, Watch: w, Sink: s}
+}
+
+// ErrNotAction is returned by Decide for a record that is not a customer action.
+var ErrNotAction = errors.New("pipeline: not a customer action")
+
+// Decide decides the customer action r, records the decision, and lets
+// the watchtower see it. An error means no decision could be had.
+func (p *Pipeline) Decide(ctx context.Context, r *event.Record) (event.Decision, error) {
+	if !r.Type.Action() {
+		return event.Decision{}, ErrNotAction
+	}
+	if err := ctx.Err(); err != nil {
+		return event.Decision{}, err
+	}
+	var res risk.Result
+	p.Risk.DecideInto(r, &res, p.Explain)
+	if err := p.Sink.Decision(ctx, r, &res); err != nil {
+		return res.Decision, err
+	}
+	if err := p.watch(ctx, r, &res.Decision); err != nil {
+		return res.Decision, err
+	}
+	return res.Decision, nil
+}
+
+// Observe feeds a record that needs no decision: reference data, bars, fills.
+func (p *Pipeline) Observe(ctx context.Context, r *event.Record) error {
+	if r.Type.Action() {
+		_, err := p.Decide(ctx, r)
+		return err
+	}
+	p.Risk.Observe(r)
+	return p.watch(ctx, r, nil)
+}
+
+func (p *Pipeline) watch(ctx context.Context, r *event.Record, d *event.Decision) error {
+	p.mu.Lock()
+	alerts := p.Watch.Observe(r, d)
+	if r.Symbol != "" {
+		p.Risk.SetHeat(r.Symbol, p.Watch.Heat(r.Symbol))
+	}
+	for i := range alerts {
+		alerts[i].Alert = p.AlertPrefix + alerts[i].Alert
+		if alerts[i].Campaign != "" {
+			alerts[i].Campaign = p.AlertPrefix + alerts[i].Campaign
+		}
+		p.apply(&alerts[i])
+	}
+	p.mu.Unlock()
+	if p.Tap != nil {
+		p.Tap(r, d)
+	}
+	var err error
+	for i := range alerts {
+		if e := p.Sink.Alert(ctx, &alerts[i]); e != nil && err == nil {
+			err = e
+		}
+		if p.OnAlert != nil {
+			p.OnAlert(ctx, alerts[i])
+		}
+	}
+	return err
+}
+
+// apply makes an alert's action take effect for every later record.
+func (p *Pipeline) apply(a *event.Alert) {
+	switch a.Action {
+	case event.AlertHaltBuys:
+		if a.Symbol != "" {
+			p.Risk.SetHalt(a.Symbol, true)
+		}
+	case event.AlertFreezeAccounts:
+		for _, acct := range a.Accounts {
+			p.Risk.SetFrozen(acct, true)
+		}
+	}
+}
+
+// SetHalt halts (or resumes) buying of symbol by hand, as an analyst does.
+func (p *Pipeline) SetHalt(symbol string, halted bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Risk.SetHalt(symbol, halted)
+	if !halted {
+		p.Watch.Release(symbol)
+	}
+}

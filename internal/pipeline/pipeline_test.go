@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/risk"
+	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/store/storetest"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
+)
+
+func replay(t testing.TB, stream []byte) (decisions, alerts []byte, sum *Summary) {
+	t.Helper()
+	var d, a bytes.Buffer
+	sink := &StreamSink{Decisions: bufio.NewWriter(&d), Alerts: bufio.NewWriter(&a)}
+	p := NewPipeline(risk.NewEngine(risk.BuiltinPolicy()), surveil.New(surveil.DefaultConfig()), nil)
+	sum, err := Replay(context.Background(), bytes.NewReader(stream), p, sink, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Bytes(), a.Bytes(), sum
+}
+
+// TestReplayDeterministic replays the same stream twice, byte for byte.
+func TestReplayDeterministic(t *testing.T) {
+	stream := genStream(1, 2000, 60, true)
+	d1, a1, sum := replay(t, stream)
+	d2, a2, _ := replay(t, stream)
+	if !bytes.Equal(d1, d2) || !bytes.Equal(a1, a2) {
+		t.Fatal("replay is not deterministic")
+	}
+	if sum.Actions == 0 || bytes.Count(d1, []byte{'\n'}) != sum.Actions {
+		t.Fatalf("%d actions, %d decisions written", sum.Actions, bytes.Count(d1, []byte{'\n'}))
+	}
+	var out strings.Builder
+	sum.Format(&out)
+	t.Log("\n" + out.String())
+}
+
+// TestHaltAppliesToLaterRecords checks the spec's semantics: once an alert
+// halts buying of a symbol, every later buy of it in the stream is refused
+// with instrument_halted.
+func TestHaltAppliesToLaterRecords(t *testing.T) {
+	d, a, sum := replay(t, genStream(2, 2000, 60, true))
+	if len(sum.Halts) == 0 {
+		t.Fatalf("the ramp was not halted; alerts:\n%s", a)
+	}
+	halted := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(d), []byte{'\n'}) {
+		if bytes.Contains(line, []byte(`"instrument_halted"`)) {
+			halted++
+			if !bytes.Contains(line, []byte(`"action":"deny"`)) {
+				t.Errorf("halted buy not denied: %s", line)
+			}
+		}
+	}
+	if halted == 0 {
+		t.Errorf("no buy after the halt was refused; halts %v", sum.Halts)
+	}
+}
+
+func TestReplayErrorsNameTheLine(t *testing.T) {
+	stream := genStream(3, 50, 2, false)
+	lines := bytes.Split(stream, []byte{'\n'})
+	lines[120] = []byte(`{"id":"bad","type":"order","time":"2025-04-08T09:01:00+09:00","account":"A1","order_id":"o","symbol":"7000","side":"buy","qty":"many","price_type":"market","account_kind":"cash"}`)
+	p := NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), nil)
+	_, err := Replay(context.Background(), bytes.NewReader(bytes.Join(lines, []byte{'\n'})), p, &StreamSink{}, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "line 121: field qty") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLogFailsClosed checks that a decision on money movement is refused
+// when it cannot be stored, and that decisions are kept with their
+// explanation.
+func TestLogFailsClosed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := NewLog(db, nil)
+		p := NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), l)
+		p.Explain = true
+		stream := genStream(4, 200, 20, false)
+		rd := event.NewReader(bytes.NewReader(stream))
+		var wd *event.Record
+		for {
+			r, err := rd.Next()
+			if err != nil {
+				break
+			}
+			if r.Type.Action() {
+				if _, err := p.Decide(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				if r.Type == event.TypeWithdrawal && wd == nil {
+					wd = r
+				}
+			} else if err := p.Observe(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if wd == nil {
+			t.Fatal("stream had no withdrawal")
+		}
+		ds, err := l.Decisions(ctx, "", wd.ID, 1)
+		if err != nil || len(ds) != 1 || ds[0].Type != "withdrawal" || len(ds[0].Features) < 10 || len(ds[0].Record) < 10 {
+			t.Fatalf("stored decision: %+v %v", ds, err)
+		}
+		db.Close() // the store goes down
+		w2 := *wd
+		w2.ID = "after-close"
+		if _, err := p.Decide(ctx, &w2); err == nil {
+			t.Fatal("a withdrawal was decided with the store down")
+		}
+		o := &event.Record{ID: "o-after", Type: event.TypeOrder, Time: wd.Time, Account: wd.Account, OrderID: "x", Symbol: "7000", Side: "buy", Qty: 100, PriceType: "market", AccountKind: "cash"}
+		p.Decide(ctx, o)
+		if err := l.Flush(ctx); err == nil {
+			t.Fatal("flush succeeded with the store down")
+		}
+		o.ID = "o-after-2"
+		if _, err := p.Decide(ctx, o); err == nil || !strings.Contains(err.Error(), "failing") {
+			t.Fatalf("decisions go on unrecorded: %v", err)
+		}
+	})
+}
+
+func TestNotAction(t *testing.T) {
+	p := NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), &StreamSink{summary: newSummary()})
+	if _, err := p.Decide(context.Background(), &event.Record{Type: event.TypeBar}); !errors.Is(err, ErrNotAction) {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkReplay measures replay (decode, decide, watch, encode) against
+// parsing the same stream alone, in the same run.
+func BenchmarkReplay(b *testing.B) {
+	stream := genStream(5, 20000, 30, true)
+	n := bytes.Count(stream, []byte{'\n'})
+	b.Run("parse_only", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		for b.Loop() {
+			if _, err := ParseOnly(bytes.NewReader(stream)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("replay", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		for b.Loop() {
+			var d, a bytes.Buffer
+			p := NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), nil)
+			if _, err := Replay(context.Background(), bytes.NewReader(stream), p, &StreamSink{Decisions: bufio.NewWriter(&d), Alerts: bufio.NewWriter(&a)}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+}

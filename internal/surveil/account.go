@@ -1,0 +1,304 @@
+package surveil
+
+import (
+	"github.com/kabuto-sec/kabuto/internal/event"
+)
+
+// acct is the state of one account.
+type acct struct {
+	id     string
+	idx    int32
+	frozen bool
+
+	pos  []position // every issue ever held or bought; qty may be 0
+	devs [3]seen    // devices seen, least recently used replaced
+	nets [3]seen    // ASNs seen
+
+	// current session
+	sess       uint64
+	loginAt    int64
+	loginDev   uint64
+	firstOrder int64
+	sBits      uint64 // session bits from the login and its decision
+
+	// R1 window
+	r1Start    int64
+	r1Sess     uint64
+	r1MV       int64
+	r1Sold     int64
+	r1Proceeds int64
+	r1Buys     []symValue
+	r1Hit      *inst
+
+	holds []hold
+}
+
+// position is a holding; firstDay is the day of the first buy fill, or -1
+// for a holding that predates the stream.
+type position struct {
+	in       *inst
+	qty      int64
+	cost     int64
+	firstDay int32
+}
+
+// seen is a device or network the account used; first and last are days.
+type seen struct {
+	h           uint64
+	first, last int32
+	bad         bool // used in a flagged session: never becomes known
+}
+
+type symValue struct {
+	in  *inst
+	jpy int64
+}
+
+// hold is flagged proceeds held from a time.
+type hold struct{ from, jpy int64 }
+
+// shared is one IP address or device with the accounts recently seen on it.
+type shared struct {
+	last  int64
+	n     int32
+	accts [6]int32
+}
+
+func (w *Watch) account(id string) *acct {
+	a := w.accts[id]
+	if a == nil {
+		a = &acct{id: id, idx: int32(len(w.acctList))}
+		w.accts[id] = a
+		w.acctList = append(w.acctList, a)
+	}
+	return a
+}
+
+// position returns a's position in in, or nil.
+func (a *acct) position(in *inst) *position {
+	for i := range a.pos {
+		if a.pos[i].in == in {
+			return &a.pos[i]
+		}
+	}
+	return nil
+}
+
+// marketValue is the yen value of a's holdings at the last prices.
+func (a *acct) marketValue() int64 {
+	var v int64
+	for i := range a.pos {
+		p := &a.pos[i]
+		if p.qty <= 0 {
+			continue
+		}
+		px := p.in.last
+		if px <= 0 {
+			px = p.in.prevClose
+		}
+		if px > 0 {
+			v += int64(float64(p.qty) * px * p.in.fx)
+		} else {
+			v += p.cost
+		}
+	}
+	return v
+}
+
+func (w *Watch) onAccount(r *event.Record) {
+	if r.Account == "" {
+		return
+	}
+	a := w.account(r.Account)
+	for i := range a.pos {
+		a.pos[i].qty = 0
+	}
+	now := r.Time.UnixNano()
+	for _, h := range r.Holdings {
+		if h.Symbol == "" || h.Qty <= 0 {
+			continue
+		}
+		in := w.instrument(h.Symbol, now)
+		if p := a.position(in); p != nil {
+			p.qty, p.cost = h.Qty, h.CostJPY
+			continue
+		}
+		a.pos = append(a.pos, position{in: in, qty: h.Qty, cost: h.CostJPY, firstDay: -1})
+	}
+}
+
+// touch records that a used h today and reports whether h was known: seen
+// on an earlier day and never in a flagged session.
+func touch(s *[3]seen, h uint64, day int32) (known bool) {
+	lru := 0
+	for i := range s {
+		if s[i].h == h && s[i].last != 0 {
+			known = s[i].first < day && !s[i].bad
+			s[i].last = day
+			return known
+		}
+		if s[i].last < s[lru].last {
+			lru = i
+		}
+	}
+	s[lru] = seen{h: h, first: day, last: day}
+	return false
+}
+
+// known reports whether h is known without recording a use.
+func known(s *[3]seen, h uint64, day int32) bool {
+	for i := range s {
+		if s[i].h == h && s[i].last != 0 {
+			return s[i].first < day && !s[i].bad
+		}
+	}
+	return false
+}
+
+// history reports whether a has devices or networks from earlier days, so
+// that a new one means something.
+func history(s *[3]seen, day int32) bool {
+	for i := range s {
+		if s[i].last != 0 && s[i].first < day {
+			return true
+		}
+	}
+	return false
+}
+
+func markBad(s *[3]seen, h uint64) {
+	for i := range s {
+		if s[i].h == h && s[i].last != 0 {
+			s[i].bad = true
+		}
+	}
+}
+
+// guardBits reads the account-level signals out of a guard decision on a
+// login: its reason codes, and a high score.
+func (w *Watch) guardBits(d *event.Decision) uint64 {
+	if d == nil {
+		return 0
+	}
+	var b uint64
+	for _, r := range d.Reasons {
+		switch r {
+		case "new_device", "unknown_device":
+			b |= bNewDevice
+		case "new_network", "new_asn", "new_ip", "unusual_network":
+			b |= bNewNetwork
+		case "foreign_ip", "foreign_country", "foreign":
+			b |= bForeign
+		case "hosting_asn", "datacenter_ip", "hosting":
+			b |= bHosting
+		case "proxy", "residential_proxy", "vpn", "tor", "anonymizer":
+			b |= bProxy
+		case "impossible_travel", "credential_stuffing":
+			b |= bGuard
+		}
+	}
+	if d.Score >= w.cfg.GuardScore {
+		b |= bGuard
+	}
+	return b
+}
+
+func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
+	if r.Account == "" || !r.OK {
+		return
+	}
+	a := w.account(r.Account)
+	day := dayOf(now)
+	a.sess = fnv(r.Session)
+	a.loginAt = now
+	a.loginDev = fnv(r.Device)
+	a.firstOrder = 0
+	a.sBits = w.guardBits(d)
+	if r.Method == event.FactorPasskey {
+		a.sBits |= bPasskey
+	}
+	histD, histN := history(&a.devs, day), history(&a.nets, day)
+	if r.Device != "" {
+		h := fnv(r.Device)
+		if !touch(&a.devs, h, day) && histD {
+			a.sBits |= bNewDevice
+		}
+		if n := w.share(w.devs, h, a.idx, now); n >= 2 {
+			a.sBits |= bSharedDevice
+			if n >= w.cfg.SharedDeviceAccounts {
+				w.sharedInfra("device:"+r.Device, h, w.devs, now, bSharedDevice, 60)
+			}
+		}
+	}
+	if r.ASN != 0 {
+		if !touch(&a.nets, uint64(r.ASN), day) && histN {
+			a.sBits |= bNewNetwork
+		}
+	}
+	if r.IP != "" {
+		h := fnv(r.IP)
+		if n := w.share(w.ips, h, a.idx, now); n >= w.cfg.SharedIPAccounts {
+			w.sharedInfra("ip:"+r.IP, h, w.ips, now, bSharedIP, 40)
+		}
+	}
+}
+
+// share records account a on the address or device h and returns how many
+// distinct accounts used it within the shared window.
+func (w *Watch) share(m map[uint64]shared, h uint64, a int32, now int64) int {
+	s := m[h]
+	if now-s.last > w.sharedWin {
+		s = shared{}
+	}
+	s.last = now
+	found := false
+	for i := 0; i < int(min(s.n, int32(len(s.accts)))); i++ {
+		if s.accts[i] == a {
+			found = true
+			break
+		}
+	}
+	if !found {
+		if int(s.n) < len(s.accts) {
+			s.accts[s.n] = a
+		}
+		s.n++
+	}
+	m[h] = s
+	return int(s.n)
+}
+
+// sharedInfra raises the shared_infrastructure alert for one IP or device.
+// Its score grows with the accounts on it and with how many of them are
+// suspect; the accounts are linked for R10.
+func (w *Watch) sharedInfra(key string, h uint64, m map[uint64]shared, now int64, bit uint64, base int) {
+	s := m[h]
+	n := int(min(s.n, int32(len(s.accts))))
+	accts := append(w.scratch[:0], s.accts[:n]...)
+	w.scratch = accts
+	score := base + 5*(int(s.n)-2)
+	for _, ai := range accts {
+		if w.acctList[ai].r1Hit != nil {
+			score += 10
+		}
+	}
+	w.raise(KindSharedInfrastructure, key, "", now, min(score, 85), bit, accts)
+}
+
+// addHold holds jpy of a's proceeds from now.
+func (w *Watch) addHold(a *acct, jpy, now int64) {
+	if jpy <= 0 {
+		return
+	}
+	a.holds = append(a.holds, hold{from: now, jpy: jpy})
+	if len(a.holds) > 16 {
+		k := 0
+		for _, h := range a.holds {
+			if now-h.from < w.hold {
+				a.holds[k] = h
+				k++
+			}
+		}
+		a.holds = a.holds[:k]
+	}
+}

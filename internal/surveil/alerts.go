@@ -1,0 +1,136 @@
+package surveil
+
+import (
+	"sort"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+)
+
+// maxAlertAccounts bounds the accounts one alert names.
+const maxAlertAccounts = 500
+
+// alertRec is one alert with its bookkeeping.
+type alertRec struct {
+	a       event.Alert
+	key     string
+	bits    uint64
+	first   int64 // raised
+	updated int64 // last emitted
+	until   int64 // open to updates until
+	emitted int   // score when last emitted
+}
+
+func (r *alertRec) copy() event.Alert {
+	c := r.a
+	c.Accounts = append([]string{}, r.a.Accounts...)
+	c.Reasons = append([]string(nil), r.a.Reasons...)
+	return c
+}
+
+// action is the automation an alert of kind with score gets.
+func (w *Watch) action(kind, symbol string, score int, accounts bool) string {
+	if symbolKind(kind) {
+		if symbol != "" && w.cfg.HaltScore > 0 && score >= w.cfg.HaltScore {
+			return event.AlertHaltBuys
+		}
+		return event.AlertNone
+	}
+	if accounts && w.cfg.FreezeScore > 0 && score >= w.cfg.FreezeScore {
+		return event.AlertFreezeAccounts
+	}
+	return event.AlertNone
+}
+
+// raise opens the alert of kind and key (a symbol, an address or a campaign
+// id), or updates the open one: accounts are added, the score and reasons
+// only grow and the action only strengthens. The alert is emitted when it is
+// new or escalated.
+func (w *Watch) raise(kind, key, symbol string, now int64, score int, bits uint64, accts []int32) *alertRec {
+	score = max(0, min(100, score))
+	k := kind + "\x00" + key
+	rec := w.open[k]
+	if rec != nil && now > rec.until {
+		delete(w.open, k)
+		rec = nil
+	}
+	emit, added := false, false
+	if rec == nil {
+		w.nextAlert++
+		rec = &alertRec{key: k, first: now, emitted: -100}
+		rec.a = event.Alert{
+			Alert:    "sv-" + itoa(w.nextAlert),
+			Kind:     kind,
+			Symbol:   symbol,
+			Accounts: []string{},
+			Action:   event.AlertNone,
+		}
+		w.open[k] = rec
+		w.alerts = append(w.alerts, rec)
+		if len(w.alerts) > w.cfg.MaxAlerts {
+			w.alerts = append(w.alerts[:0:0], w.alerts[len(w.alerts)-w.cfg.MaxAlerts:]...)
+		}
+		emit = true
+	}
+	rec.until = now + w.ttl
+	for _, ai := range accts {
+		id := w.acctList[ai].id
+		as := rec.a.Accounts
+		i := sort.SearchStrings(as, id)
+		if i < len(as) && as[i] == id || len(as) >= maxAlertAccounts {
+			continue
+		}
+		as = append(as, "")
+		copy(as[i+1:], as[i:])
+		as[i] = id
+		rec.a.Accounts = as
+		added = true
+	}
+	if score > rec.a.Score {
+		rec.a.Score = score
+	}
+	if bits|rec.bits != rec.bits || rec.a.Reasons == nil {
+		rec.bits |= bits
+		rec.a.Reasons = reasonList(rec.bits)
+	}
+	if act := w.action(kind, symbol, rec.a.Score, len(rec.a.Accounts) > 0); act != event.AlertNone && rec.a.Action == event.AlertNone {
+		rec.a.Action = act
+		emit = true
+	}
+	if c := w.campaignOf(symbol, accts); c != "" && c != rec.a.Campaign {
+		rec.a.Campaign = c
+		emit = true
+	}
+	if rec.a.Score >= rec.emitted+5 {
+		emit = true
+	}
+	// New accounts are news when they are acted on or the alert is about
+	// accounts; a market finding just collects them for the analyst.
+	if added && (rec.a.Action != event.AlertNone || !symbolKind(kind) || kind == KindCrossAccountPump) {
+		emit = true
+	}
+	if !emit {
+		return rec
+	}
+	rec.emitted = rec.a.Score
+	rec.updated = now
+	rec.a.Time = w.ts(now)
+	switch rec.a.Action {
+	case event.AlertHaltBuys:
+		if in := w.insts[symbol]; in != nil {
+			in.halted = true
+		}
+	case event.AlertFreezeAccounts:
+		for _, id := range rec.a.Accounts {
+			if a := w.accts[id]; a != nil {
+				a.frozen = true
+			}
+		}
+	}
+	w.out = append(w.out, rec.copy())
+	if symbol != "" && (symbolKind(kind) || kind == KindRingSeller) && rec.a.Score >= w.cfg.CampaignScore {
+		if in := w.insts[symbol]; in != nil {
+			w.flagSymbol(in, now)
+		}
+	}
+	return rec
+}

@@ -1,0 +1,499 @@
+package surveil
+
+import (
+	"math"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+)
+
+// maxEntries bounds the first-ever buyers kept per instrument (R3).
+const maxEntries = 64
+
+// entry is one account's first-ever buy of an issue (R3).
+type entry struct {
+	at     int64
+	ip     uint64
+	dev    uint64
+	asn    int64
+	ipS    string
+	devS   string
+	bits   uint64
+	acct   int32
+	linked bool // R10 edges added
+}
+
+// spike is the R7 state of an instrument from the first suspect buy fill of
+// the day: market and firm volume since, recent prints of suspect buyers and
+// of sellers, and the sellers' tallies.
+type spike struct {
+	start   int64
+	barVol  int64
+	fillVol int64
+	buys    [16]print
+	sells   [16]print
+	nb, ns  int
+	sellers []tally
+}
+
+type print struct {
+	at   int64
+	px   float64
+	qty  int64
+	acct int32
+}
+
+type tally struct {
+	acct    int32
+	flagged bool
+	qty     int64
+	matched int64
+	value   int64
+}
+
+func (s *spike) seller(a int32) *tally {
+	for i := range s.sellers {
+		if s.sellers[i].acct == a {
+			return &s.sellers[i]
+		}
+	}
+	s.sellers = append(s.sellers, tally{acct: a})
+	return &s.sellers[len(s.sellers)-1]
+}
+
+// orderValue is the yen value of an order or fill, estimated when missing.
+func orderValue(r *event.Record, in *inst) int64 {
+	if r.ValueJPY > 0 {
+		return r.ValueJPY
+	}
+	px := r.LimitPrice
+	if r.Type == event.TypeFill {
+		px = r.Price
+	}
+	if px <= 0 {
+		px = in.last
+	}
+	if px <= 0 {
+		px = in.prevClose
+	}
+	v := float64(r.Qty) * px * in.fx
+	if v <= 0 || math.IsNaN(v) || v > 1e15 {
+		return 0
+	}
+	return int64(v)
+}
+
+// r1Open reports whether a's R1 window is open at now for session sh.
+func (w *Watch) r1Open(a *acct, sh uint64, now int64) bool {
+	if a.r1Start == 0 || dayOf(a.r1Start) != dayOf(now) {
+		return false
+	}
+	return now-a.r1Start <= w.liqWin || sh == a.r1Sess && sh != emptyHash
+}
+
+var emptyHash = fnv("")
+
+func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
+	if r.Account == "" || r.Symbol == "" || r.Qty <= 0 {
+		return
+	}
+	a := w.account(r.Account)
+	in := w.instrument(r.Symbol, now)
+	day := dayOf(now)
+	sh := fnv(r.Session)
+	// a login record may carry no session yet: the orders that follow from
+	// the same device belong to it
+	inSess := a.loginAt != 0 && dayOf(a.loginAt) == day &&
+		(sh == a.sess || r.Session == "" || a.sess == emptyHash && (r.Device == "" || fnv(r.Device) == a.loginDev))
+	if inSess && a.firstOrder == 0 {
+		a.firstOrder = now
+		if now-a.loginAt <= w.fastLogin {
+			a.sBits |= bFastLogin
+		}
+	}
+	value := orderValue(r, in)
+	switch r.Side {
+	case event.SideSell:
+		if !w.r1Open(a, sh, now) {
+			a.r1Start, a.r1Sess = now, sh
+			a.r1MV = a.marketValue()
+			a.r1Sold, a.r1Proceeds = 0, 0
+			a.r1Buys = a.r1Buys[:0]
+			a.r1Hit = nil
+		}
+		a.r1Sold += value
+	case event.SideBuy:
+		if a.position(in) == nil {
+			bits := w.orderBits(a, r, day, inSess)
+			if a.r1Hit == in {
+				bits |= bR1
+			} else if w.liquidateConcentrate(a, in, sh, value, bits, now) {
+				bits |= bR1
+			}
+			w.converge(in, a, r, bits, now)
+		}
+		if r.PriceType == event.PriceMarket || in.last > 0 && r.LimitPrice > in.last {
+			w.walkUp(in, a, now)
+		}
+		if len(in.conv) > 0 || in.mBits != 0 {
+			w.evaluate(in, now)
+		}
+	}
+}
+
+// orderBits are the session and context bits of a buy order: the login's,
+// and what the order's own device, network and country say.
+func (w *Watch) orderBits(a *acct, r *event.Record, day int32, inSess bool) uint64 {
+	var b uint64
+	if inSess {
+		b = a.sBits
+	}
+	if r.Device != "" {
+		h := fnv(r.Device)
+		if history(&a.devs, day) && !known(&a.devs, h, day) {
+			b |= bNewDevice
+		}
+		if s, ok := w.devs[h]; ok && s.n >= 2 && r.Time.UnixNano()-s.last <= w.sharedWin {
+			b |= bSharedDevice
+		}
+	}
+	if r.ASN != 0 {
+		if history(&a.nets, day) && !known(&a.nets, uint64(r.ASN), day) {
+			b |= bNewNetwork
+		}
+		if w.hosting[r.ASN] {
+			b |= bHosting
+		}
+	}
+	if r.Country != "" && r.Country != w.cfg.HomeCountry {
+		b |= bForeign
+	}
+	return b
+}
+
+// liquidateConcentrate is R1, run on a first-ever buy: reports whether the
+// account, within its window, sold at least half its holdings' value and
+// put 70% of the proceeds into this issue.
+func (w *Watch) liquidateConcentrate(a *acct, in *inst, sh uint64, value int64, bits uint64, now int64) bool {
+	c := &w.cfg
+	if !w.r1Open(a, sh, now) || a.r1MV <= 0 || float64(a.r1Sold) < c.LiquidateShare*float64(a.r1MV) {
+		return false
+	}
+	var bv int64
+	found := false
+	for i := range a.r1Buys {
+		if a.r1Buys[i].in == in {
+			a.r1Buys[i].jpy += value
+			bv, found = a.r1Buys[i].jpy, true
+			break
+		}
+	}
+	if !found {
+		a.r1Buys = append(a.r1Buys, symValue{in: in, jpy: value})
+		bv = value
+	}
+	if float64(bv) < c.ConcentrateShare*float64(a.r1Sold) {
+		return false
+	}
+	a.r1Hit = in
+	w.addHold(a, a.r1Proceeds, now)
+	n := 0
+	if rec := w.open[KindLiquidateConcentrate+"\x00"+in.sym]; rec != nil && now <= rec.until {
+		n = len(rec.a.Accounts)
+	}
+	score := 45 + 8*min(max(points(bits&^bR1), 0), 5) + 5*n
+	w.scratch = append(w.scratch[:0], a.idx)
+	w.raise(KindLiquidateConcentrate, in.sym, in.sym, now, score, bR1|bits&sessionMask|in.profBits&^bUnknownInstrument, w.scratch)
+	return true
+}
+
+// converge records a first-ever buy of in by a (R3), marking IPs and new
+// networks shared with other first-ever buyers of the same issue.
+func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now int64) {
+	cut := now - w.convWin
+	k := 0
+	for k < len(in.conv) && in.conv[k].at < cut {
+		k++
+	}
+	if k > 0 {
+		in.conv = append(in.conv[:0], in.conv[k:]...)
+	}
+	var e *entry
+	for i := range in.conv {
+		if in.conv[i].acct == a.idx {
+			e = &in.conv[i]
+			break
+		}
+	}
+	if e == nil {
+		if len(in.conv) >= maxEntries {
+			drop := 0
+			for i := range in.conv {
+				if points(in.conv[i].bits) < w.cfg.SuspectPoints {
+					drop = i
+					break
+				}
+			}
+			in.conv = append(in.conv[:drop], in.conv[drop+1:]...)
+		}
+		in.conv = append(in.conv, entry{at: now, acct: a.idx})
+		e = &in.conv[len(in.conv)-1]
+	}
+	e.bits |= bits
+	if r.IP != "" {
+		e.ip, e.ipS = fnv(r.IP), r.IP
+	}
+	if r.Device != "" {
+		e.dev, e.devS = fnv(r.Device), r.Device
+	}
+	e.asn = r.ASN
+	const odd = bNewNetwork | bHosting | bForeign | bProxy
+	for i := range in.conv {
+		o := &in.conv[i]
+		if o.acct == e.acct {
+			continue
+		}
+		if e.ip != 0 && o.ip == e.ip {
+			o.bits |= bSharedIP
+			e.bits |= bSharedIP
+		}
+		if e.dev != 0 && o.dev == e.dev {
+			o.bits |= bSharedDevice
+			e.bits |= bSharedDevice
+		}
+		if e.asn != 0 && o.asn == e.asn && o.bits&odd != 0 && e.bits&odd != 0 {
+			o.bits |= bSharedASN
+			e.bits |= bSharedASN
+		}
+	}
+	for i := range in.conv {
+		o := &in.conv[i]
+		if !o.linked && points(o.bits) >= w.cfg.SuspectPoints {
+			o.linked = true
+			oa := w.acctList[o.acct]
+			markBad(&oa.devs, o.dev)
+			markBad(&oa.nets, uint64(o.asn))
+			w.linkSuspect(oa, in, o, now)
+		}
+	}
+}
+
+// suspect reports whether a is a suspect buyer of in (R1 or R3).
+func (w *Watch) suspect(in *inst, a *acct, now int64) bool {
+	if a.r1Hit == in {
+		return true
+	}
+	for i := range in.conv {
+		if e := &in.conv[i]; e.acct == a.idx {
+			return now-e.at <= w.convWin && points(e.bits) >= w.cfg.SuspectPoints
+		}
+	}
+	return false
+}
+
+// evaluate recomputes the heat of in from the account-takeover evidence (R1,
+// R3) and the market evidence (R2, R4-R7), and raises cross_account_pump
+// (halting at the halt score) and hijacked_accounts (freezing at the freeze
+// score).
+func (w *Watch) evaluate(in *inst, now int64) {
+	c := &w.cfg
+	cut := now - w.convWin
+	t, nS, nC := 0, 0, 0
+	var bits uint64
+	sus := w.sus[:0]
+	var t1, t2 int64 // the two suspect times before the current one
+	fast := false
+	for i := range in.conv {
+		e := &in.conv[i]
+		if e.at < cut {
+			continue
+		}
+		p := points(e.bits)
+		if p < c.SuspectPoints {
+			nC++
+			continue
+		}
+		nS++
+		t += min(30, 6*p)
+		bits |= e.bits & sessionMask
+		sus = append(sus, e.acct)
+		if nS >= 3 && e.at-t1 <= w.convFast {
+			fast = true
+		}
+		t1, t2 = t2, e.at
+	}
+	w.sus = sus
+	if nS >= c.ConvergeAccounts {
+		bits |= bR3
+		if fast {
+			t += 5
+			bits |= bR3Fast
+		}
+	} else {
+		t = min(t, 25)
+	}
+	m := in.profile + min(nC, 5)
+	var mb uint64
+	if in.r4At != 0 && now-in.r4At <= 30*nsPerMin {
+		m += in.r4Pts
+		mb |= in.mBits & (bR4Thirty | bR4Five)
+	}
+	if in.r5At != 0 && now-in.r5At <= 10*nsPerMin {
+		m += in.r5Pts
+		mb |= in.mBits & (bR5 | bR5HalfLimit)
+	}
+	if in.r6At != 0 && now-in.r6At <= 30*nsPerMin {
+		m += in.r6Pts
+		mb |= in.mBits & (bR6Sigma | bR6PrevClose)
+	}
+	if in.r7At != 0 {
+		m += 10
+		mb |= in.mBits & (bR7 | bR7Matched | bR7Accumulated)
+	}
+	m = min(m, 45)
+	score := min(100, t+m)
+	in.heat, in.heatAt = score, now
+	in.peak = max(in.peak, score)
+	if nS < 2 || score < c.AlertScore {
+		return
+	}
+	bits |= mb | in.profBits&^bUnknownInstrument
+	w.raise(KindCrossAccountPump, in.sym, in.sym, now, score, bits, sus)
+	if c.FreezeScore > 0 && score >= c.FreezeScore {
+		w.raise(KindHijackedAccounts, in.sym, in.sym, now, score, bits, w.sus)
+	}
+}
+
+func (w *Watch) onFill(r *event.Record, now int64) {
+	if r.Account == "" || r.Symbol == "" || r.Qty <= 0 || !(r.Price > 0) || math.IsInf(r.Price, 0) {
+		return
+	}
+	a := w.account(r.Account)
+	in := w.instrument(r.Symbol, now)
+	day := dayOf(now)
+	value := orderValue(r, in)
+	in.last = r.Price
+	in.high = max(in.high, r.Price)
+	switch r.Side {
+	case event.SideBuy:
+		if p := a.position(in); p != nil {
+			p.qty += r.Qty
+			p.cost += value
+		} else {
+			a.pos = append(a.pos, position{in: in, qty: r.Qty, cost: value, firstDay: day})
+		}
+		if in.flow == nil {
+			in.flow = new(flow)
+		}
+		in.flow.add(minuteOf(now), 0, r.Qty)
+		in.flow.firmAt = now
+		mb := in.mBits
+		if w.suspect(in, a, now) {
+			s := in.spike
+			if s == nil {
+				s = &spike{start: now}
+				in.spike = s
+			}
+			s.fillVol += r.Qty
+			pr := print{at: now, px: r.Price, qty: r.Qty, acct: a.idx}
+			s.buys[s.nb%len(s.buys)] = pr
+			s.nb++
+			// sells printed just before at the same price
+			for i := range s.sells {
+				sp := &s.sells[i]
+				if sp.qty > 0 && w.samePrint(in, sp, &pr) {
+					m := min(sp.qty, pr.qty)
+					sp.qty -= m
+					t := s.seller(sp.acct)
+					t.matched += m
+					w.ringSeller(in, s, t, now)
+				}
+			}
+			w.deviation(in, a, r.Price, now)
+			w.evaluate(in, now)
+			return
+		}
+		if s := in.spike; s != nil {
+			s.fillVol += r.Qty
+		}
+		w.deviation(in, a, r.Price, now)
+		if in.mBits != mb || len(in.conv) > 0 {
+			w.evaluate(in, now)
+		}
+	case event.SideSell:
+		if p := a.position(in); p != nil {
+			p.qty = max(0, p.qty-r.Qty)
+		}
+		if a.r1Start != 0 && dayOf(a.r1Start) == day && now-a.r1Start <= 2*w.liqWin {
+			a.r1Proceeds += value
+			if a.r1Hit != nil {
+				w.addHold(a, value, now)
+			}
+		}
+		s := in.spike
+		if s == nil {
+			return
+		}
+		t := s.seller(a.idx)
+		t.qty += r.Qty
+		t.value += value
+		if t.flagged {
+			w.addHold(a, value, now)
+		}
+		pr := print{at: now, px: r.Price, qty: r.Qty, acct: a.idx}
+		for i := range s.buys {
+			bp := &s.buys[i]
+			if bp.qty > 0 && bp.acct != a.idx && w.samePrint(in, bp, &pr) {
+				m := min(bp.qty, pr.qty)
+				bp.qty -= m
+				pr.qty -= m
+				t.matched += m
+			}
+		}
+		if pr.qty > 0 {
+			s.sells[s.ns%len(s.sells)] = pr
+			s.ns++
+		}
+		w.ringSeller(in, s, t, now)
+	}
+}
+
+// samePrint reports whether two prints are at the same price within the
+// ring match window.
+func (w *Watch) samePrint(in *inst, a, b *print) bool {
+	dt := a.at - b.at
+	if dt < 0 {
+		dt = -dt
+	}
+	return dt <= w.ringMatch && math.Abs(a.px-b.px) < TickSize(in.market, a.px)/2
+}
+
+// ringSeller is R7: a seller who accumulated the issue on the previous 1-10
+// days and sold at least 20% of the spike's volume, some of it straight to
+// suspect buyers.
+func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
+	c := &w.cfg
+	vol := max(s.barVol, s.fillVol)
+	if t.matched == 0 || vol <= 0 || float64(t.qty) < c.RingShare*float64(vol) {
+		return
+	}
+	a := w.acctList[t.acct]
+	p := a.position(in)
+	day := dayOf(now)
+	if p == nil || p.firstDay < 0 || day-p.firstDay < 1 || int(day-p.firstDay) > c.RingAccumDays {
+		return
+	}
+	share := float64(t.matched) / float64(t.qty)
+	score := 60 + int(20*share)
+	if float64(t.qty) >= 2*c.RingShare*float64(vol) {
+		score += 10
+	}
+	if !t.flagged {
+		t.flagged = true
+		w.addHold(a, t.value, now)
+		w.linkRing(a, in, now)
+	}
+	in.r7At = now
+	in.mBits |= bR7 | bR7Matched | bR7Accumulated
+	w.scratch = append(w.scratch[:0], t.acct)
+	w.raise(KindRingSeller, in.sym, in.sym, now, score, bR7|bR7Matched|bR7Accumulated|in.profBits&^bUnknownInstrument, w.scratch)
+}

@@ -1,0 +1,137 @@
+package surveil
+
+// Reason bits: each finding carries a set of stable reason codes, kept as a
+// bit set so that they cost nothing to merge and always render in the same
+// order (the order of reasonNames).
+const (
+	bR1 uint64 = 1 << iota
+	bR2
+	bR2Band
+	bR2Thin
+	bR3
+	bR3Fast
+	bR4Thirty
+	bR4Five
+	bR5
+	bR5HalfLimit
+	bR6Sigma
+	bR6PrevClose
+	bR7
+	bR7Matched
+	bR7Accumulated
+	bR9
+	bR10
+	bNewDevice
+	bNewNetwork
+	bForeign
+	bHosting
+	bProxy
+	bFastLogin
+	bSharedIP
+	bSharedASN
+	bSharedDevice
+	bGuard
+	bPasskey
+	bUnknownInstrument
+	numReasons = iota
+)
+
+// reasonNames are the codes of the reason bits, in bit order. They are
+// stable: analysts' filters and the back office match on them.
+var reasonNames = [numReasons]string{
+	"R1_liquidate_concentrate",
+	"R2_target_profile",
+	"R2_price_band",
+	"R2_thin",
+	"R3_convergence",
+	"R3_within_15m",
+	"R4_participation_30m",
+	"R4_participation_5m",
+	"R5_walk_up",
+	"R5_half_limit",
+	"R6_vwap_sigma",
+	"R6_above_prev_close",
+	"R7_ring_seller",
+	"R7_matched_prints",
+	"R7_accumulated",
+	"R9_spike_reversal",
+	"R10_campaign",
+	"new_device",
+	"new_network",
+	"foreign_ip",
+	"hosting_asn",
+	"proxy",
+	"fast_login",
+	"shared_ip",
+	"shared_asn",
+	"shared_device",
+	"guard_flagged",
+	"passkey",
+	"instrument_unknown",
+}
+
+// ReasonCodes returns every reason code an alert may carry, in the order
+// alerts list them.
+func ReasonCodes() []string { return append([]string(nil), reasonNames[:]...) }
+
+// reasonList renders a bit set as codes in the stable order.
+func reasonList(bits uint64) []string {
+	if bits == 0 {
+		return nil
+	}
+	out := make([]string, 0, 8)
+	for i := 0; i < numReasons; i++ {
+		if bits&(1<<i) != 0 {
+			out = append(out, reasonNames[i])
+		}
+	}
+	return out
+}
+
+// suspicion points of the session and account bits that make a first-ever
+// buyer look hijacked (R3). Points are summed; a passkey login subtracts.
+func points(bits uint64) int {
+	p := 0
+	if bits&bNewDevice != 0 {
+		p++
+	}
+	if bits&bNewNetwork != 0 {
+		p++
+	}
+	if bits&bForeign != 0 {
+		p += 2
+	}
+	if bits&bHosting != 0 {
+		p += 2
+	}
+	if bits&bProxy != 0 {
+		p += 2
+	}
+	if bits&bFastLogin != 0 {
+		p++
+	}
+	if bits&bSharedIP != 0 {
+		p += 2
+	}
+	if bits&bSharedASN != 0 {
+		p++
+	}
+	if bits&bSharedDevice != 0 {
+		p += 2
+	}
+	if bits&bGuard != 0 {
+		p++
+	}
+	if bits&bR1 != 0 {
+		p += 2
+	}
+	if bits&bPasskey != 0 {
+		p -= 2
+	}
+	return p
+}
+
+// sessionMask selects the bits that describe a session or an account rather
+// than an instrument.
+const sessionMask = bR1 | bNewDevice | bNewNetwork | bForeign | bHosting | bProxy |
+	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey
