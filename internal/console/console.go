@@ -41,10 +41,10 @@ type Config struct {
 	// GuardHalt, when set, is told when an analyst halts or lifts a halt,
 	// so the guard refuses (or again decides) buys of the symbol.
 	GuardHalt func(symbol string, halted bool)
-	Tape   *Tape
-	Audit  *audit.Log
-	Log    *slog.Logger
-	Now    func() time.Time
+	Tape      *Tape
+	Audit     *audit.Log
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Console serves the analyst pages.
