@@ -175,7 +175,8 @@ func markBad(s *[3]seen, h uint64) {
 }
 
 // guardBits reads the account-level signals out of a guard decision on a
-// login: its reason codes, and a high score.
+// login: its reason codes (those of the built-in policy in internal/risk,
+// and common names other policies use), and a high score.
 func (w *Watch) guardBits(d *event.Decision) uint64 {
 	if d == nil {
 		return 0
@@ -185,15 +186,15 @@ func (w *Watch) guardBits(d *event.Decision) uint64 {
 		switch r {
 		case "new_device", "unknown_device":
 			b |= bNewDevice
-		case "new_network", "new_asn", "new_ip", "unusual_network":
+		case "new_network", "new_asn", "new_ip", "unusual_network", "watched_network":
 			b |= bNewNetwork
-		case "foreign_ip", "foreign_country", "foreign":
+		case "foreign_network", "foreign_ip", "foreign_country", "foreign":
 			b |= bForeign
 		case "hosting_asn", "datacenter_ip", "hosting":
 			b |= bHosting
 		case "proxy", "residential_proxy", "vpn", "tor", "anonymizer":
 			b |= bProxy
-		case "impossible_travel", "credential_stuffing":
+		case "session_context_jump", "failed_logins", "passkey_bypass", "blocked_ip", "blocked_asn", "blocked_device", "impossible_travel", "credential_stuffing":
 			b |= bGuard
 		}
 	}
