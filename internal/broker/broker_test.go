@@ -429,3 +429,43 @@ func TestStepUpBoundToTheAction(t *testing.T) {
 		checkBooks(t, f, "A1")
 	})
 }
+
+func TestHeldActionsReview(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := &scripted{action: event.Hold}
+		f := newFixture(t, db, g)
+		ctx := context.Background()
+		w1, _ := f.b.Withdraw(ctx, actor, "A1", 100_000, "w1")
+		w2, _ := f.b.Withdraw(ctx, actor, "A1", 50_000, "w2")
+		o1, _ := f.b.PlaceOrder(ctx, actor, "A1", OrderRequest{Symbol: "9999", Side: "buy", Qty: 1000, PriceType: "market", Kind: "cash"}, "o1")
+		o2, _ := f.b.PlaceOrder(ctx, actor, "A1", OrderRequest{Symbol: "7203", Side: "sell", Qty: 100, PriceType: "market", Kind: "nisa"}, "o2")
+		held, err := f.b.Held(ctx, 10)
+		if err != nil || len(held) != 4 {
+			t.Fatalf("held: %v %v", held, err)
+		}
+		checkBooks(t, f, "A1")
+		if err := f.b.ReleaseWithdrawal(ctx, w1.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.b.ReleaseWithdrawal(ctx, w1.ID, false); err != ErrNotHeld {
+			t.Fatalf("second decision on the same withdrawal: %v", err)
+		}
+		if err := f.b.ReleaseWithdrawal(ctx, w2.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := f.b.ReleaseOrder(ctx, o1.ID, true); err != nil || o.Status != StatusFilled {
+			t.Fatalf("approve order: %+v %v", o, err)
+		}
+		if o, err := f.b.ReleaseOrder(ctx, o2.ID, false); err != nil || o.Status != StatusRejected {
+			t.Fatalf("reject order: %+v %v", o, err)
+		}
+		a, _ := f.b.Account(ctx, "A1")
+		if a.ReservedJPY != 0 {
+			t.Errorf("reserved %d after review", a.ReservedJPY)
+		}
+		if held, _ := f.b.Held(ctx, 10); len(held) != 0 {
+			t.Errorf("still held: %v", held)
+		}
+		checkBooks(t, f, "A1")
+	})
+}

@@ -205,24 +205,11 @@ func (b *Broker) PlaceOrder(ctx context.Context, a Actor, account string, req Or
 	var fill *event.Record
 	replayed, err := b.once(ctx, a.Principal, id, &out, func(tx *sql.Tx) error {
 		var resQty int64
-		if req.Side == event.SideBuy {
-			res, err := tx.ExecContext(ctx, `UPDATE accounts SET reserved_jpy = reserved_jpy + $1 WHERE id = $2 AND cash_jpy - reserved_jpy >= $1`, reserve, account)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return reason.New(http.StatusConflict, reason.InsufficientCash, "not enough cash: this order needs up to ¥%d available", reserve)
-			}
-		} else {
-			res, err := tx.ExecContext(ctx, `UPDATE positions SET reserved_qty = reserved_qty + $1 WHERE account = $2 AND symbol = $3 AND kind = $4 AND qty - reserved_qty >= $1`,
-				req.Qty, account, in.Symbol, req.Kind)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return reason.New(http.StatusConflict, reason.InsufficientHoldings, "not enough %s shares in the %s account to sell %d", in.Symbol, req.Kind, req.Qty)
-			}
+		if req.Side == event.SideSell {
 			resQty = req.Qty
+		}
+		if err := b.reserve(ctx, tx, account, req, reserve); err != nil {
+			return err
 		}
 		if err := b.insertOrder(ctx, tx, &out, reserve, resQty, rec); err != nil {
 			return err
@@ -250,6 +237,30 @@ func (b *Broker) PlaceOrder(ctx context.Context, a Actor, account string, req Or
 		}
 	}
 	return &out, nil
+}
+
+// reserve sets aside the cash of a buy or the shares of a sell inside tx,
+// or refuses when they are not there.
+func (b *Broker) reserve(ctx context.Context, tx *sql.Tx, account string, req OrderRequest, reserveJPY int64) error {
+	if req.Side == event.SideBuy {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET reserved_jpy = reserved_jpy + $1 WHERE id = $2 AND cash_jpy - reserved_jpy >= $1`, reserveJPY, account)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reason.New(http.StatusConflict, reason.InsufficientCash, "not enough cash: this order needs up to ¥%d available", reserveJPY)
+		}
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE positions SET reserved_qty = reserved_qty + $1 WHERE account = $2 AND symbol = $3 AND kind = $4 AND qty - reserved_qty >= $1`,
+		req.Qty, account, req.Symbol, req.Kind)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return reason.New(http.StatusConflict, reason.InsufficientHoldings, "not enough %s shares in the %s account to sell %d", req.Symbol, req.Kind, req.Qty)
+	}
+	return nil
 }
 
 func (b *Broker) insertOrder(ctx context.Context, tx *sql.Tx, o *Order, reserveJPY, reserveQty int64, rec *event.Record) error {

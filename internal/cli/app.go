@@ -150,7 +150,7 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	a := &app{pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record
-	console.New(console.Config{Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log}).Mount(srv.Mux())
+	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log}).Mount(srv.Mux())
 	if err := fd.mount(ctx, a); err != nil {
 		return nil, err
 	}

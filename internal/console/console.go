@@ -16,7 +16,9 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/reason"
 )
 
 //go:embed templates/*.html
@@ -33,8 +35,16 @@ type Halter interface {
 	SetHalt(ctx context.Context, symbol string, halted bool, why string) error
 }
 
+// Reviewer lists and decides the actions the guard held for an analyst.
+type Reviewer interface {
+	Held(ctx context.Context, limit int) ([]broker.HeldAction, error)
+	ReleaseWithdrawal(ctx context.Context, id string, approve bool) error
+	ReleaseOrder(ctx context.Context, id string, approve bool) (*broker.Order, error)
+}
+
 // Config configures the console.
 type Config struct {
+	Review Reviewer
 	Keys   *apikey.Store
 	Alerts Alerts
 	Halts  Halter
@@ -94,6 +104,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/login", c.login)
 	mux.HandleFunc("POST /console/logout", c.page(c.logout))
 	mux.HandleFunc("POST /console/halts/{symbol}", c.page(c.setHalt))
+	mux.HandleFunc("POST /console/held/{kind}/{id}", c.page(c.review))
 }
 
 func headers(w http.ResponseWriter) {
@@ -241,7 +252,14 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) {
 		hs = append(hs, halt{s, why})
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Symbol < hs[j].Symbol })
-	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs,
+	var held []broker.HeldAction
+	if c.cfg.Review != nil {
+		if held, err = c.cfg.Review.Held(ctx, 200); err != nil {
+			c.fail(w, err)
+			return
+		}
+	}
+	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs, "Held": held,
 		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols)})
 }
 
@@ -305,4 +323,34 @@ func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) {
 func (c *Console) fail(w http.ResponseWriter, err error) {
 	c.cfg.Log.Error("console", "err", err)
 	http.Error(w, "the console could not load this page; see the server log", http.StatusInternalServerError)
+}
+
+// review approves or rejects a held action.
+func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) {
+	kind, id := r.PathValue("kind"), r.PathValue("id")
+	approve := r.PostFormValue("decision") == "approve"
+	var err error
+	switch kind {
+	case "withdrawal":
+		err = c.cfg.Review.ReleaseWithdrawal(r.Context(), id, approve)
+	case "order":
+		_, err = c.cfg.Review.ReleaseOrder(r.Context(), id, approve)
+	default:
+		http.Error(w, "unknown kind of action", http.StatusBadRequest)
+		return
+	}
+	if e := reason.As(err); e != nil {
+		http.Error(w, e.Message, e.Status)
+		return
+	}
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	action := kind + "_rejected"
+	if approve {
+		action = kind + "_approved"
+	}
+	c.audit(r.Context(), "analyst:"+a.name, action, id, map[string]any{"kind": kind})
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
 }

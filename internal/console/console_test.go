@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -41,6 +43,19 @@ func (h halts) SetHalt(_ context.Context, s string, on bool, why string) error {
 	return nil
 }
 
+type reviewer struct{ decided []string }
+
+func (r *reviewer) Held(context.Context, int) ([]broker.HeldAction, error) {
+	return []broker.HeldAction{{Kind: "withdrawal", ID: "W1", Account: "C7", Summary: "withdraw", ValueJPY: 900000}}, nil
+}
+func (r *reviewer) ReleaseWithdrawal(_ context.Context, id string, approve bool) error {
+	r.decided = append(r.decided, fmt.Sprint(id, approve))
+	return nil
+}
+func (r *reviewer) ReleaseOrder(context.Context, string, bool) (*broker.Order, error) {
+	return nil, broker.ErrNotHeld
+}
+
 func TestConsole(t *testing.T) {
 	db := storetest.SQLite(t)
 	ctx := context.Background()
@@ -58,7 +73,8 @@ func TestConsole(t *testing.T) {
 	hs := halts{}
 	var guardHalts []string
 	trail := audit.New(db)
-	c := New(Config{Keys: keys, Alerts: alerts{{Alert: "a1", Time: t0.Add(20 * time.Minute), Kind: "cross_account_pump", Symbol: "3001", Accounts: []string{"C9", "C8"}, Score: 90, Action: "halt_buys"}},
+	rev := &reviewer{}
+	c := New(Config{Review: rev, Keys: keys, Alerts: alerts{{Alert: "a1", Time: t0.Add(20 * time.Minute), Kind: "cross_account_pump", Symbol: "3001", Accounts: []string{"C9", "C8"}, Score: 90, Action: "halt_buys"}},
 		Halts: hs, GuardHalt: func(s string, on bool) { guardHalts = append(guardHalts, s) }, Tape: tape, Audit: trail})
 	mux := http.NewServeMux()
 	c.Mount(mux)
@@ -107,6 +123,9 @@ func TestConsole(t *testing.T) {
 	}
 	ck := strings.Split(setCookie, ";")[0]
 	code, body := get("/console", ck)
+	if !strings.Contains(body, `action="/console/held/withdrawal/W1"`) {
+		t.Error("held withdrawal not listed")
+	}
 	if code != 200 || !strings.Contains(body, "cross_account_pump") || !strings.Contains(body, `href="/console/instruments/3001"`) {
 		t.Fatalf("home: %d %s", code, body)
 	}
@@ -127,12 +146,18 @@ func TestConsole(t *testing.T) {
 	if resp := post("/console/halts/3001", ck, url.Values{"halt": {"off"}, "csrf": {csrf}}); resp.StatusCode != 303 || len(hs) != 0 || len(guardHalts) != 2 {
 		t.Errorf("lift: %d %v %v", resp.StatusCode, hs, guardHalts)
 	}
+	if resp := post("/console/held/withdrawal/W1", ck, url.Values{"decision": {"reject"}, "csrf": {csrf}}); resp.StatusCode != 303 || fmt.Sprint(rev.decided) != "[W1 false]" {
+		t.Errorf("reject held withdrawal: %d %v", resp.StatusCode, rev.decided)
+	}
+	if resp := post("/console/held/order/O9", ck, url.Values{"decision": {"approve"}, "csrf": {csrf}}); resp.StatusCode != 409 {
+		t.Errorf("approve an order no longer held: %d", resp.StatusCode)
+	}
 	es, _ := trail.List(ctx, "", 10)
 	var actions []string
 	for _, e := range es {
 		actions = append(actions, e.Action)
 	}
-	if strings.Join(actions, ",") != "halt_lifted,halt_buys,console_login,console_login_failed" {
+	if strings.Join(actions, ",") != "withdrawal_rejected,halt_lifted,halt_buys,console_login,console_login_failed" {
 		t.Errorf("audit trail: %v", actions)
 	}
 }
