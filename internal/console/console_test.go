@@ -49,7 +49,7 @@ func (r *reviewer) Held(context.Context, int) ([]broker.HeldAction, error) {
 	return []broker.HeldAction{{Kind: "withdrawal", ID: "W1", Account: "C7", Summary: "withdraw", ValueJPY: 900000}}, nil
 }
 func (r *reviewer) ReleaseWithdrawal(_ context.Context, id string, approve bool) error {
-	r.decided = append(r.decided, fmt.Sprint(id, approve))
+	r.decided = append(r.decided, fmt.Sprint(id, " ", approve))
 	return nil
 }
 func (r *reviewer) ReleaseOrder(context.Context, string, bool) (*broker.Order, error) {
