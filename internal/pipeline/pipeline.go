@@ -72,6 +72,7 @@ func (p *Pipeline) Decide(ctx context.Context, r *event.Record) (event.Decision,
 	}
 	var res risk.Result
 	p.Risk.DecideInto(r, &res, p.Explain)
+	p.holdProceeds(r, &res)
 	if err := p.Sink.Decision(ctx, r, &res); err != nil {
 		return res.Decision, err
 	}
@@ -118,6 +119,36 @@ func (p *Pipeline) watch(ctx context.Context, r *event.Record, d *event.Decision
 		}
 	}
 	return err
+}
+
+// ReasonProceedsHeld is the reason code of a withdrawal held because the
+// account holds proceeds of flagged trades (surveillance keeps them for
+// surveil.Config.HoldProceeds, as Malaysia's exchange did for 14 days).
+const ReasonProceedsHeld = "proceeds_held"
+
+// holdProceeds sends a withdrawal from an account with held proceeds to
+// an analyst, unless the policy already refused it outright.
+func (p *Pipeline) holdProceeds(r *event.Record, res *risk.Result) {
+	if r.Type != event.TypeWithdrawal {
+		return
+	}
+	d := &res.Decision
+	if d.Action == event.Deny || d.Action == event.Hold {
+		return
+	}
+	p.mu.Lock()
+	held := p.Watch.HeldProceeds(r.Account, r.Time)
+	p.mu.Unlock()
+	if held <= 0 {
+		return
+	}
+	d.Action, d.Factor = event.Hold, ""
+	d.Score = max(d.Score, 70)
+	d.Reasons = append(d.Reasons, ReasonProceedsHeld)
+	res.Rules = append(res.Rules, risk.Hit{ID: ReasonProceedsHeld, Reason: ReasonProceedsHeld, Action: risk.ActionHold})
+	if res.Features != nil {
+		res.Features["surveil.held_proceeds_jpy"] = held
+	}
 }
 
 // apply makes an alert's action take effect for every later record.

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/risk"
@@ -164,4 +167,48 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 	})
+}
+
+// TestProceedsHeld checks that an account whose proceeds surveillance holds
+// (a hijacked account that liquidated into a ramp, or the ring's seller)
+// cannot take them out: its withdrawal goes to an analyst.
+func TestProceedsHeld(t *testing.T) {
+	const accounts = 2000
+	stream := genStream(2, accounts, 60, true)
+	// Freezing off, so the hold on proceeds is what stops the withdrawal.
+	cfg := surveil.DefaultConfig()
+	cfg.FreezeScore = 0
+	p := NewPipeline(risk.NewEngine(nil), surveil.New(cfg), nil)
+	sink := &StreamSink{}
+	if _, err := Replay(context.Background(), bytes.NewReader(stream), p, sink, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 4, 8, 10, 1, 0, 0, jst)
+	var held, ordinary string
+	for i := range accounts {
+		a := fmt.Sprintf("A%06d", i)
+		if p.Watch.HeldProceeds(a, at) > 0 {
+			held = a
+		} else if ordinary == "" {
+			ordinary = a
+		}
+	}
+	if held == "" {
+		t.Fatal("surveillance held no proceeds after the ramp")
+	}
+	decide := func(acct string) event.Decision {
+		w := &event.Record{ID: "w-" + acct, Type: event.TypeWithdrawal, Time: at, Account: acct, Session: "s" + acct[len(acct)-4:],
+			IP: "192.0.2.70", ASN: 2516, Country: "JP", Device: "d-late", UA: "Mozilla/5.0", Channel: "web", AmountJPY: 10000, BankHash: "b" + acct}
+		d, err := p.Decide(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := decide(held); d.Action != event.Hold || !slices.Contains(d.Reasons, ReasonProceedsHeld) {
+		t.Errorf("withdrawal from %s with held proceeds: %+v", held, d)
+	}
+	if d := decide(ordinary); slices.Contains(d.Reasons, ReasonProceedsHeld) {
+		t.Errorf("ordinary customer's proceeds held: %+v", d)
+	}
 }
