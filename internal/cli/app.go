@@ -146,7 +146,13 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	trail := audit.New(db)
 	pipe.OnAlert = func(ctx context.Context, al event.Alert) { onAlert(ctx, log, b, trail, al) }
 	keys := apikey.New(db)
-	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog})
+	lists := pipeline.NewLists(db, pipe.Risk)
+	if n, err := lists.Load(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("guard lists loaded", "entries", n)
+	}
+	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists})
 	a := &app{pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record

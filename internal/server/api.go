@@ -33,6 +33,9 @@ func (s *Server) apiRoutes() []route {
 		{"GET", "/api/v1/decisions", apikey.ScopeEvents, s.listDecisions},
 		{"GET", "/api/v1/decisions/{event}", apikey.ScopeEvents, s.getDecision},
 		{"GET", "/api/v1/alerts", apikey.ScopeEvents, s.listAlerts},
+		{"GET", "/api/v1/lists", apikey.ScopeAdmin, s.getLists},
+		{"PUT", "/api/v1/lists/{list}", apikey.ScopeAdmin, s.putListEntry},
+		{"DELETE", "/api/v1/lists/{list}", apikey.ScopeAdmin, s.deleteListEntry},
 	}
 }
 

@@ -43,6 +43,8 @@ type Config struct {
 	Guard guard.Guard
 	// Decisions is where decisions and alerts are kept, for the queries.
 	Decisions DecisionStore
+	// Lists keeps the guard's block, allow and watch lists.
+	Lists ListStore
 }
 
 // DecisionStore answers queries about stored decisions and alerts.
