@@ -49,8 +49,17 @@ var jst = time.FixedZone("JST", 9*60*60)
 // Explained is a stored decision with what explains it: the rules that
 // fired, the feature values they read, the shadow policy's decision and
 // the record decided.
+// It does not embed event.Decision: the decision's MarshalJSON would be
+// promoted and hide every other field.
 type Explained struct {
-	event.Decision
+	Event    string          `json:"event"`
+	Time     time.Time       `json:"time"`
+	Account  string          `json:"account"`
+	Action   string          `json:"action"`
+	Factor   string          `json:"factor,omitempty"`
+	Score    int             `json:"score"`
+	Reasons  []string        `json:"reasons"`
+	Policy   string          `json:"policy"`
 	Type     string          `json:"type"`
 	Rules    json.RawMessage `json:"rules"`
 	Features json.RawMessage `json:"features"`

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,6 +117,13 @@ func TestLogFailsClosed(t *testing.T) {
 		ds, err := l.Decisions(ctx, "", wd.ID, 1)
 		if err != nil || len(ds) != 1 || ds[0].Type != "withdrawal" || len(ds[0].Features) < 10 || len(ds[0].Record) < 10 {
 			t.Fatalf("stored decision: %+v %v", ds, err)
+		}
+		// The explanation survives encoding for the API.
+		js, _ := json.Marshal(ds[0])
+		for _, k := range []string{`"features":{`, `"rules":`, `"record":{`, `"action":`, `"reasons":[`} {
+			if !bytes.Contains(js, []byte(k)) {
+				t.Errorf("encoded decision lacks %s: %s", k, js)
+			}
 		}
 		db.Close() // the store goes down
 		w2 := *wd
