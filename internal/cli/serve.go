@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/pipeline"
 	"github.com/kabuto-sec/kabuto/internal/server"
 )
 
@@ -22,6 +23,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the simulated market")
 	var o appOptions
 	guardFlags(fs, &o)
+	warmDays := fs.Int("warm-days", 90, "at start, rebuild the guard's customer profiles from this many days of stored records and decisions (0: start cold)")
 	if err := parse(fs, env, args, "Run Kabuto: the brokerage API, the guard and the back office."); err != nil {
 		return err
 	}
@@ -42,6 +44,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		return err
+	}
+	if *warmDays > 0 {
+		start := time.Now()
+		n, err := pipeline.Warm(ctx, db, a.pipe.Risk, start.AddDate(0, 0, -*warmDays))
+		if err != nil {
+			return fmt.Errorf("warming the guard: %w", err)
+		}
+		log.Info("guard warmed from stored history", "records", n, "days", *warmDays, "took", time.Since(start).Round(time.Millisecond))
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

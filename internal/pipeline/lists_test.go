@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/risk"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
 
 func TestListsPersistAndApply(t *testing.T) {
@@ -59,6 +62,49 @@ func TestListsPersistAndApply(t *testing.T) {
 		trail, _ := audit.New(db).List(ctx, "", 10)
 		if len(trail) != 2 || trail[0].Action != "list_remove" || trail[1].Action != "list_add" {
 			t.Errorf("audit: %+v", trail)
+		}
+	})
+}
+
+// TestWarm checks that a restarted engine, warmed from the stored records
+// and decisions, knows a customer's device as the first engine did.
+func TestWarm(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := NewLog(db, nil)
+		eng := risk.NewEngine(nil)
+		p := NewPipeline(eng, surveil.New(surveil.DefaultConfig()), l)
+		t0 := time.Date(2025, 4, 1, 9, 0, 0, 0, jst)
+		snap := &event.Record{ID: "a", Type: event.TypeAccount, Time: t0, Account: "A1", Opened: "2019-04-01", CashJPY: 100000, Factors: []string{"password", "email_otp"}, BankHash: "b"}
+		if _, err := db.ExecContext(ctx, `INSERT INTO events (id, time_us, type, account, body) VALUES ('a', $1, 'account', 'A1', $2)`, store.Micros(t0), string(snap.AppendJSON(nil))); err != nil {
+			t.Fatal(err)
+		}
+		p.Observe(ctx, snap)
+		login := func(id string, at time.Time) *event.Record {
+			return &event.Record{ID: id, Type: event.TypeLogin, Time: at, Account: "A1", Session: id, IP: "192.0.2.70", ASN: 2516, Country: "JP",
+				Device: "laptop", UA: "Mozilla/5.0", Channel: "web", Method: "password", Factors: []string{"password", "email_otp"}, OK: true}
+		}
+		for i := range 5 {
+			if _, err := p.Decide(ctx, login(fmt.Sprint("l", i), t0.Add(time.Duration(i)*24*time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		later := login("l9", t0.Add(10*24*time.Hour))
+		before := eng.Decide(later).Decision
+		cold := risk.NewEngine(nil)
+		if d := cold.Decide(later).Decision; slices.Equal(d.Reasons, before.Reasons) {
+			t.Fatalf("a cold engine decides like a warm one (%v); the test shows nothing", d.Reasons)
+		}
+		warm := risk.NewEngine(nil)
+		n, err := Warm(ctx, db, warm, t0.Add(-time.Hour))
+		if err != nil || n != 6 {
+			t.Fatalf("warm: %d %v", n, err)
+		}
+		if d := warm.Decide(later).Decision; !slices.Equal(d.Reasons, before.Reasons) || d.Action != before.Action {
+			t.Errorf("warmed engine decides %s %v, the original %s %v", d.Action, d.Reasons, before.Action, before.Reasons)
 		}
 	})
 }
