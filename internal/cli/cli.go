@@ -37,6 +37,7 @@ func commands() []command {
 		{"simulate", "replay the 2025 campaign against Kabuto and score every defence", runSimulate},
 		{"replay", "backtest a policy over a recorded stream, in stream time", runReplay},
 		{"policy", "print the built-in policy, or check a policy file", runPolicy},
+		{"audit", "verify the audit trail's hash chain and list entries", runAudit},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"apikey", "create or revoke API keys for the brokerage's systems", runAPIKey},
 		{"version", "print the version", runVersion},

@@ -72,3 +72,11 @@ func TestReplayCommand(t *testing.T) {
 		t.Errorf("parse-only: %d %s", code, errs)
 	}
 }
+
+func TestAuditCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errs bytes.Buffer
+	if code := Run(context.Background(), []string{"audit", "--data", dir}, &out, &errs); code != 0 || !strings.Contains(out.String(), "intact: 0 entries") {
+		t.Fatalf("empty trail: %d %s %s", code, out.String(), errs.String())
+	}
+}
