@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -107,4 +108,12 @@ func TestWarm(t *testing.T) {
 			t.Errorf("warmed engine decides %s %v, the original %s %v", d.Action, d.Reasons, before.Action, before.Reasons)
 		}
 	})
+}
+
+func TestAppendFeaturesMatchesJSON(t *testing.T) {
+	m := map[string]any{"b": true, "i": int64(-42), "f": 0.1, "g": 1e-9, "h": 3e21, "s": "a\"<b>\n日本", "n": 7, "z": 12.5, "zero": 0.0, "neg": -1.5e-7}
+	want, _ := json.Marshal(m)
+	if got := AppendFeatures(nil, m); string(got) != string(want) {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
 }

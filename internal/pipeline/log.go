@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,7 +92,7 @@ const insertDecision = `INSERT INTO decisions (event, time_us, account, type, ac
 func (l *Log) Decision(ctx context.Context, r *event.Record, res *risk.Result) error {
 	d := &res.Decision
 	rules, _ := json.Marshal(res.Rules)
-	feats, _ := json.Marshal(res.Features)
+	feats := AppendFeatures(nil, res.Features)
 	shadow := ""
 	if res.Shadow != nil {
 		shadow = string(res.Shadow.AppendJSON(nil))
@@ -262,4 +265,67 @@ func (l *Log) Alerts(ctx context.Context, symbol string, since time.Time, limit 
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// AppendFeatures appends the feature values as one JSON object with sorted
+// keys: the same output as json.Marshal, at a fraction of the cost on the
+// decision path.
+func AppendFeatures(b []byte, m map[string]any) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = event.AppendString(b, k)
+		b = append(b, ':')
+		switch v := m[k].(type) {
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				b = append(b, "null"...)
+			} else {
+				b = appendFloat(b, v)
+			}
+		case string:
+			b = event.AppendString(b, v)
+		default:
+			j, err := json.Marshal(v)
+			if err != nil {
+				j = []byte("null")
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, '}')
+}
+
+// appendFloat writes f as encoding/json does.
+func appendFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

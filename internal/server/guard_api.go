@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,7 +78,16 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"decisions": out, "skipped_unknown_types": skipped})
+	b := append(make([]byte, 0, 64+200*len(out)), `{"decisions":[`...)
+	for i := range out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = out[i].AppendJSON(b)
+	}
+	b = append(b, `],"skipped_unknown_types":`...)
+	b = strconv.AppendInt(b, int64(skipped), 10)
+	writeCompact(w, http.StatusOK, append(b, "}\n"...))
 	return nil
 }
 
