@@ -57,11 +57,15 @@ const (
 	decisionCols  = 13
 )
 
-var multiInserts sync.Map // rows → SQL text
+var multiInserts sync.Map // dialect and rows → SQL text
 
-// multiInsert returns an INSERT of n decision rows.
-func multiInsert(n int) string {
-	if q, ok := multiInserts.Load(n); ok {
+// multiInsert returns an INSERT of n decision rows. SQLite gets anonymous
+// ? parameters: it resolves named ones ($N) by a linear search per
+// parameter, which costs more than the insert itself at thousands of
+// parameters.
+func multiInsert(d store.Dialect, n int) string {
+	key := string(d) + strconv.Itoa(n)
+	if q, ok := multiInserts.Load(key); ok {
 		return q.(string)
 	}
 	var b strings.Builder
@@ -75,13 +79,17 @@ func multiInsert(n int) string {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, "$%d", i*decisionCols+j+1)
+			if d == store.SQLite {
+				b.WriteByte('?')
+			} else {
+				fmt.Fprintf(&b, "$%d", i*decisionCols+j+1)
+			}
 		}
 		b.WriteByte(')')
 	}
 	b.WriteString(` ON CONFLICT (event) DO NOTHING`)
 	q := b.String()
-	multiInserts.Store(n, q)
+	multiInserts.Store(key, q)
 	return q
 }
 
@@ -168,7 +176,7 @@ func (l *Log) Flush(ctx context.Context) error {
 			for _, r := range part {
 				args = append(args, r.args...)
 			}
-			if _, err := tx.ExecContext(ctx, multiInsert(len(part)), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, multiInsert(l.db.Dialect, len(part)), args...); err != nil {
 				return err
 			}
 		}
