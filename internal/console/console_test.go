@@ -161,3 +161,16 @@ func TestConsole(t *testing.T) {
 		t.Errorf("audit trail: %v", actions)
 	}
 }
+
+func TestAppendCapped(t *testing.T) {
+	var s []int
+	for i := range 1000 {
+		s = appendCapped(s, i, 100)
+		if len(s) > 100 || s[len(s)-1] != i {
+			t.Fatalf("after %d: len %d last %d", i, len(s), s[len(s)-1])
+		}
+	}
+	if len(s) < 50 || s[0] != 1000-len(s) {
+		t.Fatalf("kept %d from %d", len(s), s[0])
+	}
+}

@@ -72,10 +72,14 @@ func (t *Tape) Record(r *event.Record, d *event.Decision) {
 	}
 }
 
+// appendCapped appends v, keeping between max/2 and max of the newest
+// entries: when full it drops the older half at once, so an append costs
+// O(1) amortised.
 func appendCapped[T any](s []T, v T, max int) []T {
 	if len(s) >= max {
-		copy(s, s[len(s)-max+1:])
-		s = s[:max-1]
+		n := copy(s, s[len(s)-max/2:])
+		clear(s[n:])
+		s = s[:n]
 	}
 	return append(s, v)
 }
