@@ -212,20 +212,7 @@ func (b *Broker) Account(ctx context.Context, id string) (*Account, error) {
 
 // Accounts lists account ids in order, after the given id, at most limit.
 func (b *Broker) Accounts(ctx context.Context, after string, limit int) ([]string, error) {
-	rows, err := b.db.QueryContext(ctx, `SELECT id FROM accounts WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return b.strings(ctx, `SELECT id FROM accounts WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 }
 
 // LedgerTotals sums the ledger of an account: cash, and shares per

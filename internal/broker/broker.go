@@ -259,6 +259,11 @@ func (b *Broker) Events(ctx context.Context, account string, after time.Time, li
 		q = `SELECT body FROM events WHERE time_us > $1 AND account = $2 ORDER BY time_us, id LIMIT $3`
 		args = []any{store.Micros(after), account, limit}
 	}
+	return b.strings(ctx, q, args...)
+}
+
+// strings runs a query of one text column and returns its values.
+func (b *Broker) strings(ctx context.Context, q string, args ...any) ([]string, error) {
 	rows, err := b.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,17 @@ func NewIdem(key, op string, args any) (Idem, error) {
 	return Idem{Key: key, hash: hex.EncodeToString(h[:16])}, nil
 }
 
+// idempotent parses the call's key and looks for an earlier call with it:
+// done is true when out now holds that call's response, and nothing must
+// run again.
+func (b *Broker) idempotent(ctx context.Context, a Actor, key, op string, args, out any) (id Idem, done bool, err error) {
+	if id, err = NewIdem(key, op, args); err != nil {
+		return id, false, err
+	}
+	done, err = b.replay(ctx, b.db, a.Principal, id, out)
+	return id, done, err
+}
+
 // replay returns the stored response of an earlier call with the same key.
 func (b *Broker) replay(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row

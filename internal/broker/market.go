@@ -41,13 +41,13 @@ func (b *Broker) Orders(ctx context.Context, account string, limit int) ([]Order
 
 // CancelOrder cancels an open or held order and releases its reservation.
 func (b *Broker) CancelOrder(ctx context.Context, a Actor, account, orderID, idemKey string) (*Order, error) {
-	id, err := NewIdem(idemKey, "cancel:"+account, orderID)
+	var out Order
+	id, done, err := b.idempotent(ctx, a, idemKey, "cancel:"+account, orderID, &out)
 	if err != nil {
 		return nil, err
 	}
-	var out Order
-	if ok, err := b.replay(ctx, b.db, a.Principal, id, &out); ok || err != nil {
-		return &out, err
+	if done {
+		return &out, nil
 	}
 	now := b.clock.Now()
 	_, err = b.once(ctx, a.Principal, id, &out, func(tx *sql.Tx) error {

@@ -28,13 +28,13 @@ type Withdrawal struct {
 // only destination there is. It fails closed: when the guard cannot
 // decide, nothing moves.
 func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount int64, idemKey string) (*Withdrawal, error) {
-	id, err := NewIdem(idemKey, "withdraw:"+account, amount)
+	var out Withdrawal
+	id, done, err := b.idempotent(ctx, a, idemKey, "withdraw:"+account, amount, &out)
 	if err != nil {
 		return nil, err
 	}
-	var out Withdrawal
-	if ok, err := b.replay(ctx, b.db, a.Principal, id, &out); ok || err != nil {
-		return &out, err
+	if done {
+		return &out, nil
 	}
 	if amount <= 0 {
 		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "amount_jpy must be a positive number of yen")
@@ -137,13 +137,13 @@ func (b *Broker) ChangeContact(ctx context.Context, a Actor, account, field, val
 }
 
 func (b *Broker) change(ctx context.Context, a Actor, account, field, value, idemKey string) (*Change, error) {
-	id, err := NewIdem(idemKey, "change:"+field+":"+account, value)
+	var out Change
+	id, done, err := b.idempotent(ctx, a, idemKey, "change:"+field+":"+account, value, &out)
 	if err != nil {
 		return nil, err
 	}
-	var out Change
-	if ok, err := b.replay(ctx, b.db, a.Principal, id, &out); ok || err != nil {
-		return &out, err
+	if done {
+		return &out, nil
 	}
 	value = strings.TrimSpace(value)
 	if value == "" || utf8.RuneCountInString(value) > 200 || !utf8.ValidString(value) {

@@ -157,13 +157,13 @@ func (b *Broker) checkOrder(ctx context.Context, account string, req OrderReques
 // PlaceOrder places an order for the account: it checks the order, asks
 // the guard, reserves cash or shares, and fills at once when marketable.
 func (b *Broker) PlaceOrder(ctx context.Context, a Actor, account string, req OrderRequest, idemKey string) (*Order, error) {
-	id, err := NewIdem(idemKey, "order:"+account, req)
+	var out Order
+	id, done, err := b.idempotent(ctx, a, idemKey, "order:"+account, req, &out)
 	if err != nil {
 		return nil, err
 	}
-	var out Order
-	if ok, err := b.replay(ctx, b.db, a.Principal, id, &out); ok || err != nil {
-		return &out, err
+	if done {
+		return &out, nil
 	}
 	now := b.clock.Now()
 	in, reserve, err := b.checkOrder(ctx, account, req, now)
