@@ -3,33 +3,226 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/identity"
+	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/population"
+	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/web"
 )
+
+// DemoPassword is the password of every demo customer (demo only).
+const DemoPassword = "kabuto-demo-2025"
 
 // frontDoor is the customer-facing part of Kabuto: sign-in, sessions,
 // step-up, lockout, self-lock, notifications and the customer portal.
-type frontDoor struct{}
+//
+// It reads its settings from the environment: KABUTO_PUBLIC_URL (the
+// portal's origin, e.g. https://kabuto.example; its host is the passkey
+// relying party id), KABUTO_SMTP_ADDR and KABUTO_SMTP_FROM (email; without
+// them messages stay in the outbox, marked sent, as in the demo mailbox),
+// KABUTO_WEBHOOK_URL and KABUTO_WEBHOOK_SECRET (signed webhooks).
+type frontDoor struct {
+	db       *store.DB
+	log      *slog.Logger
+	outbox   *notify.Outbox
+	id       *identity.Service
+	sessions *session.Store
+	portal   *web.Portal
+	origin   string // from KABUTO_PUBLIC_URL, "" when unset
+}
 
 // newFrontDoor prepares the front door before the brokerage exists.
 func newFrontDoor(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (*frontDoor, error) {
-	return &frontDoor{}, nil
+	fd := &frontDoor{db: db, log: log, outbox: &notify.Outbox{Webhook: os.Getenv("KABUTO_WEBHOOK_URL") != ""}}
+	fd.origin = strings.TrimRight(os.Getenv("KABUTO_PUBLIC_URL"), "/")
+	rpID, origins := "localhost", []string{"http://localhost:8080"}
+	if fd.origin != "" {
+		u, err := url.Parse(fd.origin)
+		if err != nil || u.Host == "" {
+			return nil, usageError{fmt.Errorf("KABUTO_PUBLIC_URL %q: want an origin such as https://kabuto.example", fd.origin)}
+		}
+		rpID, origins = u.Hostname(), []string{fd.origin}
+	}
+	var err error
+	fd.id, err = identity.New(identity.Config{DB: db, Outbox: fd.outbox, Log: log, RPID: rpID, Origins: origins, LoginRecords: true})
+	if err != nil {
+		return nil, err
+	}
+	fd.sessions = session.New(session.Config{DB: db})
+	return fd, nil
 }
 
-// inTx runs inside the transaction of every record the brokerage stores
-// (for example to queue notifications in the same transaction).
-func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) error { return nil }
+// inTx runs inside the transaction of every record the brokerage stores:
+// it queues the customer's notice of an executed withdrawal, bank or
+// contact change or large order, so the notice exists exactly when the
+// action committed. Refused actions (stored without effect) get none.
+func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) error {
+	if !r.Type.Action() || r.Account == "" {
+		return nil
+	}
+	data := map[string]string{}
+	var kind notify.Kind
+	var one int
+	switch r.Type {
+	case event.TypeWithdrawal:
+		var status, bank string
+		err := tx.QueryRowContext(ctx, `SELECT w.status, a.bank_label FROM withdrawals w JOIN accounts a ON a.id = w.account WHERE w.event_id = $1`, r.ID).Scan(&status, &bank)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		kind, data["Amount"], data["Bank"], data["Status"] = notify.KindWithdrawal, fmt.Sprintf("¥%d", r.AmountJPY), maskTail(bank), status
+	case event.TypeBankChange:
+		var bank string
+		err := tx.QueryRowContext(ctx, `SELECT bank_label FROM accounts WHERE id = $1 AND bank_hash = $2`, r.Account, r.BankHash).Scan(&bank)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		kind, data["Bank"] = notify.KindBank, maskTail(bank)
+	case event.TypeContactChange:
+		col := map[string]string{"email": "email_hash", "phone": "phone_hash", "address": "address_hash"}[r.Field]
+		if col == "" {
+			return nil
+		}
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1 AND `+col+` = $2`, r.Account, r.NewHash).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		kind, data["Field"] = notify.KindContact, r.Field
+	case event.TypeOrder:
+		var value int64
+		var sym, side string
+		err := tx.QueryRowContext(ctx, `SELECT value_jpy, symbol, side FROM orders WHERE event_id = $1`, r.ID).Scan(&value, &sym, &side)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		// Unusual: a large order, or a buy of a cheap, thin stock (the 2025
+		// ramp targets).
+		if value < 3_000_000 && !(side == event.SideBuy && r.Qty > 0 && value/r.Qty < 500 && value >= 500_000) {
+			return nil
+		}
+		kind, data["Order"], data["Amount"] = notify.KindUnusualOrder, fmt.Sprintf("%s %s %d", sym, side, r.Qty), fmt.Sprintf("¥%d", value)
+	default:
+		return nil
+	}
+	a, err := fd.id.LookupAccount(ctx, tx, r.Account)
+	if err != nil {
+		return err
+	}
+	c := session.Client{IP: r.IP, Network: session.NetworkOf(r.IP), ASN: r.ASN, Country: r.Country, UA: r.UA, Device: r.Device}
+	now := r.Time
+	m := fd.id.Message(a, kind, c, now, data)
+	if r.Type == event.TypeContactChange && r.Field == "email" {
+		// Tell the previous address: the new one may be the attacker's.
+		if prev := web.Previous(ctx); prev != "" {
+			m.To = prev
+		}
+	}
+	return fd.outbox.Enqueue(ctx, tx, m, now)
+}
+
+func maskTail(s string) string {
+	r := []rune(s)
+	for i := 0; i < len(r)-4; i++ {
+		if r[i] >= '0' && r[i] <= '9' {
+			r[i] = '•'
+		}
+	}
+	return string(r)
+}
 
 // mount registers the front door's routes and starts its workers.
-func (fd *frontDoor) mount(ctx context.Context, a *app) error { return nil }
-
-// seedDemo gives the demo's customers their sign-in credentials.
-func (fd *frontDoor) seedDemo(ctx context.Context, a *app, people []population.Customer) error {
+func (fd *frontDoor) mount(ctx context.Context, a *app) error {
+	key, err := hashKey(ctx, a.db, "")
+	if err != nil {
+		return err
+	}
+	p, err := web.New(web.Config{DB: a.db, Broker: a.broker, Identity: fd.id, Sessions: fd.sessions, Log: fd.log,
+		Secure: strings.HasPrefix(fd.origin, "https://"), Key: append([]byte("portal-csrf:"), key...), SignUpCash: 3_000_000})
+	if err != nil {
+		return err
+	}
+	fd.portal = p
+	p.Register(a.server.Mux())
+	senders := map[string]notify.Sender{notify.ChannelEmail: notify.Mailbox{}}
+	if addr := os.Getenv("KABUTO_SMTP_ADDR"); addr != "" {
+		senders[notify.ChannelEmail] = notify.SMTP{Addr: addr, From: envOr("KABUTO_SMTP_FROM", "no-reply@kabuto.invalid")}
+	}
+	if u := os.Getenv("KABUTO_WEBHOOK_URL"); u != "" {
+		senders[notify.ChannelWebhook] = notify.Webhook{URL: u, Secret: []byte(os.Getenv("KABUTO_WEBHOOK_SECRET"))}
+	}
+	w := &notify.Worker{DB: a.db, Senders: senders, Log: fd.log}
+	go w.Run(ctx, 2*time.Second)
 	return nil
 }
 
-// demoNotes is printed by the demo: how to sign in.
-func (fd *frontDoor) demoNotes(base string) string { return "" }
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// seedDemo gives the demo's customers their sign-in credentials: the demo
+// password (one hash shared by all, which only a demo may do) and email
+// codes. Nobody starts with a passkey: a person enrols one in the browser.
+func (fd *frontDoor) seedDemo(ctx context.Context, a *app, people []population.Customer) error {
+	fd.portal.SetDemo(true)
+	hash, err := fd.id.HashPassword(ctx, DemoPassword)
+	if err != nil {
+		return err
+	}
+	const batch = 500
+	for i := 0; i < len(people); i += batch {
+		part := people[i:min(len(people), i+batch)]
+		err := fd.db.Tx(ctx, func(tx *sql.Tx) error {
+			for _, c := range part {
+				if err := fd.id.Enrol(ctx, tx, c.ID, "", hash); err != nil {
+					return fmt.Errorf("identity of %s: %w", c.ID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// demoNotes is printed by the demo: how to sign in. Passkeys need a
+// host name, not an IP address, so the portal is opened on localhost.
+func (fd *frontDoor) demoNotes(base string) string {
+	portal := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	if fd.origin == "" {
+		u, err := url.Parse(portal)
+		if err == nil && u.Hostname() == "localhost" {
+			fd.id.SetOrigins("localhost", []string{portal})
+		}
+	} else {
+		portal = fd.origin
+	}
+	return fmt.Sprintf(`  Portal:     %s/portal   (passkeys need this host name, not 127.0.0.1)
+  Sign in:    any customer id (C0000001 …) with password %s, then the email code
+              shown in the demo mailbox at %s/portal/mailbox; or open a new account there
+  Then:       enrol a passkey under Security, sign out, sign in with it, trade, withdraw
+
+`, portal, DemoPassword, portal)
+}

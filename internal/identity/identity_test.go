@@ -1,0 +1,459 @@
+package identity
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/notify"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/session"
+	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/store/storetest"
+)
+
+// cheap are argon2id parameters for tests that hash thousands of times.
+var cheap = Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32}
+
+const origin = "http://localhost:8080"
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newService(t testing.TB, db *store.DB, c *clock, mod func(*Config)) *Service {
+	t.Helper()
+	cfg := Config{DB: db, Outbox: &notify.Outbox{}, Now: c.Now, RPID: "localhost", Origins: []string{origin}, Argon: cheap, PerIP: -1, PerNetwork: -1, PerAccount: -1, Queue: 4096}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func addAccount(t testing.TB, s *Service, db *store.DB, id, password string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := db.ExecContext(ctx, `INSERT INTO accounts (id, name, locale, email, phone, email_hash, phone_hash, bank_label, bank_hash, opened, cash_jpy, created_us)
+		VALUES ($1, 'Tanaka Taro', 'ja', $2, '090-0000-0000', 'e_x', 'p_x', 'Mizuho 001-1234567', 'b_x', '2020-01-01', 1000000, 0)`, id, id+"@example.jp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enrol(ctx, nil, id, "", Hash(password, s.cfg.Argon)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var home = session.Client{IP: "192.0.2.10", Network: "192.0.2.0/24", ASN: 4713, Country: "JP", UA: "Mozilla/5.0 Chrome/140", Device: "dev1"}
+
+func TestHashVerify(t *testing.T) {
+	h := Hash("correct horse battery", OWASP)
+	if ok, err := Verify(h, "correct horse battery"); !ok || err != nil {
+		t.Fatalf("Verify(right) = %v, %v", ok, err)
+	}
+	if ok, _ := Verify(h, "wrong horse battery"); ok {
+		t.Fatal("wrong password verified")
+	}
+	for _, bad := range []string{"", "$argon2id$", "$argon2i$v=19$m=1,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=999999999,t=1,p=1$c2FsdHNhbHQ$" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		if _, err := Verify(bad, "x"); !errors.Is(err, ErrBadHash) {
+			t.Errorf("Verify(%q) err = %v, want ErrBadHash", bad, err)
+		}
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	f.Add(Hash("pw", cheap), "pw")
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA", "x")
+	f.Fuzz(func(t *testing.T, encoded, pw string) {
+		Verify(encoded, pw) // must not panic or run away with memory
+	})
+}
+
+func TestCheckPassword(t *testing.T) {
+	for _, tc := range []struct {
+		pw   string
+		ok   bool
+		what string
+	}{
+		{"short", false, "too short"},
+		{"password123!", false, "common with digits"},
+		{"P@ssw0rd2025", false, "leet common"},
+		{"tokyo2025!!", false, "place name and year"},
+		{"qwertyuiop", false, "keyboard walk"},
+		{"aaaaaaaaaaaa", false, "repeated"},
+		{"abcdefghijk", false, "sequence"},
+		{"abababababab", false, "short pattern"},
+		{"C0000001-secret", false, "account id inside"},
+		{"tanaka.taro-x9", false, "email local part inside"},
+		{"kabuto-demo-2025", true, "demo password"},
+		{"浅草の雷門で待ち合わせ", true, "Japanese passphrase"},
+		{"violet-kettle-42-orbit", true, "passphrase"},
+	} {
+		err := CheckPassword(tc.pw, "C0000001", "tanaka.taro@example.jp")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: CheckPassword(%q) = %v, want ok=%v", tc.what, tc.pw, err, tc.ok)
+		}
+	}
+}
+
+// TestLockoutExactUnderConcurrency: 1,000 concurrent wrong passwords
+// against one account lock it with exactly the threshold counted.
+func TestLockoutExactUnderConcurrency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		s := newService(t, db, c, nil)
+		addAccount(t, s, db, "C0000001", "right-password-9")
+		ctx := context.Background()
+		var wrong, locked, other atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 1000 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.CheckPassword(ctx, "C0000001", fmt.Sprintf("guess-%d", i), home)
+				switch e := reason.As(err); {
+				case e != nil && e.Code == reason.Unauthenticated:
+					wrong.Add(1)
+				case e != nil && e.Code == reason.AccountLocked:
+					locked.Add(1)
+				default:
+					other.Add(1)
+					t.Errorf("unexpected: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		f, err := s.Factors(ctx, "C0000001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Failed != 5 || f.Locked.IsZero() {
+			t.Fatalf("after 1000 wrong passwords: failed=%d locked=%v; want exactly 5 and locked", f.Failed, f.Locked)
+		}
+		if wrong.Load() != 4 {
+			t.Errorf("%d answers said wrong password; want 4 (the fifth locks)", wrong.Load())
+		}
+		if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); reason.As(err) == nil || reason.As(err).Code != reason.AccountLocked {
+			t.Fatalf("right password after lock: %v, want account_locked", err)
+		}
+		var notices int
+		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE account = 'C0000001' AND kind = 'locked'`).Scan(&notices)
+		if notices != 1 {
+			t.Errorf("%d lock notices, want 1", notices)
+		}
+		if err := s.Unlock(ctx, "C0000001", event.FactorEmailOTP, home); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); err != nil {
+			t.Fatalf("after unlock: %v", err)
+		}
+	})
+}
+
+// TestPerAccountCapLeavesRoom: with the default cap, a flood against one
+// account takes at most PerAccount pool slots and others still sign in.
+func TestPerAccountCapLeavesRoom(t *testing.T) {
+	db := storetest.SQLite(t)
+	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+	s := newService(t, db, c, func(cfg *Config) {
+		cfg.PerAccount = 2
+		cfg.Workers = 2
+		cfg.Queue = 8
+		cfg.LockThreshold = 100000
+		cfg.Argon = Params{Memory: 8 * 1024, Time: 1, Threads: 1, KeyLen: 32}
+	})
+	addAccount(t, s, db, "C0000001", "right-password-9")
+	addAccount(t, s, db, "C0000002", "other-password-9")
+	ctx := context.Background()
+	var busy atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if e := reason.As(s.CheckPassword(ctx, "C0000001", "wrong-guess-xx", home)); e != nil && e.Code == reason.RateLimited {
+				busy.Add(1)
+			}
+		}()
+	}
+	if err := s.CheckPassword(ctx, "C0000002", "other-password-9", home); err != nil {
+		t.Fatalf("another customer's sign-in during the flood: %v", err)
+	}
+	wg.Wait()
+	if busy.Load() == 0 {
+		t.Error("no flood attempt was turned away by the per-account cap")
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	th := NewThrottle(c.Now)
+	for i := range 5 {
+		if !th.Allow("ip:a", 5, time.Minute) {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	if th.Allow("ip:a", 5, time.Minute) {
+		t.Fatal("sixth attempt allowed")
+	}
+	if !th.Allow("ip:b", 5, time.Minute) {
+		t.Fatal("other key refused")
+	}
+	c.Add(time.Minute)
+	if !th.Allow("ip:a", 5, time.Minute) {
+		t.Fatal("refused after the window")
+	}
+}
+
+func TestTOTPAcceptedOnce(t *testing.T) {
+	db := storetest.SQLite(t)
+	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+	s := newService(t, db, c, nil)
+	addAccount(t, s, db, "C0000001", "right-password-9")
+	ctx := context.Background()
+	secret, _, err := s.NewTOTP("C0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmTOTP(ctx, "C0000001", secret, s.TOTPCode(secret)); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(30 * time.Second)
+	code := s.TOTPCode(secret)
+	if err := s.VerifyTOTP(ctx, "C0000001", code); err != nil {
+		t.Fatalf("fresh code: %v", err)
+	}
+	if err := s.VerifyTOTP(ctx, "C0000001", code); err == nil {
+		t.Fatal("a relayed copy of the same code was accepted")
+	}
+	if err := s.VerifyTOTP(ctx, "C0000001", "000000"); err == nil {
+		t.Fatal("wrong code accepted")
+	}
+}
+
+func TestEmailCode(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		s := newService(t, db, c, nil)
+		addAccount(t, s, db, "C0000001", "right-password-9")
+		ctx := context.Background()
+		if _, err := s.SendCode(ctx, "C0000001", "signin:x", "sign-in", home); err != nil {
+			t.Fatal(err)
+		}
+		code := lastCode(t, db, "C0000001")
+		if err := s.VerifyCode(ctx, "C0000001", "signin:y", code); err == nil {
+			t.Fatal("code accepted for another purpose")
+		}
+		if err := s.VerifyCode(ctx, "C0000001", "signin:x", code); err != nil {
+			t.Fatalf("right code: %v", err)
+		}
+		if err := s.VerifyCode(ctx, "C0000001", "signin:x", code); err == nil {
+			t.Fatal("code accepted twice")
+		}
+		// Expiry and the five-try limit.
+		s.SendCode(ctx, "C0000001", "signin:x", "sign-in", home)
+		code = lastCode(t, db, "C0000001")
+		for range 5 {
+			s.VerifyCode(ctx, "C0000001", "signin:x", "999999x")
+		}
+		if err := s.VerifyCode(ctx, "C0000001", "signin:x", code); err == nil {
+			t.Fatal("right code accepted after five wrong tries")
+		}
+		s.SendCode(ctx, "C0000001", "signin:x", "sign-in", home)
+		code = lastCode(t, db, "C0000001")
+		c.Add(11 * time.Minute)
+		if err := s.VerifyCode(ctx, "C0000001", "signin:x", code); err == nil {
+			t.Fatal("expired code accepted")
+		}
+	})
+}
+
+func lastCode(t *testing.T, db *store.DB, account string) string {
+	t.Helper()
+	var body string
+	if err := db.QueryRowContext(context.Background(), `SELECT body FROM outbox WHERE account = $1 AND kind = 'one_time_code' ORDER BY created_us DESC, id DESC LIMIT 1`, account).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	var code string
+	for i := 0; i+6 <= len(body); i++ {
+		ok := true
+		for j := i; j < i+6; j++ {
+			ok = ok && body[j] >= '0' && body[j] <= '9'
+		}
+		if ok && (i == 0 || body[i-1] == ' ') && (i+6 == len(body) || body[i+6] == '\n') {
+			code = body[i : i+6]
+			break
+		}
+	}
+	if code == "" {
+		t.Fatalf("no code in %q", body)
+	}
+	return code
+}
+
+func TestSelfLockScopes(t *testing.T) {
+	for _, tc := range []struct {
+		scope int
+		op    Op
+		stop  bool
+	}{
+		{1, Op{Kind: "order", Fund: true, Side: "buy"}, false},
+		{1, Op{Kind: "order", Fund: true, Side: "sell"}, true},
+		{1, Op{Kind: "order"}, true},
+		{1, Op{Kind: "withdrawal"}, true},
+		{1, Op{Kind: "signin"}, false},
+		{2, Op{Kind: "order", Fund: true, Side: "sell"}, false},
+		{2, Op{Kind: "withdrawal"}, false},
+		{2, Op{Kind: "order"}, true},
+		{3, Op{Kind: "order", Foreign: true}, true},
+		{3, Op{Kind: "order"}, false},
+		{4, Op{Kind: "order"}, true},
+		{4, Op{Kind: "withdrawal"}, false},
+		{4, Op{Kind: "signin"}, false},
+		{5, Op{Kind: "signin"}, true},
+		{5, Op{Kind: "order"}, true},
+		{0, Op{Kind: "order"}, false},
+	} {
+		if got := Locked(tc.scope, tc.op); got != tc.stop {
+			t.Errorf("Locked(%d, %+v) = %v, want %v", tc.scope, tc.op, got, tc.stop)
+		}
+	}
+}
+
+// softKey is a software passkey: an ECDSA P-256 key that signs WebAuthn
+// assertions the way an authenticator does.
+type softKey struct {
+	id    []byte
+	key   *ecdsa.PrivateKey
+	count uint32
+}
+
+func newSoftKey(t testing.TB, s *Service, db *store.DB, account string) *softKey {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sk := &softKey{id: make([]byte, 16), key: k}
+	rand.Read(sk.id)
+	var x, y [32]byte
+	k.PublicKey.X.FillBytes(x[:])
+	k.PublicKey.Y.FillBytes(y[:])
+	cose := append([]byte{0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20}, x[:]...)
+	cose = append(cose, 0x22, 0x58, 0x20)
+	cose = append(cose, y[:]...)
+	_, err := db.ExecContext(context.Background(), `INSERT INTO passkeys (id, account, name, public_key, sign_count, user_verified, created_us) VALUES ($1, $2, 'soft', $3, 0, 1, 0)`,
+		b64.EncodeToString(sk.id), account, b64.EncodeToString(cose))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk
+}
+
+// assert signs an assertion for challenge (base64url) as made at origin.
+func (k *softKey) assert(t testing.TB, handle []byte, challenge, at string) []byte {
+	k.count++
+	rp := sha256.Sum256([]byte("localhost"))
+	ad := append(rp[:], 0x05) // user present, user verified
+	ad = binary.BigEndian.AppendUint32(ad, k.count)
+	cd, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": at, "crossOrigin": false})
+	h := sha256.Sum256(cd)
+	sum := sha256.Sum256(append(append([]byte{}, ad...), h[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, k.key, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
+		"response":               map[string]any{"clientDataJSON": b64.EncodeToString(cd), "authenticatorData": b64.EncodeToString(ad), "signature": b64.EncodeToString(sig), "userHandle": b64.EncodeToString(handle)},
+		"clientExtensionResults": map[string]any{}})
+	return body
+}
+
+func userHandle(t testing.TB, s *Service, account string) []byte {
+	u, err := s.loadUser(context.Background(), "i.account = $1", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.handle
+}
+
+func TestPasskeySignInAndStepUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		s := newService(t, db, c, nil)
+		addAccount(t, s, db, "C0000001", "right-password-9")
+		ctx := context.Background()
+		k := newSoftKey(t, s, db, "C0000001")
+		h := userHandle(t, s, "C0000001")
+
+		// A password flood locks password sign-in only.
+		for i := range 10 {
+			s.CheckPassword(ctx, "C0000001", fmt.Sprint("guess-", i), home)
+		}
+		id, opts, err := s.BeginSignIn(ctx, "dev1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := opts.Response.Challenge.String()
+		if _, err := s.FinishSignIn(ctx, "dev1", id, k.assert(t, h, ch, "http://localhost:9999")); err == nil {
+			t.Fatal("assertion made on another origin accepted")
+		}
+		id, opts, _ = s.BeginSignIn(ctx, "dev1")
+		good := k.assert(t, h, opts.Response.Challenge.String(), origin)
+		acct, err := s.FinishSignIn(ctx, "dev1", id, good)
+		if err != nil || acct != "C0000001" {
+			t.Fatalf("passkey sign-in while password sign-in is locked: %q, %v", acct, err)
+		}
+		if _, err := s.FinishSignIn(ctx, "dev1", id, good); err == nil {
+			t.Fatal("the same assertion accepted twice")
+		}
+
+		// Step-up: bound to the action, once, in time.
+		sid, sopts, err := s.BeginStepUp(ctx, "C0000001", "S1", "binding-A", map[string]any{"kind": "withdraw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sch := sopts.Response.Challenge.String()
+		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S2", sid, k.assert(t, h, sch, origin)); err == nil {
+			t.Fatal("step-up finished by another session")
+		}
+		sid, sopts, _ = s.BeginStepUp(ctx, "C0000001", "S1", "binding-A", map[string]any{"kind": "withdraw"})
+		a := k.assert(t, h, sopts.Response.Challenge.String(), origin)
+		b, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, a)
+		if err != nil || b != "binding-A" {
+			t.Fatalf("step-up: %q, %v", b, err)
+		}
+		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, a); err == nil {
+			t.Fatal("step-up assertion replayed")
+		}
+		// An assertion for one action does not finish another's ceremony.
+		sidB, _, _ := s.BeginStepUp(ctx, "C0000001", "S1", "binding-B", map[string]any{"kind": "bank"})
+		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sidB, a); err == nil {
+			t.Fatal("an assertion for action A finished action B's step-up")
+		}
+		sid, sopts, _ = s.BeginStepUp(ctx, "C0000001", "S1", "binding-A", nil)
+		c.Add(4 * time.Minute)
+		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, k.assert(t, h, sopts.Response.Challenge.String(), origin)); err == nil {
+			t.Fatal("step-up accepted after it expired")
+		}
+	})
+}

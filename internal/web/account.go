@@ -1,0 +1,680 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/identity"
+	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/notify"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/session"
+)
+
+// pageFor renders a signed-in page, or sends a signed-out browser to sign-in.
+func (p *Portal) pageFor(name string, data func(rq *req) (map[string]any, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rq := getReq(r)
+		if rq.sess == nil {
+			http.Redirect(w, r, "/portal/signin", http.StatusSeeOther)
+			return nil
+		}
+		d, err := data(rq)
+		if err != nil {
+			return err
+		}
+		f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+		if err != nil {
+			return err
+		}
+		scope, _, err := p.cfg.Identity.SelfLock(r.Context(), rq.sess.Account)
+		if err != nil {
+			return err
+		}
+		d["Factors"], d["Interim"], d["Deadline"], d["Scope"] = f, f.Passkeys == 0, p.cfg.Policy.Deadline, scope
+		p.render(w, r, name, d)
+		return nil
+	}
+}
+
+func (p *Portal) home(w http.ResponseWriter, r *http.Request) error {
+	return p.pageFor("home", func(rq *req) (map[string]any, error) {
+		os, err := p.cfg.Broker.Orders(r.Context(), rq.sess.Account, 10)
+		return map[string]any{"Orders": os}, err
+	})(w, r)
+}
+
+func (p *Portal) tradePage(w http.ResponseWriter, r *http.Request) error {
+	return p.pageFor("trade", func(rq *req) (map[string]any, error) {
+		ls, err := p.cfg.Broker.Instruments(r.Context(), r.URL.Query().Get("q"))
+		if len(ls) > 40 {
+			ls = ls[:40]
+		}
+		return map[string]any{"Listings": ls, "Q": r.URL.Query().Get("q"), "Symbol": r.URL.Query().Get("symbol")}, err
+	})(w, r)
+}
+
+func (p *Portal) withdrawPage(w http.ResponseWriter, r *http.Request) error {
+	return p.pageFor("withdraw", func(rq *req) (map[string]any, error) { return map[string]any{}, nil })(w, r)
+}
+
+func (p *Portal) bankPage(w http.ResponseWriter, r *http.Request) error {
+	return p.pageFor("bank", func(rq *req) (map[string]any, error) { return map[string]any{}, nil })(w, r)
+}
+
+func (p *Portal) securityPage(w http.ResponseWriter, r *http.Request) error {
+	return p.pageFor("security", func(rq *req) (map[string]any, error) {
+		ctx := r.Context()
+		pks, err := p.cfg.Identity.Passkeys(ctx, rq.sess.Account)
+		if err != nil {
+			return nil, err
+		}
+		ss, err := p.cfg.Sessions.List(ctx, rq.sess.Account)
+		if err != nil {
+			return nil, err
+		}
+		hist, err := p.cfg.Identity.History(ctx, rq.sess.Account, 20)
+		return map[string]any{"Passkeys": pks, "Sessions": ss, "History": hist, "Enrol": r.URL.Query().Get("enrol") != ""}, err
+	})(w, r)
+}
+
+// action is an action waiting for its step-up, kept in the ceremony.
+type action struct {
+	Kind   string               `json:"kind"` // order, withdraw, bank, contact, prove, unlock, unlock_password
+	Amount int64                `json:"amount,omitempty"`
+	Field  string               `json:"field,omitempty"`
+	Value  string               `json:"value,omitempty"`
+	Order  *broker.OrderRequest `json:"order,omitempty"`
+	Idem   string               `json:"idem"`
+	Want   string               `json:"want,omitempty"` // strength asked for
+	Prev   string               `json:"prev,omitempty"` // previous contact, for the notice
+}
+
+// need returns the strength an action needs from this customer now, and
+// whether the session's context jumped (which asks for the strongest).
+func (p *Portal) need(rq *req, want string, f identity.Factors) string {
+	if want == session.StrengthPhishingResistant && f.Passkeys == 0 {
+		want = session.StrengthMFA // interim mode
+	}
+	if !rq.sess.Jumped.IsZero() && session.Rank(f.Strongest()) > session.Rank(want) {
+		want = f.Strongest()
+	}
+	return want
+}
+
+// stepUp begins the step-up ceremony for act bound to binding and answers
+// the page with what it needs to run it.
+func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request, rq *req, f identity.Factors, want, binding string, act action, purpose string) error {
+	ctx := r.Context()
+	act.Want = want
+	body := map[string]any{}
+	jumped := !rq.sess.Jumped.IsZero()
+	if f.Passkeys > 0 {
+		id, opts, err := p.cfg.Identity.BeginStepUp(ctx, rq.sess.Account, rq.sess.ID, binding, act)
+		if err != nil {
+			return err
+		}
+		body = map[string]any{"ceremony": id, "kind": "passkey", "publicKey": opts.Response}
+	} else {
+		method := event.FactorEmailOTP
+		if f.TOTP {
+			method = event.FactorTOTP
+		}
+		id, err := p.cfg.Identity.BeginCodeStepUp(ctx, rq.sess.Account, rq.sess.ID, binding, act, method, purpose, rq.client)
+		if err != nil {
+			return err
+		}
+		prompt := localize("ご登録のメールアドレスに届いた6桁の確認コードを入力してください。メールに書かれた操作内容が、いま行おうとしている操作と同じか確かめてください / enter the 6-digit code we just emailed you; check that the email describes exactly what you are doing now", rq.lang)
+		if method == event.FactorTOTP {
+			prompt = localize("認証アプリに表示されている6桁のコードを入力してください / enter the 6-digit code shown in your authenticator app", rq.lang)
+		}
+		body = map[string]any{"ceremony": id, "kind": "code", "method": method, "prompt": prompt}
+	}
+	msg := localize("確認のため、パスキーでこの操作を承認してください / confirm this with your passkey", rq.lang)
+	if jumped {
+		msg = localize("このログインはいつもと違うネットワークやブラウザから使われています。続けるには、いちばん強い認証方法で本人確認をしてください / this session is now being used from a different network or browser; to continue, confirm it is you with your strongest sign-in method", rq.lang)
+	}
+	body["message"] = msg
+	body["summary"] = purpose
+	writeJSON(w, http.StatusAccepted, map[string]any{"step_up": body})
+	return nil
+}
+
+func stepUpFactor(factor string) string {
+	if factor == event.FactorPasskey {
+		return event.FactorPhishingResistant
+	}
+	return event.FactorMFA
+}
+
+func newIdem() string {
+	return broker.RandomID("web-")
+}
+
+// selfLocked refuses op when the account's self-lock covers it.
+func (p *Portal) selfLocked(ctx context.Context, rq *req, op identity.Op) error {
+	scope, _, err := p.cfg.Identity.SelfLock(ctx, rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if identity.Locked(scope, op) {
+		return reason.New(http.StatusForbidden, reason.AccountLocked, "お客様のご依頼により、この操作は停止されています（%s）。解除は「セキュリティ」から行えます / this is stopped by the lock you set (%s); you can unlock it under Security",
+			identity.ScopeText(scope, "ja"), identity.ScopeText(scope, "en"))
+	}
+	return nil
+}
+
+type orderIn struct {
+	Symbol     string  `json:"symbol"`
+	Side       string  `json:"side"`
+	Qty        int64   `json:"qty"`
+	PriceType  string  `json:"price_type"`
+	LimitPrice float64 `json:"limit_price"`
+	Kind       string  `json:"account_kind"`
+}
+
+func (p *Portal) apiOrder(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in orderIn
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	req := broker.OrderRequest{Symbol: strings.TrimSpace(in.Symbol), Side: in.Side, Qty: in.Qty, PriceType: in.PriceType, LimitPrice: in.LimitPrice, Kind: in.Kind}
+	if req.Kind == "" {
+		req.Kind = event.KindCash
+	}
+	if req.PriceType == event.PriceMarket {
+		req.LimitPrice = 0
+	}
+	foreign := false
+	if in, ok := p.cfg.Broker.Exchange().Instrument(req.Symbol); ok {
+		foreign = !market.Domestic(in.Market)
+	}
+	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "order", Foreign: foreign, Side: req.Side}); err != nil {
+		return err
+	}
+	act := action{Kind: "order", Order: &req, Idem: newIdem()}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if !rq.sess.Jumped.IsZero() {
+		// A session whose context jumped places no order without a fresh
+		// proof of the strongest factor.
+		rec := &event.Record{Type: event.TypeOrder, Account: rq.sess.Account, Session: rq.sess.ID, Symbol: req.Symbol, Side: req.Side, Qty: req.Qty,
+			PriceType: req.PriceType, LimitPrice: req.LimitPrice, AccountKind: req.Kind}
+		return p.stepUp(w, r, rq, f, p.need(rq, f.Strongest(), f), broker.Binding(rec), act, orderText(req, rq.lang))
+	}
+	return p.run(w, r, rq, act, nil, f)
+}
+
+func orderText(o broker.OrderRequest, lang string) string {
+	side := map[string][2]string{"buy": {"買い", "buy"}, "sell": {"売り", "sell"}}[o.Side]
+	price := map[bool][2]string{true: {"成行", "at market"}, false: {fmt.Sprintf("指値 %g", o.LimitPrice), fmt.Sprintf("limit %g", o.LimitPrice)}}[o.PriceType == event.PriceMarket]
+	if lang == "en" {
+		return fmt.Sprintf("order: %s %d %s %s", side[1], o.Qty, o.Symbol, price[1])
+	}
+	return fmt.Sprintf("注文: %s %s %d株 %s", o.Symbol, side[0], o.Qty, price[0])
+}
+
+type amountIn struct {
+	Amount int64 `json:"amount_jpy"`
+}
+
+func (p *Portal) apiWithdraw(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in amountIn
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Amount <= 0 || in.Amount > 1_000_000_000_000 {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "出金額を正しく入力してください / enter an amount in yen")
+	}
+	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "withdrawal"}); err != nil {
+		return err
+	}
+	a, err := p.cfg.Broker.Account(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if in.Amount > a.AvailableJPY {
+		return reason.New(http.StatusConflict, reason.InsufficientCash, "出金できる金額（%s）を超えています / that is more than you can withdraw (%s)", "¥"+commas(a.AvailableJPY), "¥"+commas(a.AvailableJPY))
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	rec := &event.Record{Type: event.TypeWithdrawal, Account: rq.sess.Account, Session: rq.sess.ID, AmountJPY: in.Amount, BankHash: a.BankHash}
+	purpose := localize(fmt.Sprintf("出金 ¥%s（出金先 %s） / withdrawal of ¥%s to %s", commas(in.Amount), a.Bank, commas(in.Amount), a.Bank), rq.lang)
+	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.Withdrawal, f), broker.Binding(rec), action{Kind: "withdraw", Amount: in.Amount, Idem: newIdem()}, purpose)
+}
+
+type valueIn struct {
+	Field string `json:"field,omitempty"`
+	Value string `json:"value"`
+}
+
+func (p *Portal) apiBank(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in valueIn
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	in.Value = strings.TrimSpace(in.Value)
+	if in.Value == "" || len(in.Value) > 100 {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "銀行口座を入力してください / enter the bank account")
+	}
+	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "change"}); err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	rec := &event.Record{Type: event.TypeBankChange, Account: rq.sess.Account, Session: rq.sess.ID, BankHash: p.cfg.Broker.Hash("bank", in.Value)}
+	purpose := localize("出金先口座の変更: "+in.Value+" / changing the withdrawal bank account to "+in.Value, rq.lang)
+	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.BankChange, f), broker.Binding(rec), action{Kind: "bank", Value: in.Value, Idem: newIdem()}, purpose)
+}
+
+func (p *Portal) apiContact(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in valueIn
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	in.Value = strings.TrimSpace(in.Value)
+	if in.Field != "email" && in.Field != "phone" && in.Field != "address" || in.Value == "" || len(in.Value) > 200 {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "変更する連絡先を入力してください / enter the new contact detail")
+	}
+	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "change"}); err != nil {
+		return err
+	}
+	a, err := p.cfg.Broker.Account(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	rec := &event.Record{Type: event.TypeContactChange, Account: rq.sess.Account, Session: rq.sess.ID, Field: in.Field, NewHash: p.cfg.Broker.Hash(in.Field, in.Value)}
+	purpose := localize("連絡先の変更 / changing your contact details", rq.lang)
+	// Changing contact details needs the strongest factor the account has.
+	want := p.need(rq, p.cfg.Policy.ContactChange, f)
+	if session.Rank(f.Strongest()) > session.Rank(want) {
+		want = f.Strongest()
+	}
+	return p.stepUp(w, r, rq, f, want, broker.Binding(rec), action{Kind: "contact", Field: in.Field, Value: in.Value, Idem: newIdem(), Prev: a.Email}, purpose)
+}
+
+// apiStepUp finishes a step-up ceremony and carries out its action.
+func (p *Portal) apiStepUp(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in credentialIn
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var binding, factor string
+	var raw json.RawMessage
+	if len(in.Credential) > 0 {
+		binding, raw, err = p.cfg.Identity.FinishStepUp(ctx, rq.sess.Account, rq.sess.ID, in.Ceremony, in.Credential)
+		factor = event.FactorPasskey
+	} else {
+		binding, raw, factor, err = p.cfg.Identity.FinishCodeStepUp(ctx, rq.sess.Account, rq.sess.ID, in.Ceremony, in.Code)
+	}
+	if err != nil {
+		return err
+	}
+	var act action
+	if err := json.Unmarshal(raw, &act); err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(ctx, rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if session.Rank(identity.Strength(factor)) < session.Rank(act.Want) {
+		return reason.New(http.StatusForbidden, reason.StepUpRequired, "この操作にはより強い本人確認が必要です / this needs a stronger confirmation")
+	}
+	// A new session token at every step-up; a proof of the strongest
+	// factor from here makes this context the session's own.
+	var here *session.Client
+	if !rq.sess.Jumped.IsZero() && identity.Strength(factor) == f.Strongest() {
+		here = &rq.client
+	}
+	if err := p.cfg.Sessions.Prove(ctx, rq.sess, factor, identity.Strength(factor), here); err != nil {
+		return err
+	}
+	p.setSession(w, rq.sess)
+	return p.run(w, r, rq, act, &broker.StepUp{Factor: stepUpFactor(factor), Binding: binding}, f)
+}
+
+// run carries out act, with the step-up passed for it (if any).
+func (p *Portal) run(w http.ResponseWriter, r *http.Request, rq *req, act action, su *broker.StepUp, f identity.Factors) error {
+	ctx := r.Context()
+	a := p.actor(rq)
+	a.StepUp = su
+	var msg string
+	switch act.Kind {
+	case "order":
+		if act.Order == nil {
+			return reason.New(http.StatusBadRequest, reason.BadRequest, "注文内容がありません / no order")
+		}
+		o, err := p.cfg.Broker.PlaceOrder(ctx, a, rq.sess.Account, *act.Order, act.Idem)
+		if e := reason.As(err); e != nil && e.Code == reason.StepUpRequired && su == nil {
+			want := session.StrengthMFA
+			if e.Decision != nil && e.Decision.Factor == event.FactorPhishingResistant {
+				want = session.StrengthPhishingResistant
+			}
+			if want == session.StrengthPhishingResistant && f.Passkeys == 0 {
+				return reason.New(http.StatusForbidden, reason.StepUpRequired, "この注文にはパスキーでの確認が必要です。「セキュリティ」でパスキーを登録してください / this order needs your passkey; register one under Security")
+			}
+			return p.stepUp(w, r, rq, f, want, e.Binding, act, orderText(*act.Order, rq.lang))
+		}
+		if err != nil {
+			return err
+		}
+		status := map[string][2]string{broker.StatusFilled: {"約定しました", "filled"}, broker.StatusOpen: {"注文を受け付けました", "accepted"}, broker.StatusHeld: {"確認のため保留中です", "held for review"}}[o.Status]
+		msg = localize(fmt.Sprintf("%s（%s） / %s (%s)", status[0], orderText(*act.Order, "ja"), status[1], orderText(*act.Order, "en")), rq.lang)
+	case "withdraw":
+		wd, err := p.cfg.Broker.Withdraw(ctx, a, rq.sess.Account, act.Amount, act.Idem)
+		if err != nil && !(reason.As(err) != nil && reason.As(err).Code == reason.Held) {
+			return err
+		}
+		msg = localize(fmt.Sprintf("¥%s の出金を受け付けました（出金先 %s） / ¥%s is on its way to %s", commas(wd.AmountJPY), wd.Bank, commas(wd.AmountJPY), wd.Bank), rq.lang)
+		if wd.Status == broker.StatusHeld {
+			msg = localize("出金は確認のため保留中です。結果はお知らせします / the withdrawal is held for review; we will tell you the outcome", rq.lang)
+		}
+	case "bank":
+		c, err := p.cfg.Broker.ChangeBank(ctx, a, rq.sess.Account, act.Value, act.Idem)
+		if err != nil {
+			return err
+		}
+		msg = localize("出金先口座を "+c.Value+" に変更しました / your withdrawal bank account is now "+c.Value, rq.lang)
+	case "contact":
+		ctx = WithPrevious(ctx, act.Prev)
+		if _, err := p.cfg.Broker.ChangeContact(ctx, a, rq.sess.Account, act.Field, act.Value, act.Idem); err != nil {
+			return err
+		}
+		msg = localize("連絡先を変更しました。変更前の連絡先にもお知らせしました / your contact details are changed; we told your previous contact too", rq.lang)
+	case "prove":
+		msg = localize("確認できました / confirmed", rq.lang)
+	case "unlock":
+		if err := p.cfg.Identity.ClearSelfLock(ctx, rq.sess.Account, factorOf(su), rq.client); err != nil {
+			return err
+		}
+		msg = localize("ロックを解除しました / your lock is removed", rq.lang)
+	case "unlock_password":
+		if err := p.cfg.Identity.Unlock(ctx, rq.sess.Account, factorOf(su), rq.client); err != nil {
+			return err
+		}
+		msg = localize("パスワードでのログインのロックを解除しました / password sign-in is unlocked", rq.lang)
+	default:
+		return reason.New(http.StatusBadRequest, reason.BadRequest, "unknown action")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": msg})
+	return nil
+}
+
+func factorOf(su *broker.StepUp) string {
+	if su != nil && su.Factor == event.FactorPhishingResistant {
+		return event.FactorPasskey
+	}
+	return event.FactorEmailOTP
+}
+
+type prevKey struct{}
+
+// WithPrevious returns ctx carrying the contact detail a change replaces,
+// so the notice of the change can go to the previous address.
+func WithPrevious(ctx context.Context, prev string) context.Context {
+	return context.WithValue(ctx, prevKey{}, prev)
+}
+
+// Previous returns the contact detail carried by WithPrevious.
+func Previous(ctx context.Context) string {
+	s, _ := ctx.Value(prevKey{}).(string)
+	return s
+}
+
+// fresh reports whether the session proved the customer's strongest
+// factor within the policy's freshness window (needed to add or remove an
+// authenticator).
+func (p *Portal) fresh(rq *req, f identity.Factors) bool {
+	since := p.cfg.Identity.Now().Add(-p.cfg.Policy.Fresh)
+	if !rq.sess.Jumped.IsZero() && rq.sess.Jumped.After(since) {
+		since = rq.sess.Jumped
+	}
+	switch f.Strongest() {
+	case session.StrengthPhishingResistant:
+		return rq.sess.ProvenSince(event.FactorPasskey, since)
+	case session.StrengthMFA:
+		return rq.sess.ProvenSince(event.FactorTOTP, since) || rq.sess.ProvenSince(event.FactorEmailOTP, since) || rq.sess.ProvenSince(event.FactorPasskey, since)
+	}
+	return true
+}
+
+func (p *Portal) factorBinding(rq *req, f string) string {
+	return broker.Binding(&event.Record{Type: event.TypeFactorAdd, Account: rq.sess.Account, Session: rq.sess.ID, Factor: f})
+}
+
+// apiPasskeyBegin starts enrolling a passkey once the strongest factor
+// the account has was proven freshly; otherwise it asks for that first.
+func (p *Portal) apiPasskeyBegin(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if !p.fresh(rq, f) {
+		return p.stepUp(w, r, rq, f, f.Strongest(), p.factorBinding(rq, event.FactorPasskey), action{Kind: "prove", Idem: newIdem()},
+			localize("パスキーの追加 / adding a passkey", rq.lang))
+	}
+	id, opts, err := p.cfg.Identity.BeginRegistration(r.Context(), rq.sess.Account, rq.sess.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ceremony": id, "publicKey": opts.Response})
+	return nil
+}
+
+func (p *Portal) apiPasskeyFinish(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in credentialIn
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if err := p.cfg.Identity.FinishRegistration(r.Context(), rq.sess.Account, rq.sess.ID, in.Ceremony, in.Credential, in.Name, rq.client); err != nil {
+		return err
+	}
+	// The new passkey was just made with user verification on this device.
+	if err := p.cfg.Sessions.Prove(r.Context(), rq.sess, event.FactorPasskey, session.StrengthPhishingResistant, nil); err != nil {
+		return err
+	}
+	p.setSession(w, rq.sess)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("パスキーを登録しました。次回からはパスキーでログインできます / your passkey is registered; next time, sign in with it", rq.lang), "redirect": "/portal/security"})
+	return nil
+}
+
+func (p *Portal) apiPasskeyRemove(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		ID string `json:"id"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if !p.fresh(rq, f) {
+		return p.stepUp(w, r, rq, f, f.Strongest(), broker.Binding(&event.Record{Type: event.TypeFactorRemove, Account: rq.sess.Account, Session: rq.sess.ID, Factor: event.FactorPasskey}),
+			action{Kind: "prove", Idem: newIdem()}, localize("パスキーの削除 / removing a passkey", rq.lang))
+	}
+	if err := p.cfg.Identity.RemovePasskey(r.Context(), rq.sess.Account, in.ID, rq.client); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("パスキーを削除しました / the passkey is removed", rq.lang), "redirect": "/portal/security"})
+	return nil
+}
+
+func (p *Portal) apiTOTPBegin(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	if !p.fresh(rq, f) {
+		return p.stepUp(w, r, rq, f, f.Strongest(), p.factorBinding(rq, event.FactorTOTP), action{Kind: "prove", Idem: newIdem()}, localize("認証アプリの追加 / adding an authenticator app", rq.lang))
+	}
+	secret, url, err := p.cfg.Identity.NewTOTP(rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"secret": secret, "url": url, "token": p.signed("totp:"+secret, rq.sess.Account, rq.device, 10*60*1e9)})
+	return nil
+}
+
+func (p *Portal) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Secret string `json:"secret"`
+		Token  string `json:"token"`
+		Code   string `json:"code"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if acct, ok := p.verifySigned("totp:"+in.Secret, in.Token, rq.device); !ok || acct != rq.sess.Account {
+		return reason.New(http.StatusForbidden, reason.Forbidden, "もう一度最初からお試しください / please start again")
+	}
+	if err := p.cfg.Identity.ConfirmTOTP(r.Context(), rq.sess.Account, in.Secret, in.Code); err != nil {
+		return err
+	}
+	p.cfg.Identity.Notify(r.Context(), nil, rq.sess.Account, notify.KindFactorAdded, rq.client, map[string]string{"Factor": identity.FactorName(event.FactorTOTP, rq.lang)})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("認証アプリを登録しました / your authenticator app is registered", rq.lang), "redirect": "/portal/security"})
+	return nil
+}
+
+func (p *Portal) apiRevoke(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		ID  string `json:"id"`
+		All bool   `json:"all"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.All {
+		err = p.cfg.Sessions.RevokeAll(r.Context(), p.cfg.DB, rq.sess.Account, rq.sess.ID)
+	} else {
+		err = p.cfg.Sessions.Revoke(r.Context(), rq.sess.Account, in.ID)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("ログアウトさせました / signed out", rq.lang), "redirect": "/portal/security"})
+	return nil
+}
+
+// apiLock sets a self-lock while signed in: no step-up, locking is
+// always allowed.
+func (p *Portal) apiLock(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Scope int `json:"scope"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Scope < 1 || in.Scope > 5 {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "ロックの範囲を選んでください / choose what to lock")
+	}
+	ctx := r.Context()
+	err = p.cfg.Identity.SetSelfLock(ctx, rq.sess.Account, in.Scope, "session:"+rq.sess.ID, rq.client, nil)
+	if err != nil {
+		return err
+	}
+	redirect := "/portal/security"
+	if in.Scope == identity.LockTradingAndLogin {
+		p.cfg.Sessions.RevokeAll(ctx, p.cfg.DB, rq.sess.Account, "")
+		redirect = "/portal/signin"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("ロックしました: "+identity.ScopeText(in.Scope, "ja")+" / locked: "+identity.ScopeText(in.Scope, "en"), rq.lang), "redirect": redirect})
+	return nil
+}
+
+// apiUnlock removes a self-lock: a passkey, or re-verification for a
+// customer without one, bound to this unlock.
+func (p *Portal) apiUnlock(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	b := sha256.Sum256([]byte("unlock|" + rq.sess.Account + "|" + rq.sess.ID))
+	return p.stepUp(w, r, rq, f, f.Strongest(), hex.EncodeToString(b[:]), action{Kind: "unlock", Idem: newIdem()}, localize("ロックの解除 / removing your lock", rq.lang))
+}
+
+// apiUnlockPassword lifts the password lock after wrong passwords, with
+// the strongest factor.
+func (p *Portal) apiUnlockPassword(w http.ResponseWriter, r *http.Request) error {
+	rq, err := signedIn(r)
+	if err != nil {
+		return err
+	}
+	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
+	if err != nil {
+		return err
+	}
+	b := sha256.Sum256([]byte("unlock_password|" + rq.sess.Account + "|" + rq.sess.ID))
+	return p.stepUp(w, r, rq, f, f.Strongest(), hex.EncodeToString(b[:]), action{Kind: "unlock_password", Idem: newIdem()}, localize("パスワードのロック解除 / unlocking password sign-in", rq.lang))
+}
