@@ -161,6 +161,8 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 	}
 	fd.portal = p
 	p.Register(a.server.Mux())
+	// Every sign-in is a decision of the guard, like every other action.
+	fd.id.SetGuard(a.pipe)
 	senders := map[string]notify.Sender{notify.ChannelEmail: notify.Mailbox{}}
 	if addr := os.Getenv("KABUTO_SMTP_ADDR"); addr != "" {
 		senders[notify.ChannelEmail] = notify.SMTP{Addr: addr, From: envOr("KABUTO_SMTP_FROM", "no-reply@kabuto.invalid")}

@@ -161,13 +161,24 @@ func hashToken(raw string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Create starts a session for account with the factors just proven.
-func (st *Store) Create(ctx context.Context, account, assurance string, factors []string, c Client) (*Session, error) {
-	now := st.cfg.Now()
-	raw, h := token()
+// NewID returns a fresh public session id. The sign-in decides the login
+// record under this id before the session exists, so the guard ties the
+// factors proven at sign-in to every later action of the session.
+func NewID() string {
 	var idb [9]byte
 	rand.Read(idb[:])
-	s := &Session{ID: "S" + hex.EncodeToString(idb[:]), Account: account, Created: now, Seen: now, Assurance: assurance,
+	return "S" + hex.EncodeToString(idb[:])
+}
+
+// Create starts a session for account with the factors just proven. id is
+// the public id from NewID, or "" for a new one.
+func (st *Store) Create(ctx context.Context, id, account, assurance string, factors []string, c Client) (*Session, error) {
+	now := st.cfg.Now()
+	raw, h := token()
+	if id == "" {
+		id = NewID()
+	}
+	s := &Session{ID: id, Account: account, Created: now, Seen: now, Assurance: assurance,
 		Proofs: map[string]time.Time{}, Start: c, Token: raw}
 	for _, f := range factors {
 		s.Proofs[f] = now

@@ -37,7 +37,7 @@ func TestLifecycle(t *testing.T) {
 		now := time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)
 		st := New(Config{DB: db, Now: func() time.Time { return now }})
 		c := Client{IP: "192.0.2.10", Network: "192.0.2.0/24", ASN: 4713, Country: "JP", UA: "Chrome/140", Device: "d1"}
-		s, err := st.Create(ctx, "C1", StrengthPhishingResistant, []string{"passkey"}, c)
+		s, err := st.Create(ctx, "", "C1", StrengthPhishingResistant, []string{"passkey"}, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 		if _, err := st.Lookup(ctx, s.Token, c); !errors.Is(err, ErrExpired) {
 			t.Fatalf("after 31 idle minutes: %v, want ErrExpired", err)
 		}
-		s2, _ := st.Create(ctx, "C1", StrengthMFA, nil, c)
+		s2, _ := st.Create(ctx, "", "C1", StrengthMFA, nil, c)
 		for range 25 {
 			now = now.Add(29 * time.Minute)
 			if _, err := st.Lookup(ctx, s2.Token, c); err != nil {

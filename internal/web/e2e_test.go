@@ -225,12 +225,14 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Sign out, sign in with the passkey.
-	run(t, ctx, chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+	run(t, ctx, chromedp.Click(chromedp.ID("signout")))
+	waitJS(t, ctx, `location.pathname.startsWith("/portal/signin") && document.readyState == "complete" && !!document.getElementById("passkey-signin")`, "the sign-in page")
 	run(t, ctx, chromedp.Navigate(u+"/portal/signin?autofill=0"), chromedp.WaitVisible(chromedp.ID("passkey-signin")), chromedp.Click(chromedp.ID("passkey-signin")))
 	waitJS(t, ctx, `location.pathname == "/portal/home"`, "the portfolio after passkey sign-in")
 
 	// A passkey customer's password (plus any code) no longer signs in.
-	run(t, ctx, chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+	run(t, ctx, chromedp.Click(chromedp.ID("signout")))
+	waitJS(t, ctx, `location.pathname.startsWith("/portal/signin") && document.readyState == "complete" && !!document.getElementById("passkey-signin")`, "the sign-in page")
 	run(t, ctx, chromedp.SendKeys(chromedp.ID("account"), account), chromedp.SendKeys(chromedp.ID("password"), "violet-kettle-42-orbit"),
 		chromedp.Submit(chromedp.ID("password-form")), chromedp.WaitVisible(chromedp.ID("error")))
 	if txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("error"))); !strings.Contains(txt, "passkey") {
@@ -308,7 +310,8 @@ func TestBrowser(t *testing.T) {
 		defer phish.Close()
 		purl := strings.Replace(phish.URL, "127.0.0.1", "localhost", 1)
 		before := k.count(t, `SELECT COUNT(*) FROM login_history WHERE outcome = 'signed_in'`)
-		run(t, ctx, chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+		run(t, ctx, chromedp.Click(chromedp.ID("signout")))
+		waitJS(t, ctx, `location.pathname.startsWith("/portal/signin") && document.readyState == "complete" && !!document.getElementById("passkey-signin")`, "the sign-in page")
 		run(t, ctx, chromedp.Navigate(purl+"/portal/signin?autofill=0&lang=en"), chromedp.WaitVisible(chromedp.ID("passkey-signin")), chromedp.Click(chromedp.ID("passkey-signin")))
 		waitJS(t, ctx, `document.getElementById("status").dataset.state == "error"`, "the refusal on the phishing origin")
 		if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "/portal/home") {

@@ -111,7 +111,8 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 			strength = s
 		}
 	}
-	d, err := p.cfg.Identity.Login(ctx, account, "", method, factors, true, rq.client)
+	sid := session.NewID()
+	d, err := p.cfg.Identity.Login(ctx, account, sid, method, factors, true, rq.client)
 	if err != nil {
 		p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_unavailable", rq.client, "")
 		return reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable, "安全確認ができなかったため、ログインできませんでした。少し待ってからお試しください / the safety check could not run, so sign-in was stopped; please try again shortly")
@@ -126,7 +127,7 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 			return reason.New(http.StatusForbidden, reason.StepUpRequired, "いつもと違う環境からのログインのため、パスキーでのログインが必要です / this sign-in looks unusual, so it needs your passkey")
 		}
 	}
-	s, err := p.cfg.Sessions.Create(ctx, account, strength, factors, rq.client)
+	s, err := p.cfg.Sessions.Create(ctx, sid, account, strength, factors, rq.client)
 	if err != nil {
 		return err
 	}
