@@ -1,0 +1,240 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+)
+
+// httpBrokerage drives a running Kabuto (kabuto serve or kabuto demo)
+// through its public API: brokerage actions under /api/v1/accounts with the
+// customer's context in X-Kabuto-* headers, and the front door's sign-in
+// and factor records through POST /api/v1/events.
+type httpBrokerage struct {
+	base, key string
+	c         *http.Client
+}
+
+func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.Actor, idem string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	if a != nil {
+		req.Header.Set("X-Kabuto-Client-IP", a.IP)
+		req.Header.Set("X-Kabuto-ASN", strconv.FormatInt(a.ASN, 10))
+		req.Header.Set("X-Kabuto-Country", a.Country)
+		req.Header.Set("X-Kabuto-Device", a.Device)
+		req.Header.Set("X-Kabuto-Session", a.Session)
+		req.Header.Set("X-Kabuto-UA", a.UA)
+		req.Header.Set("X-Kabuto-Channel", a.Channel)
+	}
+	resp, err := h.c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		var held struct {
+			Held    json.RawMessage `json:"held"`
+			Error   string          `json:"error"`
+			Message string          `json:"message"`
+		}
+		if json.Unmarshal(data, &held) == nil && held.Error != "" {
+			if out != nil && len(held.Held) > 0 {
+				json.Unmarshal(held.Held, out)
+			}
+			return resp.StatusCode, &reason.Error{Status: resp.StatusCode, Code: held.Error, Message: held.Message}
+		}
+	}
+	if resp.StatusCode >= 400 {
+		var e struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		}
+		return resp.StatusCode, &reason.Error{Status: resp.StatusCode, Code: e.Error, Message: e.Message}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func acctPath(id string) string { return "/api/v1/accounts/" + url.PathEscape(id) }
+
+func (h *httpBrokerage) PlaceOrder(ctx context.Context, a broker.Actor, account string, req broker.OrderRequest, key string) (*broker.Order, error) {
+	var o broker.Order
+	_, err := h.do(ctx, http.MethodPost, acctPath(account)+"/orders", &a, key, req, &o)
+	if o.ID == "" {
+		return nil, err
+	}
+	return &o, err
+}
+
+func (h *httpBrokerage) Withdraw(ctx context.Context, a broker.Actor, account string, amount int64, key string) (*broker.Withdrawal, error) {
+	var wd broker.Withdrawal
+	_, err := h.do(ctx, http.MethodPost, acctPath(account)+"/withdrawals", &a, key, map[string]int64{"amount_jpy": amount}, &wd)
+	if wd.ID == "" {
+		return nil, err
+	}
+	return &wd, err
+}
+
+func (h *httpBrokerage) ChangeBank(ctx context.Context, a broker.Actor, account, bank, key string) (*broker.Change, error) {
+	var c broker.Change
+	_, err := h.do(ctx, http.MethodPut, acctPath(account)+"/bank", &a, key, map[string]string{"bank": bank}, &c)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (h *httpBrokerage) ChangeContact(ctx context.Context, a broker.Actor, account, field, value, key string) (*broker.Change, error) {
+	var c broker.Change
+	_, err := h.do(ctx, http.MethodPut, acctPath(account)+"/contact", &a, key, map[string]string{"field": field, "value": value}, &c)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (h *httpBrokerage) Account(ctx context.Context, id string) (*broker.Account, error) {
+	var a broker.Account
+	if _, err := h.do(ctx, http.MethodGet, acctPath(id), nil, "", nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func (h *httpBrokerage) Halts(ctx context.Context) (map[string]string, error) {
+	var out struct {
+		Halts map[string]string `json:"halts"`
+	}
+	_, err := h.do(ctx, http.MethodGet, "/api/v1/halts", nil, "", nil, &out)
+	return out.Halts, err
+}
+
+func (h *httpBrokerage) Decide(ctx context.Context, r *event.Record) (event.Decision, error) {
+	var out struct {
+		Decisions []event.Decision `json:"decisions"`
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+"/api/v1/events", bytes.NewReader(r.AppendJSON(nil)))
+	if err != nil {
+		return event.Decision{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.c.Do(req)
+	if err != nil {
+		return event.Decision{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return event.Decision{}, fmt.Errorf("POST /api/v1/events: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return event.Decision{}, err
+	}
+	if len(out.Decisions) != 1 {
+		return event.Decision{}, fmt.Errorf("POST /api/v1/events: %d decisions for one record", len(out.Decisions))
+	}
+	return out.Decisions[0], nil
+}
+
+func (h *httpBrokerage) Quote(sym string) (market.Quote, bool) {
+	var out struct {
+		Instruments []broker.Listing `json:"instruments"`
+	}
+	if _, err := h.do(context.Background(), http.MethodGet, "/api/v1/instruments?q="+url.QueryEscape(sym), nil, "", nil, &out); err != nil {
+		return market.Quote{}, false
+	}
+	for _, l := range out.Instruments {
+		if l.Symbol == sym {
+			return market.Quote{Symbol: sym, Last: l.Last, Bid: l.Bid, Ask: l.Ask, PrevClose: l.PrevClose, Low: l.LimitLow, High: l.LimitHigh, DayVolume: l.DayVolume}, true
+		}
+	}
+	return market.Quote{}, false
+}
+
+func (h *httpBrokerage) alerts(ctx context.Context) ([]event.Alert, error) {
+	var out struct {
+		Alerts []event.Alert `json:"alerts"`
+	}
+	_, err := h.do(ctx, http.MethodGet, "/api/v1/alerts?limit=1000", nil, "", nil, &out)
+	return out.Alerts, err
+}
+
+// runHTTP plays the day against a running Kabuto as deployed. The server
+// keeps its own clock, market and population (kabuto demo --customers N
+// --seed S makes the same customers as --customers N --seed S here), so
+// there is no history, no ring account, no ablation and no pacing: the
+// day's actions are sent in their planned order as fast as the server
+// answers, and a challenge cannot be met over the API (it counts as not
+// passed).
+func runHTTP(ctx context.Context, cfg *Config, w *world) (*runResult, error) {
+	h := &httpBrokerage{base: cfg.Target, key: cfg.APIKey, c: &http.Client{Timeout: 30 * time.Second}}
+	if _, err := h.Halts(ctx); err != nil {
+		return nil, fmt.Errorf("--target %s: %w", cfg.Target, err)
+	}
+	v := Variant{Name: "as_deployed", Layers: AllOn}
+	r := newRun(ctx, cfg, w, v, &progress{fn: cfg.Progress, total: w.stepsPerRun()})
+	r.httpMode = true
+	fd, err := NewFrontDoor(w.seed)
+	if err != nil {
+		return nil, err
+	}
+	r.fd, r.b = fd, h
+	r.g = &stack{run: r, sink: &collectSink{run: r}}
+	if err := r.play(); err != nil {
+		return nil, err
+	}
+	res := r.result()
+	as, err := h.alerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(as) - 1; i >= 0; i-- { // oldest first
+		a := as[i]
+		res.alerts = append(res.alerts, a)
+		if t := r.targets[a.Symbol]; t != nil && a.Action == event.AlertHaltBuys && (t.haltAt.IsZero() || a.Time.Before(t.haltAt)) {
+			t.haltAt = a.Time
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,735 @@
+package sim
+
+import (
+	"bufio"
+	"container/heap"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/pipeline"
+	"github.com/kabuto-sec/kabuto/internal/population"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/risk"
+	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
+)
+
+// simClock is the stream time of one run.
+type simClock struct{ ns atomic.Int64 }
+
+// Now implements guard.Clock.
+func (c *simClock) Now() time.Time                  { return time.Unix(0, c.ns.Load()).In(jst) }
+func (c *simClock) set(t time.Time)                 { c.ns.Store(t.UnixNano()) }
+func (c *simClock) after(d time.Duration) time.Time { return c.Now().Add(d) }
+
+// brokerage is what the simulator drives: the reference brokerage in
+// process, or a running Kabuto over HTTP.
+type brokerage interface {
+	PlaceOrder(ctx context.Context, a broker.Actor, account string, req broker.OrderRequest, key string) (*broker.Order, error)
+	Withdraw(ctx context.Context, a broker.Actor, account string, amount int64, key string) (*broker.Withdrawal, error)
+	ChangeBank(ctx context.Context, a broker.Actor, account, bank, key string) (*broker.Change, error)
+	ChangeContact(ctx context.Context, a broker.Actor, account, field, value, key string) (*broker.Change, error)
+	Account(ctx context.Context, id string) (*broker.Account, error)
+	Halts(ctx context.Context) (map[string]string, error)
+	// Decide asks the guard about a record the front door emits (login, factor_add).
+	Decide(ctx context.Context, r *event.Record) (event.Decision, error)
+	Quote(sym string) (market.Quote, bool)
+}
+
+// inProcess is the reference brokerage in process with the sim's guard.
+type inProcess struct {
+	*broker.Broker
+	g *stack
+}
+
+func (p inProcess) Decide(ctx context.Context, r *event.Record) (event.Decision, error) {
+	return p.g.Decide(ctx, r)
+}
+func (p inProcess) Quote(sym string) (market.Quote, bool) { return p.Exchange().Quote(sym) }
+
+// target is what a run records of one attacked issue.
+type target struct {
+	sym    string
+	wave   string
+	buys   []time.Time // hijacked buy orders the guard was asked about
+	haltAt time.Time
+	prices []pricePoint
+}
+
+type pricePoint struct {
+	T     time.Time
+	Price float64
+}
+
+// sessStats is what happened to one legitimate session.
+type sessStats struct {
+	challenged bool
+	actions    int
+	blocked    int // held, denied, halted, or a step-up not passed
+	refused    int // refused by the brokerage itself (cash, holdings, hours)
+}
+
+// atkStats is what happened in one attack session.
+type atkStats struct {
+	plan        *attackPlan
+	valid       bool // would have got in with every defence off
+	access      bool // got a working session
+	stoppedAt   string
+	attemptSell int64
+	sold        int64
+	attemptBuy  int64
+	bought      int64
+	trades      int
+	attemptWd   int64
+	withdrawn   int64
+	persisted   bool
+	bankChanged bool
+}
+
+// run is one variant being played.
+type run struct {
+	ctx   context.Context
+	cfg   *Config
+	w     *world
+	v     Variant
+	clock *simClock
+	b     brokerage
+	bk    *broker.Broker // in process only
+	x     *market.Exchange
+	g     *stack
+	fd    FrontDoor
+	prog  *progress
+	cur   label
+
+	q      stepQueue
+	seq    int
+	ids    int
+	minute time.Time
+
+	targets   map[string]*target
+	haltAt    map[string]time.Time
+	sessionOK map[string]bool
+	legit     map[string]*sessStats
+	atk       []*atkStats
+	noiseN    int
+	muleHeld  map[string]map[string]int64
+	muleSess  map[string]bool
+	brokerErr int
+	news      []pricePoint
+
+	httpMode      bool
+	inHistory     bool
+	legitReasons  map[string]int
+	attackReasons map[string]int
+}
+
+// step is something that happens at a time.
+type step struct {
+	at  time.Time
+	seq int
+	fn  func()
+}
+
+type stepQueue []*step
+
+func (q stepQueue) Len() int { return len(q) }
+func (q stepQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].seq < q[j].seq
+}
+func (q stepQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *stepQueue) Push(x any)   { *q = append(*q, x.(*step)) }
+func (q *stepQueue) Pop() any {
+	old := *q
+	s := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return s
+}
+
+func (r *run) at(t time.Time, fn func()) {
+	r.seq++
+	heap.Push(&r.q, &step{at: t, seq: r.seq, fn: fn})
+}
+
+// stamp is the time of a record the front door emits: stream time, or
+// against a server over HTTP the wall clock, as the server stamps its own.
+func (r *run) stamp() time.Time {
+	if r.httpMode {
+		return time.Now().In(jst)
+	}
+	return r.clock.Now()
+}
+
+func (r *run) key(prefix string) string {
+	r.ids++
+	return fmt.Sprintf("%s-%08d", prefix, r.ids)
+}
+
+// runVariant plays the day once with the layers of v.
+func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, labels io.Writer, prog *progress) (*runResult, error) {
+	dir, err := os.MkdirTemp(cfg.TempDir, "kabuto-sim-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	r := newRun(ctx, cfg, w, v, prog)
+	fd, err := NewFrontDoor(w.seed)
+	if err != nil {
+		return nil, err
+	}
+	r.fd = fd
+	r.x = market.NewExchange(w.universe, w.seed, market.Hours{}, at(8, 0))
+	eng := risk.NewEngine(risk.BuiltinPolicy())
+	sink := &collectSink{run: r, keep: events != nil}
+	r.g = &stack{run: r, eng: eng, guard: v.Layers.Guard, sink: sink}
+	if events != nil {
+		r.g.events = bufio.NewWriterSize(events, 1<<16)
+	}
+	if labels != nil {
+		r.g.labels = bufio.NewWriterSize(labels, 1<<16)
+	}
+	var nid int64
+	b := broker.New(broker.Config{DB: db, Exchange: r.x, Guard: r.g, Clock: r.clock, HashKey: []byte(fmt.Sprintf("kabuto-simulator-hash-key-%016x", w.seed)),
+		IDs: func(p string) string { nid++; return fmt.Sprintf("%s%010d", p, nid) }, Log: cfg.Log})
+	if v.Layers.Surveillance {
+		wc := surveil.DefaultConfig()
+		if !v.Layers.Halts {
+			wc.HaltScore = 0
+		}
+		r.g.pipe = pipeline.NewPipeline(eng, surveil.New(wc), sink)
+		r.g.pipe.OnAlert = func(ctx context.Context, a event.Alert) {
+			if a.Action == event.AlertHaltBuys && a.Symbol != "" {
+				if err := b.SetHalt(ctx, a.Symbol, true, "surveillance "+a.Kind+" "+a.Alert); err != nil {
+					cfg.Log.Error("could not halt buying", "symbol", a.Symbol, "err", err)
+				}
+			}
+		}
+	}
+	r.bk, r.b = b, inProcess{Broker: b, g: r.g}
+	if err := r.setup(); err != nil {
+		return nil, err
+	}
+	if err := r.play(); err != nil {
+		return nil, err
+	}
+	for _, bw := range []*bufio.Writer{r.g.events, r.g.labels} {
+		if bw != nil {
+			if err := bw.Flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res := r.result()
+	res.alerts = sink.alerts
+	res.decisions = sink.decisions
+	return res, nil
+}
+
+func newRun(ctx context.Context, cfg *Config, w *world, v Variant, prog *progress) *run {
+	r := &run{ctx: ctx, cfg: cfg, w: w, v: v, clock: &simClock{}, prog: prog, cur: legitLabel,
+		targets: map[string]*target{}, haltAt: map[string]time.Time{}, sessionOK: map[string]bool{}, legit: map[string]*sessStats{},
+		muleHeld: map[string]map[string]int64{}, muleSess: map[string]bool{},
+		legitReasons: map[string]int{}, attackReasons: map[string]int{}}
+	for _, wv := range w.waves {
+		r.targets[wv.Symbol] = &target{sym: wv.Symbol, wave: wv.Name}
+	}
+	return r
+}
+
+// factors returns c's authenticators as this variant enrols them.
+func (r *run) factors(c *population.Customer) []string {
+	if r.v.Layers.Passkeys {
+		return c.Factors
+	}
+	var out []string
+	for _, f := range c.Factors {
+		if f != event.FactorPasskey {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *run) passkeyOnly(c *population.Customer) bool { return r.v.Layers.Passkeys && hasPasskey(c) }
+
+// setup lists the instruments, feeds the guard the acting customers'
+// history, and opens their accounts.
+func (r *run) setup() error {
+	ctx := r.ctx
+	dates := tradingDaysBefore(r.cfg.HistoryDays)
+	r.clock.set(dates[0])
+	if err := r.bk.SeedInstruments(ctx, r.w.universe); err != nil {
+		return err
+	}
+	chunk := max(len(r.w.history)/60, 1)
+	r.inHistory = true
+	defer func() { r.inHistory = false }()
+	for i := range r.w.history {
+		rec := r.w.history[i]
+		rec.Factors = append([]string(nil), rec.Factors...)
+		r.clock.set(rec.Time)
+		if rec.Account[0] == 'R' {
+			r.cur = label{Truth: "ring"}
+		} else {
+			r.cur = legitLabel
+		}
+		var err error
+		if rec.Type.Action() {
+			_, err = r.g.Decide(ctx, &rec)
+		} else {
+			err = r.g.Observe(ctx, &rec)
+		}
+		if err != nil {
+			return err
+		}
+		if i%chunk == 0 {
+			r.prog.add(1)
+		}
+	}
+	r.cur = legitLabel
+	r.clock.set(at(7, 30))
+	var batch []broker.NewAccount
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := r.bk.OpenAccounts(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	for _, id := range r.w.order {
+		c := r.w.people[id]
+		na := c.NewAccount
+		na.Factors = r.factors(c)
+		batch = append(batch, na)
+		if len(batch) == 500 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, m := range r.w.mules {
+		held := map[string]int64{}
+		for _, h := range m.c.Holdings {
+			held[h.Symbol] += h.Qty
+		}
+		r.muleHeld[m.c.ID] = held
+	}
+	r.prog.add(40 - 1)
+	return nil
+}
+
+// play schedules the day and runs it to the close.
+func (r *run) play() error {
+	for _, lp := range r.w.legit {
+		r.at(lp.Start, func() { r.legitSession(lp) })
+	}
+	for _, p := range r.w.attacks {
+		st := &atkStats{plan: p}
+		r.atk = append(r.atk, st)
+		r.at(p.Start, func() { r.attackSession(st) })
+	}
+	for _, n := range r.w.noise {
+		r.at(n.At, func() { r.noiseLogin(n) })
+	}
+	for i, m := range r.w.mules {
+		if r.httpMode {
+			break // the ring has no accounts at the server
+		}
+		r.at(at(9, 0).Add(time.Duration(10+i*17)*time.Second), func() { r.muleLogin(m) })
+	}
+	// The news: the market (other brokers' customers) buys the news issue
+	// hard for half an hour.
+	for k := range 30 {
+		if r.httpMode {
+			break
+		}
+		r.at(at(10, 40).Add(time.Duration(k)*time.Minute+20*time.Second), func() {
+			in := r.w.inst[r.w.news]
+			qty := int64(float64(in.ADVShares)*0.03) / in.Lot * in.Lot
+			if k > 20 {
+				qty /= 3
+			}
+			r.x.Execute(in.Symbol, event.SideBuy, max(qty, in.Lot), 0, r.clock.Now())
+		})
+	}
+	r.minute = at(8, 0)
+	for r.q.Len() > 0 {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		s := heap.Pop(&r.q).(*step)
+		if err := r.advance(s.at); err != nil {
+			return err
+		}
+		s.fn()
+	}
+	return r.advance(at(15, 31))
+}
+
+// advance moves stream time to t, ticking the market at every minute.
+func (r *run) advance(t time.Time) error {
+	for !r.minute.Add(time.Minute).After(t) {
+		r.minute = r.minute.Add(time.Minute)
+		r.clock.set(r.minute)
+		r.cur = label{Truth: "market"}
+		if r.bk != nil {
+			if err := r.bk.Tick(r.ctx, r.minute); err != nil {
+				return err
+			}
+		}
+		if market.Hours.Open(market.Hours{}, r.minute.Add(-time.Minute)) {
+			for _, tg := range r.targets {
+				if q, ok := r.b.Quote(tg.sym); ok {
+					tg.prices = append(tg.prices, pricePoint{r.minute, q.Last})
+				}
+			}
+			if q, ok := r.b.Quote(r.w.news); ok {
+				r.news = append(r.news, pricePoint{r.minute, q.Last})
+			}
+		}
+	}
+	if t.After(r.clock.Now()) {
+		r.clock.set(t)
+	}
+	return nil
+}
+
+// who acts: the actor context and how they meet a challenge.
+type who struct {
+	a     broker.Actor
+	acct  string
+	c     *population.Customer
+	lbl   label
+	legit bool
+	atk   *atkStats
+	rng   *rand.Rand
+	ss    *sessStats
+}
+
+// passStepUp: the actor tries to meet a challenge of factor. It reports
+// the factor the front door then vouches for.
+func (r *run) passStepUp(w *who, factor string) (string, bool) {
+	now := r.clock.Now()
+	pr := factor == event.FactorPhishingResistant && r.v.Layers.Passkeys
+	if w.legit {
+		if pr {
+			// A customer without a passkey is asked to make one on their
+			// own device there and then (friction, counted as a challenge).
+			ok, err := r.fd.PasskeyAssertion(w.acct, RealOrigin, RPID)
+			return event.FactorPhishingResistant, ok && err == nil
+		}
+		code := r.fd.Code(w.acct, now)
+		return factor, r.fd.VerifyCode(w.acct, code, now.Add(20*time.Second))
+	}
+	tech := w.atk.plan.Tech
+	if pr {
+		if tech == TechPhishing && hasPasskey(w.c) {
+			// The kit relays the WebAuthn request; the victim's browser
+			// signs for the phishing origin, and the origin check fails.
+			ok, err := r.fd.PasskeyAssertion(w.acct, PhishingOrigin, PhishingRPID)
+			return event.FactorPhishingResistant, ok && err == nil
+		}
+		return factor, false
+	}
+	switch tech {
+	case TechPhishing:
+		if w.rng.Float64() < 0.85 { // the victim, still on the kit's page, types the new code
+			code := r.fd.Code(w.acct, now)
+			return factor, r.fd.VerifyCode(w.acct, code, now.Add(15*time.Second))
+		}
+	case TechInfostealer:
+		if otpFactor(w.c) == event.FactorEmailOTP && w.rng.Float64() < 0.3 { // the mailbox cookie was stolen too
+			code := r.fd.Code(w.acct, now)
+			return factor, r.fd.VerifyCode(w.acct, code, now.Add(30*time.Second))
+		}
+	}
+	return factor, false
+}
+
+// outcome of one attempted action.
+type outcome struct {
+	ok         bool
+	challenged bool
+	held       bool
+	denied     bool
+	halted     bool
+	stepFailed bool
+	other      bool // refused by the brokerage's own checks
+	code       string
+}
+
+func (o outcome) blocked() bool { return o.held || o.denied || o.halted || o.stepFailed }
+
+// act runs one brokerage call for w, meeting a challenge once.
+func (r *run) act(w *who, call func(a broker.Actor) error) outcome {
+	r.cur = w.lbl
+	a := w.a
+	err := call(a)
+	var o outcome
+	for range 2 {
+		e := reason.As(err)
+		if err == nil {
+			o.ok = true
+			return o
+		}
+		if e == nil {
+			r.brokerErr++
+			r.cfg.Log.Debug("simulated action failed", "account", w.acct, "err", err)
+			o.other, o.code = true, "error"
+			return o
+		}
+		o.code = e.Code
+		switch e.Code {
+		case reason.StepUpRequired:
+			o.challenged = true
+			if a.StepUp != nil {
+				o.stepFailed = true
+				return o
+			}
+			f := event.FactorMFA
+			if e.Decision != nil {
+				f = e.Decision.Factor
+			}
+			got, ok := r.passStepUp(w, f)
+			if !ok {
+				o.stepFailed = true
+				return o
+			}
+			a.StepUp = &broker.StepUp{Factor: got, Binding: e.Binding}
+			if !r.v.Layers.Passkeys {
+				a.StepUp.Factor = f // codes satisfy every step-up without passkeys
+			}
+			r.cur = w.lbl
+			err = call(a)
+			continue
+		case reason.Held:
+			o.held = true
+		case reason.Denied:
+			o.denied = true
+		case reason.InstrumentHalted:
+			o.halted = true
+		default:
+			o.other = true
+		}
+		return o
+	}
+	return o
+}
+
+// login emits a sign-in record through the guard and meets its challenge.
+func (r *run) login(w *who, method string, factors []string, ok bool) outcome {
+	r.cur = w.lbl
+	rec := &event.Record{ID: r.key("LOGIN"), Type: event.TypeLogin, Time: r.stamp(), Account: w.acct, Session: w.a.Session,
+		IP: w.a.IP, ASN: w.a.ASN, Country: w.a.Country, Device: w.a.Device, UA: w.a.UA, Channel: w.a.Channel, Method: method, Factors: factors, OK: ok}
+	if !ok {
+		rec.Session = ""
+	}
+	d, err := r.b.Decide(r.ctx, rec)
+	var o outcome
+	if err != nil {
+		o.other, o.code = true, "guard_unavailable"
+		return o
+	}
+	if !ok {
+		o.denied, o.code = true, "invalid_credentials"
+		return o
+	}
+	switch d.Action {
+	case event.Allow:
+		o.ok = true
+	case event.Challenge:
+		o.challenged = true
+		if _, passed := r.passStepUp(w, d.Factor); passed {
+			o.ok = true
+		} else {
+			o.stepFailed = true
+		}
+	case event.Hold:
+		o.held = true
+	default:
+		o.denied = true
+	}
+	if o.ok {
+		r.sessionOK[w.a.Session] = true
+	}
+	return o
+}
+
+func actor(principal, session string, n netw, device, ua string) broker.Actor {
+	ch := event.ChannelWeb
+	if len(ua) > 5 && ua[:5] == "Kabut" {
+		ch = event.ChannelApp
+	}
+	return broker.Actor{Principal: principal, Session: session, IP: n.IP, ASN: n.ASN, Country: n.Country, Device: device, UA: ua, Channel: ch}
+}
+
+// legitSession plays one customer's session.
+func (r *run) legitSession(lp *legitPlan) {
+	c := r.w.people[lp.Acct]
+	ss := &sessStats{}
+	r.legit[lp.Session] = ss
+	r.prog.add(1)
+	w := &who{a: actor("sim:"+lp.Session, lp.Session, lp.Net, lp.Device, lp.UA), acct: c.ID, c: c, lbl: legitLabel, legit: true,
+		rng: rand.New(rand.NewPCG(lp.Seed, 1)), ss: ss}
+	var o outcome
+	if r.passkeyOnly(c) {
+		ok, err := r.fd.PasskeyAssertion(c.ID, RealOrigin, RPID)
+		o = r.login(w, event.FactorPasskey, []string{event.FactorPasskey}, ok && err == nil)
+	} else {
+		fs := r.w.loginFactors(c)
+		ok := true
+		if len(fs) > 1 {
+			now := r.clock.Now()
+			ok = r.fd.VerifyCode(c.ID, r.fd.Code(c.ID, now.Add(-10*time.Second)), now)
+		}
+		o = r.login(w, event.FactorPassword, fs, ok)
+	}
+	r.legitCount(ss, o)
+	if !o.ok {
+		return
+	}
+	t := r.clock.Now()
+	for i, act := range lp.Acts {
+		t = t.Add(time.Duration(20+w.rng.IntN(100)) * time.Second)
+		if (t.Hour() == 11 && t.Minute() >= 30) || t.Hour() == 12 && t.Minute() < 30 {
+			t = at(12, 30).Add(time.Duration(w.rng.IntN(300)) * time.Second)
+		}
+		r.at(t, func() {
+			key := fmt.Sprintf("%s-%d", lp.Session, i)
+			var o outcome
+			switch act.Kind {
+			case "order":
+				o = r.act(w, func(a broker.Actor) error { _, err := r.b.PlaceOrder(r.ctx, a, c.ID, act.Order, key); return err })
+			case "withdrawal":
+				o = r.act(w, func(a broker.Actor) error { _, err := r.b.Withdraw(r.ctx, a, c.ID, act.Amount, key); return err })
+			case "contact_change":
+				o = r.act(w, func(a broker.Actor) error {
+					_, err := r.b.ChangeContact(r.ctx, a, c.ID, act.Field, act.Value, key)
+					return err
+				})
+			case "bank_change":
+				o = r.act(w, func(a broker.Actor) error { _, err := r.b.ChangeBank(r.ctx, a, c.ID, act.Value, key); return err })
+			}
+			r.legitCount(ss, o)
+		})
+	}
+}
+
+func (r *run) legitCount(ss *sessStats, o outcome) {
+	ss.actions++
+	if o.challenged {
+		ss.challenged = true
+	}
+	if o.blocked() {
+		ss.blocked++
+	}
+	if o.other {
+		ss.refused++
+	}
+}
+
+// noiseLogin is a stuffing attempt that fails at the front door.
+func (r *run) noiseLogin(n noiseLogin) {
+	r.noiseN++
+	w := &who{a: actor("bot", "", n.Net, n.Device, n.UA), acct: n.Acct, lbl: label{Truth: "attack", Technique: TechStuffing}}
+	r.login(w, event.FactorPassword, []string{event.FactorPassword}, false)
+}
+
+// muleLogin signs a ring account in for the day.
+func (r *run) muleLogin(m mule) {
+	sess := "S-" + m.c.ID + "-d0"
+	ua, _ := uaFor(m.dev)
+	w := &who{a: actor("sim:"+sess, sess, m.net, m.dev, ua), acct: m.c.ID, c: &m.c, lbl: label{Truth: "ring"}, legit: true, rng: rngFor(r.w.seed, "mule", m.c.ID)}
+	fs := []string{event.FactorPassword, event.FactorSMSOTP}
+	if o := r.login(w, event.FactorPassword, fs, true); o.ok {
+		r.muleSess[m.c.ID] = true
+	}
+}
+
+// ringDump: a ring account sells into a hijacked buy of sym moments later.
+func (r *run) ringDump(sym string, qty int64) {
+	for i, m := range r.w.mules {
+		if !r.muleSess[m.c.ID] || r.muleHeld[m.c.ID][sym] <= 0 || (int(hash64(sym, qty))+i)%len(r.w.mules) != 0 && i != len(r.w.mules)-1 {
+			continue
+		}
+		in := r.w.inst[sym]
+		q := min(r.muleHeld[m.c.ID][sym], (qty*7/10)/in.Lot*in.Lot)
+		if q <= 0 {
+			return
+		}
+		sess := "S-" + m.c.ID + "-d0"
+		ua, _ := uaFor(m.dev)
+		w := &who{a: actor("sim:"+sess, sess, m.net, m.dev, ua), acct: m.c.ID, c: &m.c, lbl: label{Truth: "ring"}, legit: true, rng: rngFor(r.w.seed, "dump", m.c.ID, qty)}
+		r.at(r.clock.after(time.Duration(3+int(qty%5))*time.Second), func() {
+			o := r.act(w, func(a broker.Actor) error {
+				_, err := r.b.PlaceOrder(r.ctx, a, m.c.ID, broker.OrderRequest{Symbol: sym, Side: event.SideSell, Qty: q, PriceType: event.PriceMarket, Kind: event.KindCash}, r.key("dump"))
+				return err
+			})
+			if o.ok {
+				r.muleHeld[m.c.ID][sym] -= q
+			}
+		})
+		return
+	}
+}
+
+// Results of one run.
+type runResult struct {
+	variant   Variant
+	legit     []*sessStats
+	atk       []*atkStats
+	noise     int
+	targets   []*target
+	alerts    []event.Alert
+	decisions []event.Decision
+	news      []pricePoint
+	newsSym   string
+	brokerErr int
+
+	legitReasons, attackReasons map[string]int
+}
+
+func (r *run) result() *runResult {
+	res := &runResult{variant: r.v, atk: r.atk, noise: r.noiseN, news: r.news, newsSym: r.w.news, brokerErr: r.brokerErr,
+		legitReasons: r.legitReasons, attackReasons: r.attackReasons}
+	keys := make([]string, 0, len(r.legit))
+	for k := range r.legit {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		res.legit = append(res.legit, r.legit[k])
+	}
+	for _, wv := range r.w.waves {
+		res.targets = append(res.targets, r.targets[wv.Symbol])
+	}
+	return res
+}
+
+func yen(q int64, px float64, in market.Instrument) int64 {
+	return int64(math.Round(float64(q) * in.PriceJPY(px)))
+}
