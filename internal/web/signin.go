@@ -123,8 +123,22 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 		return reason.New(http.StatusForbidden, reason.Denied, "安全のため、このログインは止められました。お手数ですがお電話でお問い合わせください / this sign-in was stopped for your protection; please call us")
 	case event.Challenge:
 		if d.Factor == event.FactorPhishingResistant && strength != session.StrengthPhishingResistant {
-			p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_wants_passkey", rq.client, "")
-			return reason.New(http.StatusForbidden, reason.StepUpRequired, "いつもと違う環境からのログインのため、パスキーでのログインが必要です / this sign-in looks unusual, so it needs your passkey")
+			// A customer with a passkey must use it. One without (interim
+			// mode, allowed until passkeys are mandatory) meets the
+			// challenge with the strongest factor they have: the code
+			// this sign-in just proved.
+			f, err := p.cfg.Identity.Factors(ctx, account)
+			if err != nil {
+				return err
+			}
+			if f.Passkeys > 0 || session.Rank(strength) < session.Rank(session.StrengthMFA) {
+				p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_wants_passkey", rq.client, "")
+				return reason.New(http.StatusForbidden, reason.StepUpRequired, "いつもと違う環境からのログインのため、パスキーでのログインが必要です / this sign-in looks unusual, so it needs your passkey")
+			}
+		}
+		if d.Factor == event.FactorMFA && session.Rank(strength) < session.Rank(session.StrengthMFA) {
+			p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_wants_mfa", rq.client, "")
+			return reason.New(http.StatusForbidden, reason.StepUpRequired, "確認コードでの確認が必要です / this sign-in needs a one-time code as well")
 		}
 	}
 	s, err := p.cfg.Sessions.Create(ctx, sid, account, strength, factors, rq.client)
