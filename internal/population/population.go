@@ -58,11 +58,12 @@ var (
 	family = []string{"Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura", "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Yamaguchi", "Matsumoto", "Inoue", "Kimura", "Hayashi", "Shimizu", "Saito"}
 	given  = []string{"Hiroshi", "Yuki", "Akira", "Haruto", "Sota", "Yui", "Aoi", "Hina", "Takeshi", "Kenji", "Naoko", "Keiko", "Daichi", "Ren", "Mei", "Sakura", "Taro", "Hanako", "Kazuo", "Emi"}
 	banks  = []string{"Mizuho", "MUFG", "SMBC", "Resona", "Japan Post Bank", "Rakuten Bank", "SBI Sumishin Net Bank", "Sony Bank", "PayPay Bank", "Aeon Bank"}
-	// Japanese residential broadband in the built-in network table.
+	// Japanese residential broadband in the built-in network table: each
+	// carrier's /12 of the shared address space (carrier-grade NAT).
 	homeNets = []struct {
-		prefix string
+		second int // 100.<second>.0.0/12
 		asn    int64
-	}{{"192.0.2.", 4713}, {"192.0.2.", 2516}, {"192.0.2.", 17676}, {"192.0.2.", 9605}}
+	}{{64, 4713}, {80, 2516}, {96, 17676}, {112, 9605}}
 )
 
 // Generate returns n customers with ids C0000001… holding instruments of
@@ -154,21 +155,14 @@ func Generate(seed uint64, n int, universe []market.Instrument, mix Enrolment, n
 		for d := range nd {
 			c.Devices = append(c.Devices, fmt.Sprintf("dev-%s-%d", c.ID, d))
 		}
+		// A home address of its own: households do not share one.
 		h := homeNets[rng.IntN(len(homeNets))]
-		c.HomeIP, c.HomeASN = fmt.Sprintf("%s%d", h.prefix, 1+rng.IntN(62)+64*indexOf(h.asn)), h.asn
+		n := i + 1
+		c.HomeIP, c.HomeASN = fmt.Sprintf("100.%d.%d.%d", h.second+(n>>16)&15, (n>>8)&255, n&255), h.asn
 		start := 6 + rng.IntN(15)
 		c.Hours = [2]int{start, min(23, start+2+rng.IntN(5))}
 	}
 	return out
-}
-
-func indexOf(asn int64) int {
-	for i, h := range homeNets {
-		if h.asn == asn {
-			return i
-		}
-	}
-	return 0
 }
 
 func lower(s string) string {

@@ -19,9 +19,14 @@ func TestGenerate(t *testing.T) {
 	}
 	nets := netinfo.Builtin()
 	passkeys, nisa := 0, 0
+	homes := map[string]bool{}
 	habits := map[Habit]int{}
 	for _, c := range a {
 		habits[c.Habit]++
+		if homes[c.HomeIP] {
+			t.Fatalf("%s shares home address %s", c.ID, c.HomeIP)
+		}
+		homes[c.HomeIP] = true
 		info, ok := nets.Lookup(c.HomeIP)
 		if !ok || info.Country != "JP" || info.ASN != c.HomeASN {
 			t.Fatalf("%s home %s: %+v", c.ID, c.HomeIP, info)
