@@ -120,6 +120,18 @@ func TestDemoEndToEnd(t *testing.T) {
 	if code != 403 || m["error"] != "step_up_required" || m["factor"] != "phishing_resistant" {
 		t.Fatalf("withdrawal before sign-in: %d %v", code, m)
 	}
+	// The brokerage's front door runs the passkey step-up for this very
+	// withdrawal and says so; a step-up for another amount does not count.
+	binding := m["binding"].(string)
+	wrong := map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + strings.Repeat("0", 64)}
+	if code, m := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w0b", `{"amount_jpy":10000}`, customer, wrong); code != 403 || m["error"] != "step_up_required" {
+		t.Fatalf("withdrawal with a step-up for something else: %d %v", code, m)
+	}
+	if code, m := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w0c", `{"amount_jpy":10000}`, customer,
+		map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + binding}); code != 201 || m["status"] != "sent" {
+		t.Fatalf("withdrawal with its step-up: %d %v", code, m)
+	}
+	cash -= 10000
 	// The brokerage reports the customer's passkey sign-in.
 	login := fmt.Sprintf(`{"id":"login-1","type":"login","time":%q,"account":"C0000001","session":"demo-s1","ip":"192.0.2.70","asn":2516,"country":"JP","device":"demo-laptop","ua":"curl","channel":"api","method":"passkey","factors":["passkey"],"ok":true}`,
 		time.Now().Format(time.RFC3339))
@@ -193,7 +205,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		got = append(got, m[1])
 	}
 	// The refused withdrawals (step-up, insufficient cash) were decided, so they are in the stream too.
-	if fmt.Sprint(got) != "[account withdrawal order fill withdrawal withdrawal]" {
+	if fmt.Sprint(got) != "[account withdrawal withdrawal withdrawal order fill withdrawal withdrawal]" {
 		t.Errorf("stream types %v", got)
 	}
 }

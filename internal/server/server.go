@@ -287,6 +287,16 @@ func (s *Server) actor(r *http.Request) broker.Actor {
 			a.Country = info.Country
 		}
 	}
+	// The brokerage's own front door ran a step-up for one action and
+	// says so: "phishing_resistant:<binding>" (the binding from the
+	// step_up_required answer). It counts only for that very action.
+	if v := h.Get("X-Kabuto-Step-Up"); v != "" {
+		f, b, ok := strings.Cut(v, ":")
+		if ok && (f == event.FactorPhishingResistant || f == event.FactorMFA) && len(b) == 64 && strings.Trim(b, "0123456789abcdef") == "" {
+			a.StepUp = &broker.StepUp{Factor: f, Binding: b}
+			s.cfg.Log.InfoContext(r.Context(), "step-up attested by the caller", "principal", a.Principal, "factor", f, "binding", b, "session", a.Session)
+		}
+	}
 	return a
 }
 
