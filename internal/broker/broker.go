@@ -104,6 +104,7 @@ type Broker struct {
 	ids   func(string) string
 	log   *slog.Logger
 	inTx  func(context.Context, *sql.Tx, *event.Record) error
+	gate  func(context.Context, string, GateOp) error
 
 	subMu sync.RWMutex
 	subs  []func(context.Context, *event.Record)
@@ -127,6 +128,25 @@ func New(c Config) *Broker {
 		b.log = slog.Default()
 	}
 	return b
+}
+
+// GateOp describes an action for the Gate.
+type GateOp struct {
+	Kind    string // "order", "withdrawal" or "change"
+	Side    string // for orders: "buy" or "sell"
+	Foreign bool   // for orders: a foreign instrument
+}
+
+// SetGate sets what is asked before any action of an account executes,
+// whatever the channel (portal, API, integration): the customer's own
+// self-lock. An error refuses the action.
+func (b *Broker) SetGate(g func(ctx context.Context, account string, op GateOp) error) { b.gate = g }
+
+func (b *Broker) checkGate(ctx context.Context, account string, op GateOp) error {
+	if b.gate == nil {
+		return nil
+	}
+	return b.gate(ctx, account, op)
 }
 
 // SetGuard replaces the guard asked before every action.

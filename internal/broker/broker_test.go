@@ -469,3 +469,33 @@ func TestHeldActionsReview(t *testing.T) {
 		checkBooks(t, f, "A1")
 	})
 }
+
+func TestGateRefusesEveryChannel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		ctx := context.Background()
+		var asked []GateOp
+		f.b.SetGate(func(_ context.Context, account string, op GateOp) error {
+			asked = append(asked, op)
+			if op.Kind == "order" && op.Side == "sell" {
+				return nil // a lock of buying only, say
+			}
+			return reason.New(http.StatusForbidden, reason.AccountLocked, "locked by the customer")
+		})
+		_, e1 := f.b.PlaceOrder(ctx, actor, "A1", OrderRequest{Symbol: "9999", Side: "buy", Qty: 100, PriceType: "market", Kind: "cash"}, "b")
+		_, e2 := f.b.Withdraw(ctx, actor, "A1", 1000, "w")
+		_, e3 := f.b.ChangeBank(ctx, actor, "A1", "Attacker Bank 1", "k")
+		for i, err := range []error{e1, e2, e3} {
+			if e := reason.As(err); e == nil || e.Code != reason.AccountLocked {
+				t.Errorf("action %d: %v", i, err)
+			}
+		}
+		if _, err := f.b.PlaceOrder(ctx, actor, "A1", OrderRequest{Symbol: "7203", Side: "sell", Qty: 100, PriceType: "market", Kind: "nisa"}, "s"); err != nil {
+			t.Errorf("sell outside the lock: %v", err)
+		}
+		if fmt.Sprint(asked) != "[{order buy false} {withdrawal  false} {change  false} {order sell false}]" {
+			t.Errorf("gate asked %v", asked)
+		}
+		checkBooks(t, f, "A1")
+	})
+}

@@ -47,6 +47,9 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkGate(ctx, account, GateOp{Kind: "withdrawal"}); err != nil {
+		return nil, err
+	}
 	now := b.clock.Now()
 	rec := b.record(event.TypeWithdrawal, account, a, now)
 	rec.AmountJPY, rec.BankHash = amount, bankHash
@@ -153,6 +156,9 @@ func (b *Broker) change(ctx context.Context, a Actor, account, field, value, ide
 		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "that is not an email address")
 	}
 	if _, err := b.accountFlags(ctx, account); err != nil {
+		return nil, err
+	}
+	if err := b.checkGate(ctx, account, GateOp{Kind: "change"}); err != nil {
 		return nil, err
 	}
 	now := b.clock.Now()

@@ -170,6 +170,9 @@ func (b *Broker) PlaceOrder(ctx context.Context, a Actor, account string, req Or
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkGate(ctx, account, GateOp{Kind: "order", Side: req.Side, Foreign: in.Foreign()}); err != nil {
+		return nil, err
+	}
 	q, _ := b.x.Quote(in.Symbol)
 	est := req.LimitPrice
 	if req.PriceType == event.PriceMarket {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -234,5 +235,53 @@ func TestCommandLineErrors(t *testing.T) {
 	var out, errs bytes.Buffer
 	if code := Run(context.Background(), []string{"migrate", "--data", t.TempDir()}, &out, &errs); code != 2 || !strings.Contains(errs.String(), "loud") {
 		t.Errorf("bad env: %d %q", code, errs.String())
+	}
+}
+
+// TestSelfLockHoldsOnTheAPI: the customer stops everything from the sign-in
+// page without signing in (account plus a registered contact); the
+// brokerage's API then refuses orders, withdrawals and bank changes too.
+func TestSelfLockHoldsOnTheAPI(t *testing.T) {
+	base := startDemo(t, "--customers", "50")
+	api := base + "/api/v1"
+	_, acct := call(t, "GET", api+"/accounts/C0000002", DemoKey, "", "")
+	email, _ := acct["email"].(string)
+	resp, err := http.Get(base + "/portal/lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var cookies []string
+	for _, c := range resp.Cookies() {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the lock page (%d)", resp.StatusCode)
+	}
+	form := "account=C0000002&contact=" + url.QueryEscape(email) + "&csrf=" + url.QueryEscape(string(m[1]))
+	req, _ := http.NewRequest("POST", base+"/portal/lock", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", strings.Join(cookies, "; "))
+	req.Header.Set("Origin", strings.Replace(base, "127.0.0.1", "localhost", 1)) // the portal's origin
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("lock from the sign-in page: %d", resp.StatusCode)
+	}
+	for path, body := range map[string]string{
+		"/accounts/C0000002/orders":      `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`,
+		"/accounts/C0000002/withdrawals": `{"amount_jpy":1000}`,
+	} {
+		if code, m := call(t, "POST", api+path, DemoKey, "k"+path, body); code != 403 || m["error"] != "account_locked" {
+			t.Errorf("%s after the self-lock: %d %v", path, code, m)
+		}
+	}
+	if code, m := call(t, "PUT", api+"/accounts/C0000002/bank", DemoKey, "kb", `{"bank":"Attacker Bank 1"}`); code != 403 || m["error"] != "account_locked" {
+		t.Errorf("bank change after the self-lock: %d %v", code, m)
 	}
 }

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/population"
+	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/web"
@@ -163,6 +166,18 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 	p.Register(a.server.Mux())
 	// Every sign-in is a decision of the guard, like every other action.
 	fd.id.SetGuard(a.pipe)
+	// The customer's self-lock holds on every channel, not only the portal.
+	a.broker.SetGate(func(ctx context.Context, account string, op broker.GateOp) error {
+		scope, _, err := fd.id.SelfLock(ctx, account)
+		if err != nil {
+			return err
+		}
+		if identity.Locked(scope, identity.Op{Kind: op.Kind, Side: op.Side, Foreign: op.Foreign}) {
+			return reason.New(http.StatusForbidden, reason.AccountLocked,
+				"この操作はお客様ご自身のロックで止められています / this is stopped by the lock you set on your account; unlock it in the portal with your passkey")
+		}
+		return nil
+	})
 	senders := map[string]notify.Sender{notify.ChannelEmail: notify.Mailbox{}}
 	if addr := os.Getenv("KABUTO_SMTP_ADDR"); addr != "" {
 		senders[notify.ChannelEmail] = notify.SMTP{Addr: addr, From: envOr("KABUTO_SMTP_FROM", "no-reply@kabuto.invalid")}
