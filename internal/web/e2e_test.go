@@ -28,10 +28,13 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/notify"
+	"github.com/kabuto-sec/kabuto/internal/pipeline"
+	"github.com/kabuto-sec/kabuto/internal/risk"
 	"github.com/kabuto-sec/kabuto/internal/server"
 	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
 
 // kabuto is a running portal for tests.
@@ -52,6 +55,14 @@ func startKabuto(t *testing.T) *kabuto {
 	universe := market.Universe(1, 20)
 	x := market.NewExchange(universe, 1, market.Hours{Always: true}, time.Now())
 	b := broker.New(broker.Config{DB: db, Exchange: x, HashKey: []byte("0123456789abcdef0123456789abcdef")})
+	// The real guard, as in production: the risk engine with the built-in
+	// policy and the watchtower decide every sign-in and every action.
+	dlog := pipeline.NewLog(db, nil)
+	lctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go dlog.Run(lctx)
+	pipe := pipeline.NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), dlog)
+	b.SetGuard(pipe)
 	if err := b.SeedInstruments(ctx, universe); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +72,7 @@ func startKabuto(t *testing.T) *kabuto {
 		t.Fatal(err)
 	}
 	k := &kabuto{db: db, b: b, url: fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)}
-	k.id, err = identity.New(identity.Config{DB: db, Outbox: &notify.Outbox{}, RPID: "localhost", Origins: []string{k.url}, Argon: identity.Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32}})
+	k.id, err = identity.New(identity.Config{DB: db, Outbox: &notify.Outbox{}, RPID: "localhost", Origins: []string{k.url}, Argon: identity.Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32}, Guard: pipe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,6 +386,12 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the stolen cookie traded: %d orders", n)
 		}
 	})
+	// The guard decided every sign-in and every action of the journey.
+	for _, typ := range []string{"login", "order", "withdrawal"} {
+		if n := k.count(t, `SELECT COUNT(*) FROM decisions WHERE type = $1 AND account = $2`, typ, account); n == 0 {
+			t.Errorf("no %s of the journey was decided by the guard", typ)
+		}
+	}
 }
 
 func browserCookies(t *testing.T, ctx context.Context, u string) []*http.Cookie {
