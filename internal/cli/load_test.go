@@ -125,5 +125,6 @@ func BenchmarkEventsAPI(b *testing.B) {
 	b.Run("baseline_healthz", func(b *testing.B) { load(b, "GET", "/healthz", 1, 8) })
 	b.Run("single", func(b *testing.B) { load(b, "POST", "/api/v1/events", 1, 8) })
 	b.Run("batch10_4clients", func(b *testing.B) { load(b, "POST", "/api/v1/events", 10, 4) })
+	b.Run("batch20_2clients", func(b *testing.B) { load(b, "POST", "/api/v1/events", 20, 2) })
 	b.Run("batch50", func(b *testing.B) { load(b, "POST", "/api/v1/events", 50, 8) })
 }
