@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -41,12 +43,19 @@ func freeAddr(t *testing.T) string {
 // startDemo runs `kabuto demo` for real and returns its base URL once it
 // says it is running.
 func startDemo(t *testing.T, extra ...string) string {
+	base, _ := startDemoIn(t, extra...)
+	return base
+}
+
+// startDemoIn is startDemo that also returns the demo's data directory.
+func startDemoIn(t *testing.T, extra ...string) (string, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := freeAddr(t)
 	var out, errs syncBuffer
 	done := make(chan int, 1)
-	args := append([]string{"demo", "--addr", addr, "--data", t.TempDir(), "--log-level", "warn"}, extra...)
+	dir := t.TempDir()
+	args := append([]string{"demo", "--addr", addr, "--data", dir, "--log-level", "warn"}, extra...)
 	start := time.Now()
 	go func() { done <- Run(ctx, args, &out, &errs) }()
 	t.Cleanup(func() {
@@ -71,7 +80,7 @@ func startDemo(t *testing.T, extra ...string) string {
 		}
 	}
 	t.Logf("demo serving after %v", time.Since(start).Round(time.Millisecond))
-	return "http://" + addr
+	return "http://" + addr, dir
 }
 
 // customer is the context the README's calls send: C0000001's laptop at home.
@@ -283,5 +292,49 @@ func TestSelfLockHoldsOnTheAPI(t *testing.T) {
 	}
 	if code, m := call(t, "PUT", api+"/accounts/C0000002/bank", DemoKey, "kb", `{"bank":"Attacker Bank 1"}`); code != 403 || m["error"] != "account_locked" {
 		t.Errorf("bank change after the self-lock: %d %v", code, m)
+	}
+}
+
+// TestHeldWithdrawalTellsTheCustomer: a withdrawal right after a bank
+// change is held for an analyst (202), its cash reserved, and the customer
+// is told in Japanese or English, in the same transaction.
+func TestHeldWithdrawalTellsTheCustomer(t *testing.T) {
+	base, dir := startDemoIn(t, "--customers", "50")
+	api := base + "/api/v1"
+	login := fmt.Sprintf(`{"id":"login-h","type":"login","time":%q,"account":"C0000001","session":"demo-s1","ip":"192.0.2.70","asn":2516,"country":"JP","device":"demo-laptop","ua":"curl","channel":"api","method":"passkey","factors":["passkey"],"ok":true}`,
+		time.Now().Format(time.RFC3339))
+	if code, m := call(t, "POST", api+"/events", DemoKey, "", login); code != 200 {
+		t.Fatalf("login: %d %v", code, m)
+	}
+	code, m := call(t, "PUT", api+"/accounts/C0000001/bank", DemoKey, "b1", `{"bank":"Sony Bank 001-7654321"}`, customer)
+	if code == 403 && m["error"] == "step_up_required" { // the front door's passkey step-up for this change
+		code, m = call(t, "PUT", api+"/accounts/C0000001/bank", DemoKey, "b2", `{"bank":"Sony Bank 001-7654321"}`, customer,
+			map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + m["binding"].(string)})
+	}
+	if code != 200 {
+		t.Fatalf("bank change: %d %v", code, m)
+	}
+	code, m = call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w1", `{"amount_jpy":50000}`, customer)
+	if code == 403 && m["error"] == "step_up_required" {
+		code, m = call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w2", `{"amount_jpy":50000}`, customer,
+			map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + m["binding"].(string)})
+	}
+	if code != 202 || m["error"] != "held_for_review" {
+		t.Fatalf("withdrawal after a bank change: %d %v", code, m)
+	}
+	_, acct := call(t, "GET", api+"/accounts/C0000001", DemoKey, "", "")
+	if acct["reserved_jpy"].(float64) < 50000 {
+		t.Errorf("held withdrawal's cash not reserved: %v", acct["reserved_jpy"])
+	}
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	var body string
+	err = db.QueryRowContext(context.Background(), `SELECT COUNT(*), MAX(body) FROM outbox WHERE account = 'C0000001' AND kind = 'held_for_review'`).Scan(&n, &body)
+	if err != nil || n != 1 || !strings.Contains(body, "¥50000") {
+		t.Errorf("held notice: %d %v %q", n, err, body)
 	}
 }

@@ -86,6 +86,9 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 			return err
 		}
 		kind, data["Amount"], data["Bank"], data["Status"] = notify.KindWithdrawal, fmt.Sprintf("¥%d", r.AmountJPY), maskTail(bank), status
+		if status == "held" {
+			kind, data["Order"] = notify.KindHeld, "withdrawal to "+maskTail(bank)
+		}
 	case event.TypeBankChange:
 		var bank string
 		err := tx.QueryRowContext(ctx, `SELECT bank_label FROM accounts WHERE id = $1 AND bank_hash = $2`, r.Account, r.BankHash).Scan(&bank)
@@ -109,12 +112,16 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 		kind, data["Field"] = notify.KindContact, r.Field
 	case event.TypeOrder:
 		var value int64
-		var sym, side string
-		err := tx.QueryRowContext(ctx, `SELECT value_jpy, symbol, side FROM orders WHERE event_id = $1`, r.ID).Scan(&value, &sym, &side)
+		var sym, side, status string
+		err := tx.QueryRowContext(ctx, `SELECT value_jpy, symbol, side, status FROM orders WHERE event_id = $1`, r.ID).Scan(&value, &sym, &side, &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return err
+		}
+		if status == "held" {
+			kind, data["Order"], data["Amount"] = notify.KindHeld, fmt.Sprintf("%s %s %d", sym, side, r.Qty), fmt.Sprintf("¥%d", value)
+			break
 		}
 		// Unusual: a large order, or a buy of a cheap, thin stock (the 2025
 		// ramp targets).

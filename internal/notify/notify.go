@@ -46,11 +46,12 @@ const (
 	KindWithdrawal   Kind = "withdrawal"
 	KindUnusualOrder Kind = "unusual_order"
 	KindCode         Kind = "one_time_code"
+	KindHeld         Kind = "held_for_review"
 )
 
 // Kinds lists every kind, for tests and documentation.
 var Kinds = []Kind{KindSignIn, KindSignInFailed, KindLocked, KindUnlocked, KindSelfLock, KindFactorAdded, KindFactorRemove,
-	KindContact, KindBank, KindWithdrawal, KindUnusualOrder, KindCode}
+	KindContact, KindBank, KindWithdrawal, KindUnusualOrder, KindCode, KindHeld}
 
 // Message is one notification to one customer.
 type Message struct {
@@ -254,6 +255,13 @@ var templateText = map[string]map[Kind][2]string{
 端末: {{.Device}}
 場所: {{.Place}}
 お心当たりがない場合は、すぐに口座をロックしてください。`},
+		KindHeld: {"お取引を確認しています", `{{.Name}} 様
+
+{{.Time}} にご依頼の {{.Order}}（{{.Amount}}）は、お客様の資産を守るため、当社の担当者が確認するまで実行を保留しています。
+確認が終わりしだい、結果をお知らせします。その間、資金やお預かり資産が動くことはありません。
+端末: {{.Device}}
+場所: {{.Place}}
+お心当たりがない場合は、すぐに口座をロックし、お電話でご連絡ください。`},
 		KindWithdrawal: {"出金を受け付けました", `{{.Name}} 様
 
 {{.Time}} に {{.Amount}} の出金を受け付けました。
@@ -328,6 +336,13 @@ At {{.Time}} your withdrawal bank account was changed to {{.Bank}}.
 Device: {{.Device}}
 Place: {{.Place}}
 If this was not you, lock your account now.`},
+		KindHeld: {"We are reviewing your request", `Dear {{.Name}},
+
+At {{.Time}} you asked for {{.Order}} ({{.Amount}}). To protect your account, it is on hold until one of our staff has reviewed it.
+We will tell you the outcome as soon as the review is done. Until then no money or securities move.
+Device: {{.Device}}
+Place: {{.Place}}
+If this was not you, lock your account now and call us.`},
 		KindWithdrawal: {"Withdrawal received", `Dear {{.Name}},
 
 At {{.Time}} we received a withdrawal of {{.Amount}}.
