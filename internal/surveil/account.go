@@ -18,6 +18,7 @@ type acct struct {
 	sess       uint64
 	loginAt    int64
 	loginDev   uint64
+	loginIP    uint64 // 0: the login carried no IP
 	firstOrder int64
 	sBits      uint64 // session bits from the login and its decision
 
@@ -31,6 +32,14 @@ type acct struct {
 	r1Hit      *inst
 
 	holds []hold
+
+	// evid is the strongest direct evidence of takeover seen on the
+	// account: the suspicion points of its own sessions and trades (shared
+	// infrastructure excluded). Only accounts with evid >= SuspectPoints
+	// are ever frozen.
+	evid     int
+	evidBits uint64 // the bits behind evid
+	evidIn   *inst  // the issue they were seen on
 }
 
 // position is a holding; firstDay is the day of the first buy fill, or -1
@@ -204,6 +213,52 @@ func (w *Watch) guardBits(d *event.Decision) uint64 {
 	return b
 }
 
+// orderDecision reads the guard's decision on a buy order: the
+// account-level reasons it gives (the instrument-level ones, such as a thin
+// issue or surveillance heat, say nothing about the account), and whether
+// the guard refused the order (challenge, hold or deny) for a reason other
+// than a halt or a freeze already in force.
+func (w *Watch) orderDecision(d *event.Decision) (bits uint64, refused bool) {
+	if d == nil {
+		return 0, false
+	}
+	why := false // a reason other than our own heat, a halt or a freeze
+	for _, r := range d.Reasons {
+		switch r {
+		case "instrument_halted", "account_frozen":
+			return 0, false
+		case "surveillance_heat":
+			// our own heat fed back: no new evidence
+		case "liquidate_concentrate":
+			bits |= bR1
+			why = true
+		default:
+			why = true
+		}
+	}
+	refused = why && (d.Action == event.Challenge || d.Action == event.Hold || d.Action == event.Deny)
+	bits |= w.guardBits(&event.Decision{Reasons: d.Reasons})
+	return bits, refused
+}
+
+// noteEvidence records the direct takeover evidence of bits on a.
+func (w *Watch) noteEvidence(a *acct, in *inst, bits uint64) {
+	if in.profBits&(bR2|bUnknownInstrument) == 0 {
+		return // buying a large or liquid issue pumps nothing
+	}
+	if p := directPoints(bits); p >= a.evid {
+		a.evid, a.evidBits, a.evidIn = p, bits&^(linkMask|bRefused), in
+	}
+}
+
+// evidenced reports whether a has direct evidence of takeover: its own
+// sessions scored more than a suspect's points on a first-ever buy (or R1)
+// of an issue that surveillance flagged, within the campaign window.
+func (w *Watch) evidenced(a *acct) bool {
+	in := a.evidIn
+	return a.evid >= w.cfg.SuspectPoints+1 && in != nil && in.flaggedAt != 0 && w.now-in.flaggedAt <= w.campWin
+}
+
 func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 	if r.Account == "" || !r.OK {
 		return
@@ -213,6 +268,10 @@ func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 	a.sess = fnv(r.Session)
 	a.loginAt = now
 	a.loginDev = fnv(r.Device)
+	a.loginIP = 0
+	if r.IP != "" {
+		a.loginIP = fnv(r.IP)
+	}
 	a.firstOrder = 0
 	a.sBits = w.guardBits(d)
 	if r.Method == event.FactorPasskey {

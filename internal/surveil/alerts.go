@@ -35,10 +35,32 @@ func (w *Watch) action(kind, symbol string, score int, accounts bool) string {
 		}
 		return event.AlertNone
 	}
-	if accounts && w.cfg.FreezeScore > 0 && score >= w.cfg.FreezeScore {
+	if freezes(kind) && accounts && w.cfg.FreezeScore > 0 && score >= w.cfg.FreezeScore {
 		return event.AlertFreezeAccounts
 	}
 	return event.AlertNone
+}
+
+// freezes reports whether alerts of kind freeze the accounts they name.
+// Only hijacked_accounts (which names only accounts with direct evidence of
+// takeover) and ring_seller (the account's own trades) do; the other account
+// alerts (R1, shared infrastructure, campaigns) link accounts by what they
+// share, and at the freeze score raise a hijacked_accounts alert for those
+// of their accounts with direct evidence.
+func freezes(kind string) bool {
+	return kind == KindHijackedAccounts || kind == KindRingSeller
+}
+
+// evidencedOnly returns the accounts of accts with direct evidence of
+// takeover, in a new slice.
+func (w *Watch) evidencedOnly(accts []int32) []int32 {
+	var out []int32
+	for _, ai := range accts {
+		if w.evidenced(w.acctList[ai]) {
+			out = append(out, ai)
+		}
+	}
+	return out
 }
 
 // raise opens the alert of kind and key (a symbol, an address or a campaign
@@ -47,6 +69,13 @@ func (w *Watch) action(kind, symbol string, score int, accounts bool) string {
 // new or escalated.
 func (w *Watch) raise(kind, key, symbol string, now int64, score int, bits uint64, accts []int32) *alertRec {
 	score = max(0, min(100, score))
+	if kind == KindHijackedAccounts {
+		// a freeze rests on each account's own evidence, never on what
+		// it shares with others (an ASN, a carrier, an issue)
+		if accts = w.evidencedOnly(accts); len(accts) == 0 {
+			return nil
+		}
+	}
 	k := kind + "\x00" + key
 	rec := w.open[k]
 	if rec != nil && now > rec.until {
@@ -99,6 +128,9 @@ func (w *Watch) raise(kind, key, symbol string, now int64, score int, bits uint6
 	if c := w.campaignOf(symbol, accts); c != "" && c != rec.a.Campaign {
 		rec.a.Campaign = c
 		emit = true
+	}
+	if !symbolKind(kind) && !freezes(kind) && w.cfg.FreezeScore > 0 && rec.a.Score >= w.cfg.FreezeScore && len(accts) > 0 {
+		w.raise(KindHijackedAccounts, kind+":"+key, symbol, now, rec.a.Score, bits, accts)
 	}
 	if rec.a.Score >= rec.emitted+5 {
 		emit = true

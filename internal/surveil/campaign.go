@@ -98,14 +98,21 @@ func (w *Watch) addEdge(a, b string, now int64) int32 {
 // device and an unusual ASN.
 func (w *Watch) linkSuspect(a *acct, in *inst, e *entry, now int64) {
 	an := "a:" + a.id
-	root := w.addEdge(an, "s:"+in.sym, now)
+	root := w.link.find(w.link.node(an))
+	// an issue outside the target profile (a large cap, a popular liquid
+	// name) is bought by everyone: it links nothing
+	if in.profBits&(bR2|bUnknownInstrument) != 0 || in.flaggedAt != 0 {
+		root = w.addEdge(an, "s:"+in.sym, now)
+	}
 	if e.ipS != "" {
 		root = w.addEdge(an, "i:"+e.ipS, now)
 	}
 	if e.devS != "" {
 		root = w.addEdge(an, "d:"+e.devS, now)
 	}
-	if e.asn != 0 && e.bits&(bHosting|bForeign|bProxy) != 0 {
+	// a hosting network links its users; a big residential carrier's
+	// network (millions of customers) never does, even behind a proxy
+	if e.asn != 0 && !w.carrier[e.asn] && (w.hosting[e.asn] || e.bits&(bHosting|bForeign|bProxy) != 0) {
 		root = w.addEdge(an, "n:"+strconv.FormatInt(e.asn, 10), now)
 	}
 	w.checkCampaign(root, now)

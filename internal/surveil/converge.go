@@ -6,6 +6,22 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/event"
 )
 
+// refusedWeight is the heat a suspect first-ever buyer whose buy the guard
+// refused adds (at most ConvergeAccounts of them count).
+const refusedWeight = 8
+
+// ringSlip is how far apart (a share of the price) a ring seller's print
+// and a suspect buyer's may be and still match (R7).
+const ringSlip = 0.03
+
+// dilution: R3 does not hold when clean first-ever buyers number more than
+// dilution times the suspects.
+const dilution = 3
+
+// nonTargetCap is the highest heat of an issue outside the R2 target
+// profile, below the default halt score.
+const nonTargetCap = 75
+
 // maxEntries bounds the first-ever buyers kept per instrument (R3).
 const maxEntries = 64
 
@@ -20,6 +36,11 @@ type entry struct {
 	bits   uint64
 	acct   int32
 	linked bool // R10 edges added
+	// refused: the guard refused a buy order of this entry (challenge,
+	// hold or deny). An attempted buy is the same evidence as an executed
+	// one; the guard's refusal stands in for the market evidence a fill
+	// would have given.
+	refused bool
 }
 
 // spike is the R7 state of an instrument from the first suspect buy fill of
@@ -123,11 +144,18 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 		a.r1Sold += value
 	case event.SideBuy:
 		if a.position(in) == nil {
-			bits := w.orderBits(a, r, day, inSess)
+			gb, refused := w.orderDecision(d)
+			bits := w.orderBits(a, r, day, inSess) | gb
 			if a.r1Hit == in {
 				bits |= bR1
 			} else if w.liquidateConcentrate(a, in, sh, value, bits, now) {
 				bits |= bR1
+			}
+			if bits&bR1 == 0 && w.r1Open(a, sh, now) && a.r1MV > 0 && float64(a.r1Sold) >= w.cfg.LiquidateShare*float64(a.r1MV) {
+				bits |= bSoldHoldings
+			}
+			if refused {
+				bits |= bRefused
 			}
 			w.converge(in, a, r, bits, now)
 		}
@@ -167,6 +195,11 @@ func (w *Watch) orderBits(a *acct, r *event.Record, day int32, inSess bool) uint
 	if r.Country != "" && r.Country != w.cfg.HomeCountry {
 		b |= bForeign
 	}
+	// a session cookie used from another address than its login's: the
+	// mark of a stolen cookie replayed through a proxy
+	if inSess && r.IP != "" && a.loginIP != 0 && fnv(r.IP) != a.loginIP && r.Session != "" && fnv(r.Session) == a.sess {
+		b |= bSessionJump
+	}
 	return b
 }
 
@@ -195,6 +228,7 @@ func (w *Watch) liquidateConcentrate(a *acct, in *inst, sh uint64, value int64, 
 		return false
 	}
 	a.r1Hit = in
+	w.noteEvidence(a, in, bR1|bits)
 	w.addHold(a, a.r1Proceeds, now)
 	n := 0
 	if rec := w.open[KindLiquidateConcentrate+"\x00"+in.sym]; rec != nil && now <= rec.until {
@@ -239,6 +273,7 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 		e = &in.conv[len(in.conv)-1]
 	}
 	e.bits |= bits
+	e.refused = e.refused || bits&bRefused != 0
 	if r.IP != "" {
 		e.ip, e.ipS = fnv(r.IP), r.IP
 	}
@@ -265,6 +300,7 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 			e.bits |= bSharedASN
 		}
 	}
+	w.noteEvidence(a, in, e.bits)
 	for i := range in.conv {
 		o := &in.conv[i]
 		if !o.linked && points(o.bits) >= w.cfg.SuspectPoints {
@@ -297,7 +333,7 @@ func (w *Watch) suspect(in *inst, a *acct, now int64) bool {
 func (w *Watch) evaluate(in *inst, now int64) {
 	c := &w.cfg
 	cut := now - w.convWin
-	t, nS, nC := 0, 0, 0
+	t, nS, nC, nR := 0, 0, 0, 0
 	var bits uint64
 	sus := w.sus[:0]
 	var t1, t2 int64 // the two suspect times before the current one
@@ -314,6 +350,9 @@ func (w *Watch) evaluate(in *inst, now int64) {
 		}
 		nS++
 		t += min(30, 6*p)
+		if e.refused {
+			nR++
+		}
 		bits |= e.bits & sessionMask
 		sus = append(sus, e.acct)
 		if nS >= 3 && e.at-t1 <= w.convFast {
@@ -322,7 +361,21 @@ func (w *Watch) evaluate(in *inst, now int64) {
 		t1, t2 = t2, e.at
 	}
 	w.sus = sus
-	if nS >= c.ConvergeAccounts {
+	// The guard refusing suspects' buys is the evidence their fills would
+	// have given (walk-up, deviation, participation): a ramp attempted
+	// through hijacked accounts weighs as much as one carried out.
+	if in.profBits&(bR2|bUnknownInstrument) != 0 {
+		t += refusedWeight * min(nR, c.ConvergeAccounts)
+	}
+	// The ring's seller matched with suspect buyers confirms the
+	// coordination that a third account would (R7 with R3).
+	ring := in.r7At != 0 && now-in.r7At <= w.convWin && in.mBits&bR7Matched != 0
+	// Convergence is of hijacked-looking accounts, not of a crowd: when
+	// clean first-ever buyers outnumber the suspects several times over
+	// (a news spike bought by customers on their own devices) the few
+	// odd sessions among them are no ramp.
+	organic := nC > dilution*nS
+	if !organic && (nS >= c.ConvergeAccounts || ring && nS >= c.ConvergeAccounts-1) {
 		bits |= bR3
 		if fast {
 			t += 5
@@ -351,6 +404,11 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	}
 	m = min(m, 45)
 	score := min(100, t+m)
+	if in.profBits&(bR2|bUnknownInstrument) == 0 {
+		// outside the target profile (a large cap, or a dear or liquid
+		// issue) hijacked accounts cannot move the price: never halted
+		score = min(score, nonTargetCap)
+	}
 	in.heat, in.heatAt = score, now
 	in.peak = max(in.peak, score)
 	if nS < 2 || score < c.AlertScore {
@@ -464,7 +522,9 @@ func (w *Watch) samePrint(in *inst, a, b *print) bool {
 	if dt < 0 {
 		dt = -dt
 	}
-	return dt <= w.ringMatch && math.Abs(a.px-b.px) < TickSize(in.market, a.px)/2
+	// the ring's order may rest at the buyer's price or sell into the
+	// book the buyer just lifted: a few percent apart
+	return dt <= w.ringMatch && math.Abs(a.px-b.px) < max(TickSize(in.market, a.px)/2, ringSlip*a.px)
 }
 
 // ringSeller is R7: a seller who accumulated the issue on the previous 1-10
@@ -489,6 +549,7 @@ func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
 	}
 	if !t.flagged {
 		t.flagged = true
+		a.evid, a.evidIn = max(a.evid, c.SuspectPoints+1), in // its own trades are the evidence
 		w.addHold(a, t.value, now)
 		w.linkRing(a, in, now)
 	}

@@ -35,9 +35,18 @@ type gen struct {
 	// hijackBuys are the times of hijacked buy orders per symbol.
 	hijackBuys map[string][]time.Time
 	n          int
+	// decide overrides the guard's decision on a record (default: allow).
+	decide map[*event.Record]*event.Decision
 }
 
-func newGen() *gen { return &gen{hijackBuys: map[string][]time.Time{}} }
+func newGen() *gen {
+	return &gen{hijackBuys: map[string][]time.Time{}, decide: map[*event.Record]*event.Decision{}}
+}
+
+// guard makes the guard decide r with action and reasons.
+func (g *gen) guard(r *event.Record, action string, score int, reasons ...string) {
+	g.decide[r] = &event.Decision{Time: r.Time, Account: r.Account, Action: action, Score: score, Reasons: reasons, Policy: "test"}
+}
 
 func (g *gen) add(r *event.Record) *event.Record {
 	g.recs = append(g.recs, r)
@@ -69,15 +78,15 @@ func (a actor) rec(typ event.Type, t time.Time) *event.Record {
 	return &event.Record{Type: typ, Time: t, Account: a.acct, Session: a.sess, IP: a.ip, ASN: a.asn, Country: a.country, Device: a.device, UA: "Mozilla/5.0", Channel: event.ChannelWeb}
 }
 
-func (g *gen) login(t time.Time, a actor) {
+func (g *gen) login(t time.Time, a actor) *event.Record {
 	r := a.rec(event.TypeLogin, t)
 	r.Session = ""
 	r.Method, r.Factors, r.OK = event.FactorPassword, []string{"password", "email_otp"}, true
-	g.add(r)
+	return g.add(r)
 }
 
 // order places an order; limit 0 is a market order.
-func (g *gen) order(t time.Time, a actor, sym, side string, qty int64, limit, estPrice float64) {
+func (g *gen) order(t time.Time, a actor, sym, side string, qty int64, limit, estPrice float64) *event.Record {
 	g.n++
 	r := a.rec(event.TypeOrder, t)
 	r.OrderID = fmt.Sprintf("O%d", g.n)
@@ -88,7 +97,7 @@ func (g *gen) order(t time.Time, a actor, sym, side string, qty int64, limit, es
 		estPrice = limit
 	}
 	r.ValueJPY = int64(float64(qty) * estPrice)
-	g.add(r)
+	return g.add(r)
 }
 
 func (g *gen) fill(t time.Time, acct, sym, side string, qty int64, px float64) {
@@ -306,6 +315,33 @@ var scenarios = []scenario{
 			g.hijack(clock(0, 9, 3+4*i, 0), v, "7203", 500, 2400, "6666", path, a, "", 1)
 		}
 	}},
+	{"ramp_refused_by_guard", "3333", true, func(g *gen) {
+		// The guard refuses every hijacked buy of the target (deny, hold,
+		// challenge in turn), so none fills and the market never moves:
+		// the attempted ramp alone must halt buying of the target.
+		g.market()
+		g.background(20)
+		g.instrument(clock(0, 8, 0, 0), "3333", "TSE_STANDARD", 120, 100_000)
+		flat := func(int) (float64, int64) { return 120, 300 }
+		g.bars(0, "3333", flat)
+		actions := []string{event.Deny, event.Hold, event.Challenge}
+		for i, v := range g.victims("G", 6, 400) {
+			// real-time phishing relayed from Japanese residential
+			// addresses: a new device on another carrier, nothing foreign
+			// (a different one each time), who takes their time; the
+			// proceeds are split (63% into the target, under R1's 70%)
+			carriers := []int64{2527, 4713, 9605}
+			atk := actor{acct: v, sess: "atk-" + v, ip: fmt.Sprintf("126.33.%d.%d", i, 20+i), asn: carriers[i%3], country: "JP", device: fmt.Sprintf("kit-dev-%d", i)}
+			t0 := clock(0, 10, 0, 0).Add(time.Duration(i) * 4 * time.Minute)
+			g.login(t0, atk)
+			g.order(t0.Add(2*time.Minute), atk, "7203", event.SideSell, 400, 0, 2400)
+			g.fill(t0.Add(2*time.Minute+time.Second), v, "7203", event.SideSell, 400, 2400)
+			tb := t0.Add(3*time.Minute + 30*time.Second)
+			o := g.order(tb, atk, "3333", event.SideBuy, 5000, 0, 121)
+			g.guard(o, actions[i%3], 75, "thin_lowprice_buy", "new_device")
+			g.hijackBuys["3333"] = append(g.hijackBuys["3333"], tb)
+		}
+	}},
 	{"news_spike_known_customers", "4444", false, func(g *gen) {
 		g.market()
 		g.background(20)
@@ -385,12 +421,22 @@ var scenarios = []scenario{
 
 // replay feeds a stream to w the way the live system would: buy orders for
 // a halted symbol are denied (and still observed).
-func replay(w *Watch, recs []*event.Record) []event.Alert {
+func replay(w *Watch, recs []*event.Record) []event.Alert { return replayWith(w, recs, nil) }
+
+// replayGen replays g's stream with the guard's decisions g.decide.
+func replayGen(w *Watch, g *gen) []event.Alert { return replayWith(w, g.stream(), g.decide) }
+
+func replayWith(w *Watch, recs []*event.Record, decide map[*event.Record]*event.Decision) []event.Alert {
 	var out []event.Alert
 	for _, r := range recs {
 		var d *event.Decision
 		if r.Type.Action() {
 			d = &event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Action: event.Allow, Policy: "test"}
+			if o := decide[r]; o != nil {
+				c := *o
+				c.Event = r.ID
+				d = &c
+			}
 			if r.Type == event.TypeOrder && r.Side == event.SideBuy && w.Halted(r.Symbol) {
 				d.Action, d.Reasons = event.Deny, []string{"instrument_halted"}
 			}

@@ -140,6 +140,28 @@ var defaultHostingASNs = []int64{
 	7506,   // GMO Internet
 }
 
+// defaultCarrierASNs are Japan's large residential and mobile carriers:
+// each serves millions of customers, legitimate and hijacked alike, so
+// sharing one links nobody (R10).
+var defaultCarrierASNs = []int64{
+	2516,   // KDDI (au)
+	4713,   // NTT OCN
+	17676,  // SoftBank
+	9605,   // NTT Docomo
+	2527,   // Sony Network Communications (So-net, NURO)
+	2518,   // BIGLOBE
+	4685,   // Asahi Net
+	9824,   // JCOM
+	17511,  // OPTAGE (eo)
+	18126,  // Chubu Telecommunications (commufa)
+	7679,   // QTnet
+	10010,  // TOKAI Communications
+	9595,   // NTT-ME
+	4732,   // Yahoo Japan BB
+	23637,  // Rakuten Mobile (NTT PC)
+	138384, // Rakuten Mobile
+}
+
 // fnv hashes s with 64-bit FNV-1a; hashes are compared for equality only.
 func fnv(s string) uint64 {
 	h := uint64(14695981039346656037)

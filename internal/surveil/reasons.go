@@ -33,6 +33,9 @@ const (
 	bGuard
 	bPasskey
 	bUnknownInstrument
+	bSessionJump
+	bSoldHoldings
+	bRefused
 	numReasons = iota
 )
 
@@ -68,6 +71,9 @@ var reasonNames = [numReasons]string{
 	"guard_flagged",
 	"passkey",
 	"instrument_unknown",
+	"session_ip_change",
+	"sold_holdings",
+	"guard_refused",
 }
 
 // ReasonCodes returns every reason code an alert may carry, in the order
@@ -125,6 +131,15 @@ func points(bits uint64) int {
 	if bits&bR1 != 0 {
 		p += 2
 	}
+	if bits&bSessionJump != 0 {
+		p += 2
+	}
+	if bits&bSoldHoldings != 0 {
+		p++
+	}
+	if bits&bRefused != 0 {
+		p++
+	}
 	if bits&bPasskey != 0 {
 		p -= 2
 	}
@@ -134,4 +149,16 @@ func points(bits uint64) int {
 // sessionMask selects the bits that describe a session or an account rather
 // than an instrument.
 const sessionMask = bR1 | bNewDevice | bNewNetwork | bForeign | bHosting | bProxy |
-	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey
+	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey |
+	bSessionJump | bSoldHoldings | bRefused
+
+// linkMask selects the bits that only say an account shares something with
+// other buyers (an IP, an ASN, a device). They make a buyer a suspect for
+// R3, but they are not evidence that the account itself was taken over.
+const linkMask = bSharedIP | bSharedASN | bSharedDevice
+
+// directPoints are the suspicion points of bits that come from the
+// account's own sessions and trades: what a freeze may rest on.
+// A refused order is left out too: the guard often refuses a first-ever
+// buy of a thin issue for the issue's sake alone.
+func directPoints(bits uint64) int { return points(bits &^ (linkMask | bRefused)) }

@@ -118,7 +118,21 @@ type Config struct {
 	// ASN 2, proxy 2, first order within FastLogin of login 1, IP shared
 	// with another buyer 2, new ASN shared with another buyer 1, device
 	// shared across accounts 2, guard score at login >= GuardScore 1, R1 2,
-	// passkey login -2.
+	// the session's cookie used from another IP than its login 2, holdings
+	// sold in the R1 window without R1's concentration 1, the buy refused by
+	// the guard (challenge, hold or deny; not for heat, a halt or a freeze)
+	// 1, passkey login -2. A refused buy counts as much as an executed one:
+	// each suspect whose buy was refused also adds heat in place of the
+	// market evidence its fill would have given. Two suspects do when the
+	// ring's seller (R7) sold to them; suspects outnumbered more than three
+	// to one by clean first-ever buyers (a news spike) do not.
+	//
+	// Freezes rest on each account's own evidence: only accounts whose own
+	// sessions scored more than SuspectPoints (shared IPs, ASNs, devices and
+	// refusals left out) on a first-ever buy or R1 of an issue surveillance
+	// flagged, and ring sellers, are ever frozen; campaign, R1 and shared
+	// infrastructure alerts at the freeze score raise hijacked_accounts for
+	// those of their accounts only.
 	ConvergeAccounts int
 	ConvergeWindow   time.Duration
 	ConvergeFast     time.Duration
@@ -129,6 +143,9 @@ type Config struct {
 	HomeCountry string
 	// HostingASNs are cloud, hosting and VPN networks.
 	HostingASNs []int64
+	// CarrierASNs are large residential and mobile carriers: millions of
+	// customers share each, so R10 never links accounts through them.
+	CarrierASNs []int64
 
 	// R4: own customers' buy volume at least Participation30 of market
 	// volume over 30 minutes or Participation5 over 5 minutes, with market
@@ -210,6 +227,7 @@ func DefaultConfig() Config {
 		GuardScore:       60,
 		HomeCountry:      "JP",
 		HostingASNs:      append([]int64(nil), defaultHostingASNs...),
+		CarrierASNs:      append([]int64(nil), defaultCarrierASNs...),
 
 		Participation30: 0.30,
 		Participation5:  0.50,
@@ -248,7 +266,7 @@ type Watch struct {
 	cfg Config
 	// durations in nanoseconds, copied from cfg
 	liqWin, convWin, convFast, fastLogin, walkWin, ringMatch, ttl, hold, sharedWin, campWin int64
-	hosting                                                                                 map[int64]bool
+	hosting, carrier                                                                        map[int64]bool
 
 	now  int64
 	day  int32
@@ -300,6 +318,10 @@ func New(cfg Config) *Watch {
 	for _, a := range cfg.HostingASNs {
 		w.hosting[a] = true
 	}
+	w.carrier = make(map[int64]bool, len(cfg.CarrierASNs))
+	for _, a := range cfg.CarrierASNs {
+		w.carrier[a] = true
+	}
 	return w
 }
 
@@ -343,6 +365,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.HostingASNs == nil {
 		c.HostingASNs = d.HostingASNs
+	}
+	if c.CarrierASNs == nil {
+		c.CarrierASNs = d.CarrierASNs
 	}
 	setF(&c.Participation30, d.Participation30)
 	setF(&c.Participation5, d.Participation5)

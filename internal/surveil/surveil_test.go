@@ -19,7 +19,7 @@ func TestScenarios(t *testing.T) {
 			g := newGen()
 			sc.build(g)
 			w := New(DefaultConfig())
-			alerts := replay(w, g.stream())
+			alerts := replayGen(w, g)
 			if testing.Verbose() {
 				for _, a := range alerts {
 					t.Logf("%s", a.AppendJSON(nil))
