@@ -352,7 +352,20 @@ type input struct {
 	cc                 uint16
 	inst               uint32
 	instOK             bool
-	slot               int // session slot, -1 none
+	slot               int    // session slot, -1 none
+	key                uint64 // orderKey of an order, when computed; 0 not yet
+}
+
+// orderKey identifies an order within its session the way the brokerage
+// binds a step-up to it: issue, side, quantity, price type, limit price and
+// account kind.
+func orderKey(r *event.Record, sess uint64) uint64 {
+	h := mix64(hash64(r.Symbol) ^ sess)
+	h = mix64(h ^ uint64(r.Qty))
+	h = mix64(h ^ math.Float64bits(r.LimitPrice))
+	h = mix64(h ^ hash64(r.Side))
+	h = mix64(h ^ hash64(r.PriceType)<<1)
+	return nonZero(mix64(h ^ hash64(r.AccountKind)<<2))
 }
 
 func (f *features) fromLists(r *event.Record, ls *listSnap, addr netipAddr) {
@@ -453,6 +466,7 @@ func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls
 		f.sessPR, f.sessMFA = f.loginPasskey, len(r.Factors) >= 2
 		f.sessNewDevice = !f.knownDevice
 		f.sessNewNetwork = !f.knownNetwork && !f.knownASN
+		f.sessNetKnown = f.knownNetwork
 	} else {
 		var s *session
 		if act != nil && in.sess != 0 {
@@ -466,6 +480,7 @@ func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls
 		if s == nil {
 			f.sessNewDevice = !f.knownDevice
 			f.sessNewNetwork = !f.knownNetwork && !f.knownASN
+			f.sessNetKnown = f.knownNetwork
 		} else {
 			f.sessKnown = s.known
 			f.sessAge = max(in.nowN-s.start, 0) / 1e9
@@ -477,13 +492,16 @@ func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls
 			f.actions = int64(s.actions)
 			f.sessPR = s.factors&factorBit(event.FactorPasskey) != 0
 			f.sessMFA = bitsCount(s.factors) >= 2
-			f.sessNewDevice, f.sessNewNetwork = s.newDevice, s.newNet
+			f.sessNewDevice, f.sessNewNetwork, f.sessNetKnown = s.newDevice, s.newNet, s.netKnown
 			f.deviceChanged = s.device != 0 && in.dev != 0 && s.device != in.dev
 			f.uaChanged = s.ua != 0 && in.ua != 0 && s.ua != in.ua
 			f.ipChanged = s.net != 0 && in.net != 0 && s.net != in.net
 			f.asnChanged = s.asn != 0 && r.ASN != 0 && s.asn != uint32(r.ASN)
 			f.countryChanged = s.country != 0 && in.cc != 0 && s.country != in.cc
 			f.jump = s.jumped || f.deviceChanged || f.uaChanged || f.countryChanged || (f.asnChanged && !f.knownASN)
+			// A move to a network the account never used (or back to the one
+			// the session first moved to), even inside the sign-in's ASN.
+			f.netMoved = f.ipChanged && (!f.knownNetwork || in.net == s.movedNet)
 		}
 	}
 
@@ -542,6 +560,10 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 	if f.usualOrder > 0 {
 		f.valueRatio = float64(r.ValueJPY) / float64(f.usualOrder)
 	}
+	if act != nil && act.chal != 0 && in.nowS-act.chalAt <= retryWindow {
+		in.key = orderKey(r, in.sess)
+		f.retry = in.key == act.chal
+	}
 	e.burstFeatures(f, act, in, true, r.ValueJPY)
 }
 
@@ -562,13 +584,19 @@ func (e *Engine) burstFeatures(f *features, act *activity, in *input, order bool
 		base = f.holdingsJPY
 	}
 	f.sold, f.bought, f.sells, f.buys = b.sold, b.bought, int64(b.sells), int64(b.buys)
-	if order && f.sell {
+	if f.retry {
+		// the retry of a challenged order the burst already counts
+		value = 0
+	}
+	if order && f.sell && !f.retry {
 		f.sold += value
 		f.sells++
 	}
 	if order && f.buy && b.start != 0 {
-		f.bought += value
-		f.buys++
+		if !f.retry {
+			f.bought += value
+			f.buys++
+		}
 		sym := value
 		for _, x := range b.issues {
 			if in.instOK && x.inst == in.inst && x.jpy > 0 {
@@ -616,7 +644,11 @@ func factorMask(fs []string) uint8 {
 // learn updates the account's state from r and the live decision (shard
 // locked). Profile facts (devices, networks, hours, order habits) are
 // learnt only from allowed actions; session activity from actions that may
-// go ahead (allowed or challenged); failed logins always.
+// go ahead (allowed or challenged); failed logins always. A challenged order
+// is counted in the burst when first decided (it may execute after the
+// step-up) and its retry with the step-up, a new record for the same order,
+// is not counted again; counting only allowed orders instead would hide every
+// stepped-up order from the totals, since its retry is decided challenge too.
 func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, action string) {
 	allowed := action == event.Allow
 	proceeds := allowed || action == event.Challenge
@@ -654,7 +686,7 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 			s := act.slotFor(in.sess)
 			*s = session{id: in.sess, start: in.nowN, last: in.nowN, device: in.dev, net: in.net, ua: in.ua,
 				asn: uint32(r.ASN), country: in.cc, factors: factorMask(r.Factors), known: true,
-				newDevice: f.sessNewDevice, newNet: f.sessNewNetwork}
+				newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
 			if r.Method == event.FactorPasskey {
 				s.factors |= factorBit(event.FactorPasskey)
 			}
@@ -666,16 +698,19 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 		} else {
 			s = act.slotFor(in.sess)
 			*s = session{id: in.sess, start: in.nowN, device: in.dev, net: in.net, ua: in.ua,
-				asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork}
+				asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
 		}
 		if s.first == 0 {
 			s.first = in.nowN
 		}
 		s.last = in.nowN
-		if s.actions < math.MaxUint16 {
+		if s.actions < math.MaxUint16 && !f.retry {
 			s.actions++
 		}
 		s.jumped = s.jumped || f.jump
+		if f.netMoved && s.movedNet == 0 {
+			s.movedNet = in.net
+		}
 	}
 	switch r.Type {
 	case event.TypeOrder:
@@ -683,13 +718,25 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 		if burstExpired(b, in.nowS, in.sess) {
 			*b = burst{}
 		}
-		if f.sell {
+		if action == event.Challenge && !f.retry {
+			// remember it, so that its retry after the step-up is known
+			if in.key == 0 {
+				in.key = orderKey(r, in.sess)
+			}
+			act.chal, act.chalAt = in.key, in.nowS
+		}
+		switch {
+		case f.retry:
+			// The retry after a step-up is the order the burst counted when
+			// it was first decided (challenged): one order, counted once.
+			act.chal = 0
+		case f.sell:
 			if b.start == 0 {
 				*b = burst{start: in.nowS, session: in.sess, base: f.holdingsJPY}
 			}
 			b.sold += r.ValueJPY
 			b.sells++
-		} else if f.buy && b.start != 0 {
+		case f.buy && b.start != 0:
 			b.bought += r.ValueJPY
 			b.buys++
 			for i := range b.issues {

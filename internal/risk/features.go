@@ -25,6 +25,7 @@ type features struct {
 	value, qty                         int64
 	margin, nisa, marketOrder          bool
 	advShare, valueRatio, limitPremium float64
+	retry                              bool
 	// withdrawal
 	amount    int64
 	knownBank bool
@@ -53,7 +54,7 @@ type features struct {
 	sessAge, firstAction, actions                        int64
 	sessPR, sessMFA, sessNewDevice, sessNewNetwork, jump bool
 	ipChanged, asnChanged, countryChanged, uaChanged     bool
-	deviceChanged                                        bool
+	deviceChanged, netMoved, sessNetKnown                bool
 	sold, bought, sells, buys                            int64
 	soldShare, symBuyShare                               float64
 
@@ -116,6 +117,7 @@ var variables = []Variable{
 	vb("order.market", "a market order", func(f *features) bool { return f.marketOrder }),
 	vd("order.adv_share", "qty as a share of the instrument's average daily volume (1 when ADV is unknown)", func(f *features) float64 { return f.advShare }),
 	vd("order.value_ratio", "value over the account's usual order value (0 with no history)", func(f *features) float64 { return f.valueRatio }),
+	vb("order.retry", "the order repeats the session's last challenged order (issue, side, quantity, price, account kind) within 5 minutes: its retry after the step-up, not counted again in the session totals", func(f *features) bool { return f.retry }),
 	vd("order.limit_premium", "limit price over the last price, minus 1 (0 for market orders)", func(f *features) float64 { return f.limitPremium }),
 
 	vi("withdrawal.amount_jpy", "amount in yen", func(f *features) int64 { return f.amount }),
@@ -162,6 +164,8 @@ var variables = []Variable{
 	vb("session.mfa", "the session's login proved two or more factors", func(f *features) bool { return f.sessMFA }),
 	vb("session.new_device", "the session's device was unknown to the account at sign-in", func(f *features) bool { return f.sessNewDevice }),
 	vb("session.new_network", "the session's network and ASN were unknown to the account at sign-in", func(f *features) bool { return f.sessNewNetwork }),
+	vb("session.known_network", "the session's sign-in network (/24, /48) was known to the account", func(f *features) bool { return f.sessNetKnown }),
+	vb("session.network_moved", "the session is used from a network (/24, /48) other than its sign-in's that was unknown to the account when the session moved there (a stolen cookie replayed through a proxy, even on the victim's own carrier)", func(f *features) bool { return f.netMoved }),
 	vb("session.context_jump", "the session moved to another device, user agent, country or an ASN new to the account (stolen session cookie)", func(f *features) bool { return f.jump }),
 	vb("session.ip_changed", "network differs from the session's sign-in", func(f *features) bool { return f.ipChanged }),
 	vb("session.asn_changed", "ASN differs from the session's sign-in", func(f *features) bool { return f.asnChanged }),

@@ -73,7 +73,15 @@ type activity struct {
 	last     int64 // unix s of the last action
 	sessions [maxSessions]session
 	burst    burst
+	// the last challenged order, so that its retry after the step-up (a
+	// new record for the same order) is not counted twice in the burst
+	chal   uint64 // orderKey; 0 none
+	chalAt int64  // unix s
 }
+
+// retryWindow is how long after a challenge an identical order counts as
+// its retry (seconds).
+const retryWindow = 300
 
 // session is what the engine knows of one session.
 type session struct {
@@ -88,10 +96,12 @@ type session struct {
 	country   uint16
 	actions   uint16
 	factors   uint8
-	newDevice bool // device was unknown to the account at sign-in
-	newNet    bool // network and ASN were unknown at sign-in
-	jumped    bool // a context jump was seen
-	known     bool // its login was seen
+	newDevice bool   // device was unknown to the account at sign-in
+	newNet    bool   // network and ASN were unknown at sign-in
+	jumped    bool   // a context jump was seen
+	known     bool   // its login was seen
+	netKnown  bool   // the sign-in network (/24, /48) was known to the account
+	movedNet  uint64 // first network other than the sign-in's, unknown to the account, the session was used from; 0 none
 }
 
 // burst accumulates a run of selling and buying: it starts at a sell order
