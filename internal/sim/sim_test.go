@@ -128,11 +128,7 @@ func TestFrontDoor(t *testing.T) {
 // representative population (see the README's simulator section). The
 // test reports them instead of failing; take an entry out when its gap
 // closes, and the test then holds the line.
-var knownGaps = map[string]bool{
-	"sell_prevented_99":    true,
-	"halted_within_60s":    true,
-	"legit_challenged_2pc": true,
-}
+var knownGaps = map[string]bool{}
 
 // TestAcceptance runs a reduced but representative book with every
 // defence on and off and checks issue 6's thresholds.
@@ -140,7 +136,7 @@ func TestAcceptance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a full-scenario run")
 	}
-	cfg := Config{Seed: 1, Customers: 8000, Log: quiet(), TempDir: t.TempDir(), Only: []string{"all_on", "all_off"}}
+	cfg := Config{Seed: 1, Customers: 8000, Log: quiet(), TempDir: t.TempDir(), Only: []string{"all_on", "all_off", "no_guard"}}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +160,27 @@ func TestAcceptance(t *testing.T) {
 	check("halted_within_60s", a.HaltedWithin60s, "a target was not halted within 60 s of its third hijacked buy: "+strings.Join(a.Notes, "; "))
 	check("legit_challenged_2pc", a.LegitChallenged2, "legitimate sessions challenged "+pct(rep.LegitChallengedSessionRatio)+" > 2%")
 	check("legit_blocked_0_1pc", a.LegitBlocked01, "legitimate actions held or denied "+pct(rep.LegitBlockedActionRatio)+" > 0.1%")
+	// With every defence on the guard may stop a wave before three hijacked
+	// buys reach a target, and then no halt is needed. The watchtower on its
+	// own (guard off) must still halt every target within 60 s of its third.
+	for _, run := range rep.Runs {
+		if run.Variant != "no_guard" {
+			continue
+		}
+		halted := 0
+		for _, ts := range run.Targets {
+			if ts.HijackedBuys < 3 {
+				continue
+			}
+			if ts.LatencyS == nil || *ts.LatencyS > 60 {
+				t.Errorf("guard off: %s got %d hijacked buys and was not halted within 60 s of the third (%+v)", ts.Symbol, ts.HijackedBuys, ts)
+			}
+			halted++
+		}
+		if halted == 0 {
+			t.Error("guard off: no target got three hijacked buys; the watchtower is not exercised")
+		}
+	}
 	if rep.FSATable.DefencesOff == nil || rep.FSATable.DefencesOff.ValueSoldJPY == 0 || rep.FSATable.DefencesOff.UnauthorisedTrades == 0 {
 		t.Error("with the defences off the attackers traded nothing: the scenario is not exercised")
 	}
