@@ -101,6 +101,7 @@ type appOptions struct {
 	shadowPolicy string
 	haltScore    int
 	freezeScore  int
+	holdProceeds time.Duration
 }
 
 // guardFlags registers the guard's flags on fs.
@@ -109,6 +110,7 @@ func guardFlags(fs *flag.FlagSet, o *appOptions) {
 	fs.StringVar(&o.shadowPolicy, "shadow-policy", "", "a draft policy run in shadow on live traffic: its decisions are stored, never enforced")
 	fs.IntVar(&o.haltScore, "halt-score", surveil.DefaultConfig().HaltScore, "surveillance alerts at or above this score halt buying of the instrument (0: alert only)")
 	fs.IntVar(&o.freezeScore, "freeze-score", surveil.DefaultConfig().FreezeScore, "surveillance alerts at or above this score freeze the accounts concerned (0: never)")
+	fs.DurationVar(&o.holdProceeds, "hold-proceeds", surveil.DefaultConfig().HoldProceeds, "how long proceeds of flagged trades are held (withdrawals that would take them go to an analyst)")
 }
 
 func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (*app, error) {
@@ -210,6 +212,9 @@ func newPipeline(ctx context.Context, log *slog.Logger, db *store.DB, o appOptio
 	}
 	cfg := surveil.DefaultConfig()
 	cfg.HaltScore, cfg.FreezeScore = o.haltScore, o.freezeScore
+	if o.holdProceeds > 0 {
+		cfg.HoldProceeds = o.holdProceeds
+	}
 	dlog := pipeline.NewLog(db, log)
 	go dlog.Run(ctx)
 	p := pipeline.NewPipeline(eng, surveil.New(cfg), dlog)

@@ -231,6 +231,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--market-hours", "sometimes", "--data", "x"}, 2, "--market-hours"},
 		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"apikey", "--data", "x"}, 2, "give one of --create"},
+		{[]string{"replay", "--in", "x", "--out", "y", "--hold-proceeds", "a fortnight"}, 2, "hold-proceeds"},
 		{[]string{"version"}, 0, ""},
 		{[]string{"serve", "--help"}, 0, ""},
 	} {

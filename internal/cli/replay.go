@@ -25,6 +25,7 @@ func runReplay(ctx context.Context, env *Env, args []string) error {
 	shadow := fs.String("shadow", "", "a second policy to run in shadow: its decisions are counted, not enforced")
 	halt := fs.Int("halt-score", surveil.DefaultConfig().HaltScore, "alerts at or above this score halt buying of the instrument (0: alert only)")
 	freeze := fs.Int("freeze-score", surveil.DefaultConfig().FreezeScore, "alerts at or above this score freeze the accounts concerned (0: never)")
+	hold := fs.Duration("hold-proceeds", surveil.DefaultConfig().HoldProceeds, "how long proceeds of flagged trades are held")
 	parseOnly := fs.Bool("parse-only", false, "only read and validate the stream, and report how fast (the baseline of replay's throughput)")
 	if err := parse(fs, env, args, "Backtest a policy over a recorded stream, in stream time, exactly as the live guard would decide it."); err != nil {
 		return err
@@ -63,6 +64,9 @@ func runReplay(ctx context.Context, env *Env, args []string) error {
 	}
 	cfg := surveil.DefaultConfig()
 	cfg.HaltScore, cfg.FreezeScore = *halt, *freeze
+	if *hold > 0 {
+		cfg.HoldProceeds = *hold
+	}
 	sink := &pipeline.StreamSink{}
 	w, closeOut, err := openOut(*out, env)
 	if err != nil {
