@@ -102,6 +102,8 @@ type appOptions struct {
 	haltScore    int
 	freezeScore  int
 	holdProceeds time.Duration
+	// the front door
+	publicURL, smtpAddr, smtpFrom, webhookURL, webhookSecret string
 }
 
 // guardFlags registers the guard's flags on fs.

@@ -34,6 +34,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the customers and the market")
 	var o appOptions
 	guardFlags(fs, &o)
+	frontFlags(fs, &o)
 	if err := parse(fs, env, args, "Run a demo brokerage on a fresh embedded database (in --data, or a new temporary directory):\nthousands of customers with holdings, an instrument universe and a market that ticks around the clock."); err != nil {
 		return err
 	}

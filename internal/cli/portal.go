@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -29,11 +29,10 @@ const DemoPassword = "kabuto-demo-2025"
 // frontDoor is the customer-facing part of Kabuto: sign-in, sessions,
 // step-up, lockout, self-lock, notifications and the customer portal.
 //
-// It reads its settings from the environment: KABUTO_PUBLIC_URL (the
-// portal's origin, e.g. https://kabuto.example; its host is the passkey
-// relying party id), KABUTO_SMTP_ADDR and KABUTO_SMTP_FROM (email; without
-// them messages stay in the outbox, marked sent, as in the demo mailbox),
-// KABUTO_WEBHOOK_URL and KABUTO_WEBHOOK_SECRET (signed webhooks).
+// Its settings are the flags of frontFlags (and so KABUTO_PUBLIC_URL,
+// KABUTO_SMTP_ADDR, … or their _FILE forms): the portal's origin, whose
+// host is the passkey relying party id; SMTP (without it messages stay in
+// the outbox, marked sent, as in the demo mailbox); signed webhooks.
 type frontDoor struct {
 	db       *store.DB
 	log      *slog.Logger
@@ -41,18 +40,19 @@ type frontDoor struct {
 	id       *identity.Service
 	sessions *session.Store
 	portal   *web.Portal
-	origin   string // from KABUTO_PUBLIC_URL, "" when unset
+	origin   string // --public-url, "" when unset
+	opts     appOptions
 }
 
 // newFrontDoor prepares the front door before the brokerage exists.
 func newFrontDoor(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (*frontDoor, error) {
-	fd := &frontDoor{db: db, log: log, outbox: &notify.Outbox{Webhook: os.Getenv("KABUTO_WEBHOOK_URL") != ""}}
-	fd.origin = strings.TrimRight(os.Getenv("KABUTO_PUBLIC_URL"), "/")
+	fd := &frontDoor{db: db, log: log, opts: o, outbox: &notify.Outbox{Webhook: o.webhookURL != ""}}
+	fd.origin = strings.TrimRight(o.publicURL, "/")
 	rpID, origins := "localhost", []string{"http://localhost:8080"}
 	if fd.origin != "" {
 		u, err := url.Parse(fd.origin)
 		if err != nil || u.Host == "" {
-			return nil, usageError{fmt.Errorf("KABUTO_PUBLIC_URL %q: want an origin such as https://kabuto.example", fd.origin)}
+			return nil, usageError{fmt.Errorf("--public-url %q: want an origin such as https://kabuto.example", fd.origin)}
 		}
 		rpID, origins = u.Hostname(), []string{fd.origin}
 	}
@@ -186,22 +186,15 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 		return nil
 	})
 	senders := map[string]notify.Sender{notify.ChannelEmail: notify.Mailbox{}}
-	if addr := os.Getenv("KABUTO_SMTP_ADDR"); addr != "" {
-		senders[notify.ChannelEmail] = notify.SMTP{Addr: addr, From: envOr("KABUTO_SMTP_FROM", "no-reply@kabuto.invalid")}
+	if o := fd.opts; o.smtpAddr != "" {
+		senders[notify.ChannelEmail] = notify.SMTP{Addr: o.smtpAddr, From: o.smtpFrom}
 	}
-	if u := os.Getenv("KABUTO_WEBHOOK_URL"); u != "" {
-		senders[notify.ChannelWebhook] = notify.Webhook{URL: u, Secret: []byte(os.Getenv("KABUTO_WEBHOOK_SECRET"))}
+	if o := fd.opts; o.webhookURL != "" {
+		senders[notify.ChannelWebhook] = notify.Webhook{URL: o.webhookURL, Secret: []byte(o.webhookSecret)}
 	}
 	w := &notify.Worker{DB: a.db, Senders: senders, Log: fd.log}
 	go w.Run(ctx, 2*time.Second)
 	return nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // seedDemo gives the demo's customers their sign-in credentials: the demo
@@ -249,4 +242,13 @@ func (fd *frontDoor) demoNotes(base string) string {
   Then:       enrol a passkey under Security, sign out, sign in with it, trade, withdraw
 
 `, portal, DemoPassword, portal)
+}
+
+// frontFlags registers the front door's flags on fs.
+func frontFlags(fs *flag.FlagSet, o *appOptions) {
+	fs.StringVar(&o.publicURL, "public-url", "", "the portal's origin as customers reach it, e.g. https://kabuto.example (its host is the passkey relying party id)")
+	fs.StringVar(&o.smtpAddr, "smtp-addr", "", "SMTP server for customer email, host:port (unset: messages stay in the outbox)")
+	fs.StringVar(&o.smtpFrom, "smtp-from", "no-reply@kabuto.invalid", "sender address of customer email")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "also deliver notifications as signed webhooks to this URL")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC key of the webhook signatures (use KABUTO_WEBHOOK_SECRET_FILE)")
 }

@@ -23,6 +23,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the simulated market")
 	var o appOptions
 	guardFlags(fs, &o)
+	frontFlags(fs, &o)
 	warmDays := fs.Int("warm-days", 90, "at start, rebuild the guard's customer profiles from this many days of stored records and decisions (0: start cold)")
 	if err := parse(fs, env, args, "Run Kabuto: the brokerage API, the guard and the back office."); err != nil {
 		return err
