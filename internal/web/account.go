@@ -181,12 +181,9 @@ type orderIn struct {
 }
 
 func (p *Portal) apiOrder(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in orderIn
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	req := broker.OrderRequest{Symbol: strings.TrimSpace(in.Symbol), Side: in.Side, Qty: in.Qty, PriceType: in.PriceType, LimitPrice: in.LimitPrice, Kind: in.Kind}
@@ -232,12 +229,9 @@ type amountIn struct {
 }
 
 func (p *Portal) apiWithdraw(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in amountIn
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	if in.Amount <= 0 || in.Amount > 1_000_000_000_000 {
@@ -268,12 +262,9 @@ type valueIn struct {
 }
 
 func (p *Portal) apiBank(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in valueIn
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	in.Value = strings.TrimSpace(in.Value)
@@ -293,12 +284,9 @@ func (p *Portal) apiBank(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Portal) apiContact(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in valueIn
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	in.Value = strings.TrimSpace(in.Value)
@@ -328,12 +316,9 @@ func (p *Portal) apiContact(w http.ResponseWriter, r *http.Request) error {
 
 // apiStepUp finishes a step-up ceremony and carries out its action.
 func (p *Portal) apiStepUp(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in credentialIn
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -505,12 +490,9 @@ func (p *Portal) apiPasskeyBegin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Portal) apiPasskeyFinish(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in credentialIn
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	if err := p.cfg.Identity.FinishRegistration(r.Context(), rq.sess.Account, rq.sess.ID, in.Ceremony, in.Credential, in.Name, rq.client); err != nil {
@@ -526,14 +508,11 @@ func (p *Portal) apiPasskeyFinish(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (p *Portal) apiPasskeyRemove(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		ID string `json:"id"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
@@ -572,16 +551,13 @@ func (p *Portal) apiTOTPBegin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Portal) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Secret string `json:"secret"`
 		Token  string `json:"token"`
 		Code   string `json:"code"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	if acct, ok := p.verifySigned("totp:"+in.Secret, in.Token, rq.device); !ok || acct != rq.sess.Account {
@@ -596,15 +572,12 @@ func (p *Portal) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Portal) apiRevoke(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		ID  string `json:"id"`
 		All bool   `json:"all"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	if in.All {
@@ -622,14 +595,11 @@ func (p *Portal) apiRevoke(w http.ResponseWriter, r *http.Request) error {
 // apiLock sets a self-lock while signed in: no step-up, locking is
 // always allowed.
 func (p *Portal) apiLock(w http.ResponseWriter, r *http.Request) error {
-	rq, err := signedIn(r)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Scope int `json:"scope"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
 		return err
 	}
 	if in.Scope < 1 || in.Scope > 5 {
@@ -677,4 +647,14 @@ func (p *Portal) apiUnlockPassword(w http.ResponseWriter, r *http.Request) error
 	}
 	b := sha256.Sum256([]byte("unlock_password|" + rq.sess.Account + "|" + rq.sess.ID))
 	return p.stepUp(w, r, rq, f, f.Strongest(), hex.EncodeToString(b[:]), action{Kind: "unlock_password", Idem: newIdem()}, localize("パスワードのロック解除 / unlocking password sign-in", rq.lang))
+}
+
+// signedInJSON returns the signed-in customer's request and reads the
+// request's JSON body into in.
+func signedInJSON(r *http.Request, in any) (*req, error) {
+	rq, err := signedIn(r)
+	if err != nil {
+		return nil, err
+	}
+	return rq, readJSON(r, in)
 }
