@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/kabuto-sec/kabuto/internal/config"
@@ -158,13 +156,4 @@ func runVersion(_ context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, "kabuto", version())
 	return nil
-}
-
-func commandNames() string {
-	var n []string
-	for _, c := range commands() {
-		n = append(n, c.name)
-	}
-	sort.Strings(n)
-	return strings.Join(n, ", ")
 }

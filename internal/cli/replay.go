@@ -131,8 +131,15 @@ func openOut(path string, env *Env) (io.Writer, func(), error) {
 func runPolicy(_ context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
 	check := fs.String("check", "", "check this policy file and report its rules, or the errors naming rule, line and field")
+	vars := fs.Bool("variables", false, "list the variables a policy's rules may read, with their types")
 	if err := parse(fs, env, args, "Print the built-in policy (a starting point for your own), or check a policy file."); err != nil {
 		return err
+	}
+	if *vars {
+		for _, v := range risk.Variables() {
+			fmt.Fprintf(env.Stdout, "%-34s %-7s %s\n", v.Name, v.Type, v.Doc)
+		}
+		return nil
 	}
 	if *check == "" {
 		env.Stdout.Write(risk.BuiltinPolicySource())

@@ -67,6 +67,10 @@ func TestReplayCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "liquidate_concentrate") {
 		t.Errorf("policy print: %d", code)
 	}
+	code, out, _ = run("policy", "--variables")
+	if code != 0 || !strings.Contains(out, "order.value_jpy") || !strings.Contains(out, "session.sold_share") {
+		t.Errorf("policy --variables: %d %.200s", code, out)
+	}
 	code, _, errs = run("replay", "--in", in, "--parse-only")
 	if code != 0 || !strings.Contains(errs, "parsed 4 records") {
 		t.Errorf("parse-only: %d %s", code, errs)

@@ -174,9 +174,6 @@ func (s *Service) webauthn() (*webauthn.WebAuthn, error) {
 	return s.wa, nil
 }
 
-// Threshold returns the number of consecutive wrong passwords that lock.
-func (s *Service) Threshold() int { return s.cfg.LockThreshold }
-
 // Now returns the service's time.
 func (s *Service) Now() time.Time { return s.cfg.Now() }
 

@@ -69,12 +69,6 @@ func (s *Service) ConfirmTOTP(ctx context.Context, account, secret, code string)
 	return err
 }
 
-// RemoveTOTP removes account's TOTP.
-func (s *Service) RemoveTOTP(ctx context.Context, account string) error {
-	_, err := s.cfg.DB.ExecContext(ctx, `UPDATE identities SET totp_secret = '', totp_last_step = 0 WHERE account = $1`, account)
-	return err
-}
-
 // VerifyTOTP checks a TOTP code of account. A code is accepted once: its
 // time step must be later than the last accepted one (a conditional
 // UPDATE), so a relayed or replayed code fails the second time.

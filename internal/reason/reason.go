@@ -7,7 +7,6 @@ package reason
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
 )
@@ -71,11 +70,3 @@ const (
 	Internal               = "internal_error"
 	Unavailable            = "unavailable"
 )
-
-// Status returns the HTTP status for err: the *Error's own, else 500.
-func Status(err error) int {
-	if e := As(err); e != nil {
-		return e.Status
-	}
-	return http.StatusInternalServerError
-}

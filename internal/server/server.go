@@ -121,10 +121,6 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Registry returns the Prometheus registry the server reports on, so other
-// parts can add their metrics.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
-
 // Mux returns the server's mux, so other parts can add routes.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 

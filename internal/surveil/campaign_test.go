@@ -3,6 +3,7 @@ package surveil
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,23 @@ func TestNoFreezeThroughCarrierOrIssue(t *testing.T) {
 	for _, v := range victims {
 		if !w.Frozen(v) {
 			t.Errorf("hijacked %s not frozen", v)
+		}
+	}
+}
+
+// TestReasonCodesStable checks the alert reason codes are unique, plain
+// identifiers: they are a public contract, added to, never renamed.
+func TestReasonCodesStable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range ReasonCodes() {
+		if seen[c] || c == "" || strings.Trim(c, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
+			t.Errorf("reason code %q duplicated or malformed", c)
+		}
+		seen[c] = true
+	}
+	for _, c := range []string{"R1_liquidate_concentrate", "R3_convergence", "R5_walk_up", "guard_refused"} {
+		if !seen[c] {
+			t.Errorf("reason code %s missing", c)
 		}
 	}
 }

@@ -203,11 +203,6 @@ func waitJS(t *testing.T, ctx context.Context, expr, what string) {
 	}
 }
 
-func resultText(t *testing.T, ctx context.Context) string {
-	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("result")||document.getElementById("status")).textContent`))
-	return s
-}
-
 // TestBrowser runs the customer's journey and the attacks in Chromium with
 // the DevTools virtual authenticator.
 func TestBrowser(t *testing.T) {
