@@ -98,52 +98,34 @@ func reasonList(bits uint64) []string {
 // buyer look hijacked (R3). Points are summed; a passkey login subtracts.
 func points(bits uint64) int {
 	p := 0
-	if bits&bNewDevice != 0 {
-		p++
-	}
-	if bits&bNewNetwork != 0 {
-		p++
-	}
-	if bits&bForeign != 0 {
-		p += 2
-	}
-	if bits&bHosting != 0 {
-		p += 2
-	}
-	if bits&bProxy != 0 {
-		p += 2
-	}
-	if bits&bFastLogin != 0 {
-		p++
-	}
-	if bits&bSharedIP != 0 {
-		p += 2
-	}
-	if bits&bSharedASN != 0 {
-		p++
-	}
-	if bits&bSharedDevice != 0 {
-		p += 2
-	}
-	if bits&bGuard != 0 {
-		p++
-	}
-	if bits&bR1 != 0 {
-		p += 2
-	}
-	if bits&bSessionJump != 0 {
-		p += 2
-	}
-	if bits&bSoldHoldings != 0 {
-		p++
-	}
-	if bits&bRefused != 0 {
-		p++
-	}
-	if bits&bPasskey != 0 {
-		p -= 2
+	for _, w := range pointWeights {
+		if bits&w.bit != 0 {
+			p += w.points
+		}
 	}
 	return p
+}
+
+// pointWeights are the suspicion points of each bit.
+var pointWeights = [...]struct {
+	bit    uint64
+	points int
+}{
+	{bNewDevice, 1},
+	{bNewNetwork, 1},
+	{bForeign, 2},
+	{bHosting, 2},
+	{bProxy, 2},
+	{bFastLogin, 1},
+	{bSharedIP, 2},
+	{bSharedASN, 1},
+	{bSharedDevice, 2},
+	{bGuard, 1},
+	{bR1, 2},
+	{bSessionJump, 2},
+	{bSoldHoldings, 1},
+	{bRefused, 1},
+	{bPasskey, -2},
 }
 
 // sessionMask selects the bits that describe a session or an account rather
