@@ -80,6 +80,7 @@ func (c *common) open(ctx context.Context) (*store.DB, error) {
 
 // app is a running Kabuto: database, brokerage and HTTP server.
 type app struct {
+	key    []byte // keys contact and bank hashes (and, derived, the portal's CSRF tokens)
 	pipe   *pipeline.Pipeline
 	dlog   *pipeline.Log
 	audit  *audit.Log
@@ -157,7 +158,7 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 		log.Info("guard lists loaded", "entries", n)
 	}
 	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists})
-	a := &app{pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
+	a := &app{key: key, pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record
 	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log}).Mount(srv.Mux())

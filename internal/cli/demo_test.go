@@ -149,6 +149,26 @@ func TestDemoEndToEnd(t *testing.T) {
 	if ds, _ := m["decisions"].([]any); code != 200 || len(ds) != 1 || ds[0].(map[string]any)["action"] != "allow" {
 		t.Fatalf("login: %d %v", code, m)
 	}
+	// One bad record refuses the whole batch, naming it and its field, and
+	// the good record before it is not processed either.
+	// (A withdrawal's decision is stored before the call returns, so its
+	// absence below is proof, not timing.)
+	good := `{"id":"w-batch","type":"withdrawal","time":"2025-04-08T09:00:00+09:00","account":"C0000001","session":"demo-s1","amount_jpy":1000,"bank_hash":"b"}`
+	badRecord := `{"id":"o-bad","type":"order","time":"2025-04-08T09:00:00+09:00","account":"C0000001","order_id":"x","symbol":"7203","side":"buy","qty":"many","price_type":"market","account_kind":"cash"}`
+	code, m = call(t, "POST", api+"/events", DemoKey, "", "["+good+","+badRecord+"]")
+	if code != 400 || m["error"] != "invalid_field" || !strings.HasPrefix(m["message"].(string), "record 1: field qty") {
+		t.Fatalf("bad batch: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", api+"/decisions/w-batch", DemoKey, "", ""); code != 404 {
+		t.Fatalf("a record of the refused batch was decided: %d %v", code, m)
+	}
+	// The same good record alone is decided and stored at once.
+	if code, m := call(t, "POST", api+"/events", DemoKey, "", good); code != 200 {
+		t.Fatalf("good record alone: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", api+"/decisions/w-batch", DemoKey, "", ""); code != 200 || m["type"] != "withdrawal" {
+		t.Fatalf("decision of the good record: %d %v", code, m)
+	}
 	code, o := call(t, "POST", api+"/accounts/C0000001/orders", DemoKey, "o1", `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`, customer)
 	if code != 201 || o["status"] != "filled" {
 		t.Fatalf("order: %d %v", code, o)

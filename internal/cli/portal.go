@@ -160,12 +160,8 @@ func maskTail(s string) string {
 
 // mount registers the front door's routes and starts its workers.
 func (fd *frontDoor) mount(ctx context.Context, a *app) error {
-	key, err := hashKey(ctx, a.db, "")
-	if err != nil {
-		return err
-	}
 	p, err := web.New(web.Config{DB: a.db, Broker: a.broker, Identity: fd.id, Sessions: fd.sessions, Log: fd.log,
-		Secure: strings.HasPrefix(fd.origin, "https://"), Key: append([]byte("portal-csrf:"), key...), SignUpCash: 3_000_000})
+		Secure: strings.HasPrefix(fd.origin, "https://"), Key: append([]byte("portal-csrf:"), a.key...), SignUpCash: 3_000_000})
 	if err != nil {
 		return err
 	}

@@ -49,9 +49,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err != nil {
 			e := err.(*event.Error)
-			where := "record " + itoa(i)
+			where := "record " + strconv.Itoa(i)
 			if ndjson {
-				where = "line " + itoa(i+1)
+				where = "line " + strconv.Itoa(i+1)
 			}
 			msg := where + ": " + e.Error()
 			if e.Field != "" {
@@ -122,11 +122,6 @@ func splitRecords(body []byte, contentType string) (raw [][]byte, ndjson bool, e
 		return nil, ndjson, reason.New(http.StatusRequestEntityTooLarge, reason.BadRequest, "at most %d records per request", MaxBatch)
 	}
 	return raw, ndjson, nil
-}
-
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
 }
 
 func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) error {
