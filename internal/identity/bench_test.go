@@ -37,8 +37,7 @@ func BenchmarkPasskeySignIn(b *testing.B) {
 	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
 	s := newService(b, db, c, nil)
 	addAccount(b, s, db, "C0000001", "right-password-9")
-	k := newSoftKey(b, s, db, "C0000001")
-	h := userHandle(b, s, "C0000001")
+	k := newSoftKey(b, s, "C0000001")
 	ctx := context.Background()
 	for b.Loop() {
 		id, opts, err := s.BeginSignIn(ctx, "dev")
@@ -46,7 +45,7 @@ func BenchmarkPasskeySignIn(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		body := k.assert(b, h, opts.Response.Challenge.String(), origin)
+		body := assert(b, k, opts, origin)
 		b.StartTimer()
 		if _, err := s.FinishSignIn(ctx, "dev", id, body); err != nil {
 			b.Fatal(err)

@@ -596,3 +596,35 @@ func (s *Service) History(ctx context.Context, account string, limit int) ([]Att
 	}
 	return out, rows.Err()
 }
+
+// LoginChallenge says whether a sign-in that proved strength meets the
+// guard's challenge for factor on an account with factors f. It returns
+// "" when it does, or the sign-in history outcome of the refusal:
+// "guard_wants_passkey" (a passkey holder signed in without it, or no
+// second factor was proved) or "guard_wants_mfa". A customer without a
+// passkey is in interim mode: the code this sign-in proved is the
+// strongest factor they have, and it meets a phishing_resistant challenge
+// until passkeys are mandatory; what the guard then asks of each action
+// still applies.
+func LoginChallenge(factor, strength string, f Factors) string {
+	if factor == event.FactorPhishingResistant && strength != session.StrengthPhishingResistant &&
+		(f.Passkeys > 0 || session.Rank(strength) < session.Rank(session.StrengthMFA)) {
+		return "guard_wants_passkey"
+	}
+	if factor == event.FactorMFA && session.Rank(strength) < session.Rank(session.StrengthMFA) {
+		return "guard_wants_mfa"
+	}
+	return ""
+}
+
+// Proved returns the strength of the strongest of factors (at least
+// password: a session exists only after some proof).
+func Proved(factors []string) string {
+	strength := session.StrengthPassword
+	for _, f := range factors {
+		if s := Strength(f); session.Rank(s) > session.Rank(strength) {
+			strength = s
+		}
+	}
+	return strength
+}

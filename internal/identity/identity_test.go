@@ -2,12 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/session"
+	"github.com/kabuto-sec/kabuto/internal/softkey"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -342,58 +339,34 @@ func TestSelfLockScopes(t *testing.T) {
 	}
 }
 
-// softKey is a software passkey: an ECDSA P-256 key that signs WebAuthn
-// assertions the way an authenticator does.
-type softKey struct {
-	id    []byte
-	key   *ecdsa.PrivateKey
-	count uint32
-}
-
-func newSoftKey(t testing.TB, s *Service, db *store.DB, account string) *softKey {
+// newSoftKey registers a software passkey for account through the
+// service's own registration ceremony, as a browser at origin would.
+func newSoftKey(t testing.TB, s *Service, account string) *softkey.Key {
 	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	sk := &softKey{id: make([]byte, 16), key: k}
-	rand.Read(sk.id)
-	var x, y [32]byte
-	k.PublicKey.X.FillBytes(x[:])
-	k.PublicKey.Y.FillBytes(y[:])
-	cose := append([]byte{0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20}, x[:]...)
-	cose = append(cose, 0x22, 0x58, 0x20)
-	cose = append(cose, y[:]...)
-	_, err := db.ExecContext(context.Background(), `INSERT INTO passkeys (id, account, name, public_key, sign_count, user_verified, created_us) VALUES ($1, $2, 'soft', $3, 0, 1, 0)`,
-		b64.EncodeToString(sk.id), account, b64.EncodeToString(cose))
+	ctx := context.Background()
+	id, opts, err := s.BeginRegistration(ctx, account, "S-enrol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sk
+	k, body, err := softkey.Create(opts.Response, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRegistration(ctx, account, "S-enrol", id, body, "", home); err != nil {
+		t.Fatalf("registration: %v", err)
+	}
+	return k
 }
 
-// assert signs an assertion for challenge (base64url) as made at origin.
-func (k *softKey) assert(t testing.TB, handle []byte, challenge, at string) []byte {
-	k.count++
-	rp := sha256.Sum256([]byte("localhost"))
-	ad := append(rp[:], 0x05) // user present, user verified
-	ad = binary.BigEndian.AppendUint32(ad, k.count)
-	cd, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": at, "crossOrigin": false})
-	h := sha256.Sum256(cd)
-	sum := sha256.Sum256(append(append([]byte{}, ad...), h[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, k.key, sum[:])
+// assert signs opts as a page at origin; a key used on another origin
+// than its RP's models a client that does not stop it.
+func assert(t testing.TB, k *softkey.Key, opts *protocol.CredentialAssertion, at string) []byte {
+	t.Helper()
+	body, err := k.GetAs(opts.Response, at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
-		"response":               map[string]any{"clientDataJSON": b64.EncodeToString(cd), "authenticatorData": b64.EncodeToString(ad), "signature": b64.EncodeToString(sig), "userHandle": b64.EncodeToString(handle)},
-		"clientExtensionResults": map[string]any{}})
 	return body
-}
-
-func userHandle(t testing.TB, s *Service, account string) []byte {
-	u, err := s.loadUser(context.Background(), "i.account = $1", account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.handle
 }
 
 func TestPasskeySignInAndStepUp(t *testing.T) {
@@ -402,8 +375,7 @@ func TestPasskeySignInAndStepUp(t *testing.T) {
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()
-		k := newSoftKey(t, s, db, "C0000001")
-		h := userHandle(t, s, "C0000001")
+		k := newSoftKey(t, s, "C0000001")
 
 		// A password flood locks password sign-in only.
 		for i := range 10 {
@@ -413,12 +385,11 @@ func TestPasskeySignInAndStepUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ch := opts.Response.Challenge.String()
-		if _, err := s.FinishSignIn(ctx, "dev1", id, k.assert(t, h, ch, "http://localhost:9999")); err == nil {
+		if _, err := s.FinishSignIn(ctx, "dev1", id, assert(t, k, opts, "http://localhost:9999")); err == nil {
 			t.Fatal("assertion made on another origin accepted")
 		}
 		id, opts, _ = s.BeginSignIn(ctx, "dev1")
-		good := k.assert(t, h, opts.Response.Challenge.String(), origin)
+		good := assert(t, k, opts, origin)
 		acct, err := s.FinishSignIn(ctx, "dev1", id, good)
 		if err != nil || acct != "C0000001" {
 			t.Fatalf("passkey sign-in while password sign-in is locked: %q, %v", acct, err)
@@ -432,12 +403,11 @@ func TestPasskeySignInAndStepUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sch := sopts.Response.Challenge.String()
-		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S2", sid, k.assert(t, h, sch, origin)); err == nil {
+		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S2", sid, assert(t, k, sopts, origin)); err == nil {
 			t.Fatal("step-up finished by another session")
 		}
 		sid, sopts, _ = s.BeginStepUp(ctx, "C0000001", "S1", "binding-A", map[string]any{"kind": "withdraw"})
-		a := k.assert(t, h, sopts.Response.Challenge.String(), origin)
+		a := assert(t, k, sopts, origin)
 		b, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, a)
 		if err != nil || b != "binding-A" {
 			t.Fatalf("step-up: %q, %v", b, err)
@@ -452,8 +422,34 @@ func TestPasskeySignInAndStepUp(t *testing.T) {
 		}
 		sid, sopts, _ = s.BeginStepUp(ctx, "C0000001", "S1", "binding-A", nil)
 		c.Add(4 * time.Minute)
-		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, k.assert(t, h, sopts.Response.Challenge.String(), origin)); err == nil {
+		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, assert(t, k, sopts, origin)); err == nil {
 			t.Fatal("step-up accepted after it expired")
 		}
 	})
+}
+
+// TestLoginChallenge: what a challenged sign-in still needs, for the
+// portal and the simulator alike.
+func TestLoginChallenge(t *testing.T) {
+	pr, mfa := event.FactorPhishingResistant, event.FactorMFA
+	withKey, interim := Factors{Password: true, Passkeys: 1, EmailOTP: true}, Factors{Password: true, EmailOTP: true}
+	for _, tc := range []struct {
+		name    string
+		factor  string
+		factors []string
+		f       Factors
+		want    string
+	}{
+		{"passkey sign-in meets any challenge", pr, []string{event.FactorPasskey}, withKey, ""},
+		{"passkey holder signed in with password and code", pr, []string{event.FactorPassword, event.FactorEmailOTP}, withKey, "guard_wants_passkey"},
+		{"interim mode: the code proved meets phishing_resistant", pr, []string{event.FactorPassword, event.FactorTOTP}, interim, ""},
+		{"interim mode without a code", pr, []string{event.FactorPassword}, interim, "guard_wants_passkey"},
+		{"mfa asked, code proved", mfa, []string{event.FactorPassword, event.FactorSMSOTP}, interim, ""},
+		{"mfa asked, password only", mfa, []string{event.FactorPassword}, interim, "guard_wants_mfa"},
+		{"mfa asked, passkey", mfa, []string{event.FactorPasskey}, withKey, ""},
+	} {
+		if got := LoginChallenge(tc.factor, Proved(tc.factors), tc.f); got != tc.want {
+			t.Errorf("%s: LoginChallenge = %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }

@@ -39,10 +39,7 @@ func (s *Service) NewTOTP(account string) (secret, url string, err error) {
 }
 
 // TOTPCode returns the current code of secret (for tests and the demo).
-func (s *Service) TOTPCode(secret string) string {
-	c, _ := totp.GenerateCodeCustom(secret, s.cfg.Now(), totpOpts)
-	return c
-}
+func (s *Service) TOTPCode(secret string) string { return s.TOTPCodeAt(secret, s.cfg.Now()) }
 
 // checkTOTP reports the time step code matches for secret, or 0.
 func (s *Service) checkTOTP(secret, code string) int64 {
@@ -150,4 +147,11 @@ func (s *Service) VerifyCode(ctx context.Context, account, purpose, code string)
 		return errCode
 	}
 	return nil
+}
+
+// TOTPCodeAt returns the code of secret at t, as an authenticator app
+// shows it then (for tests and the simulator's customers).
+func (s *Service) TOTPCodeAt(secret string, t time.Time) string {
+	c, _ := totp.GenerateCodeCustom(secret, t, totpOpts)
+	return c
 }

@@ -105,12 +105,7 @@ func (p *Portal) signinUnlock(w http.ResponseWriter, r *http.Request) error {
 func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, method string, factors []string, asJSON bool) error {
 	rq := getReq(r)
 	ctx := r.Context()
-	strength := session.StrengthPassword
-	for _, f := range factors {
-		if s := identity.Strength(f); session.Rank(s) > session.Rank(strength) {
-			strength = s
-		}
-	}
+	strength := identity.Proved(factors)
 	sid := session.NewID()
 	d, err := p.cfg.Identity.Login(ctx, account, sid, method, factors, true, rq.client)
 	if err != nil {
@@ -122,22 +117,16 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 		p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_"+d.Action, rq.client, "")
 		return reason.New(http.StatusForbidden, reason.Denied, "安全のため、このログインは止められました。お手数ですがお電話でお問い合わせください / this sign-in was stopped for your protection; please call us")
 	case event.Challenge:
-		if d.Factor == event.FactorPhishingResistant && strength != session.StrengthPhishingResistant {
-			// A customer with a passkey must use it. One without (interim
-			// mode, allowed until passkeys are mandatory) meets the
-			// challenge with the strongest factor they have: the code
-			// this sign-in just proved.
-			f, err := p.cfg.Identity.Factors(ctx, account)
-			if err != nil {
-				return err
-			}
-			if f.Passkeys > 0 || session.Rank(strength) < session.Rank(session.StrengthMFA) {
-				p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_wants_passkey", rq.client, "")
-				return reason.New(http.StatusForbidden, reason.StepUpRequired, "いつもと違う環境からのログインのため、パスキーでのログインが必要です / this sign-in looks unusual, so it needs your passkey")
-			}
+		f, err := p.cfg.Identity.Factors(ctx, account)
+		if err != nil {
+			return err
 		}
-		if d.Factor == event.FactorMFA && session.Rank(strength) < session.Rank(session.StrengthMFA) {
-			p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_wants_mfa", rq.client, "")
+		switch out := identity.LoginChallenge(d.Factor, strength, f); out {
+		case "guard_wants_passkey":
+			p.cfg.Identity.Record(ctx, account, method, factors, false, out, rq.client, "")
+			return reason.New(http.StatusForbidden, reason.StepUpRequired, "いつもと違う環境からのログインのため、パスキーでのログインが必要です / this sign-in looks unusual, so it needs your passkey")
+		case "guard_wants_mfa":
+			p.cfg.Identity.Record(ctx, account, method, factors, false, out, rq.client, "")
 			return reason.New(http.StatusForbidden, reason.StepUpRequired, "確認コードでの確認が必要です / this sign-in needs a one-time code as well")
 		}
 	}
