@@ -122,21 +122,14 @@ func (r *run) attackLogin(w *who, st *atkStats) bool {
 		st.access = true
 		return true
 	case TechStuffing:
-		// Passkey-only accounts have no password sign-in to stuff.
-		o = r.login(w, event.FactorPassword, []string{event.FactorPassword}, !r.passkeyOnly(c))
+		// The password from the dump; the code, if the front door asks
+		// for one, is in the victim's hands.
+		o = r.signIn(w, r.fd.password(c.ID), false)
 	case TechPhishing:
-		if r.passkeyOnly(c) {
-			ok, err := r.fd.PasskeyAssertion(c.ID, PhishingOrigin, PhishingRPID)
-			o = r.login(w, event.FactorPasskey, []string{event.FactorPasskey}, ok && err == nil)
-		} else {
-			fs := r.w.loginFactors(c)
-			ok := true
-			if len(fs) > 1 {
-				now := r.clock.Now()
-				ok = r.fd.VerifyCode(c.ID, r.fd.Code(c.ID, now.Add(-12*time.Second)), now) // typed by the victim on the kit, relayed
-			}
-			o = r.login(w, event.FactorPassword, fs, ok)
-		}
+		// The victim signs in on the kit's page, which relays to the real
+		// one: a passkey there fails the origin check; a password and
+		// the code the victim types pass.
+		o = r.signIn(w, r.fd.password(c.ID), true)
 	}
 	if !o.ok {
 		st.stoppedAt = "login"
@@ -160,7 +153,7 @@ func (r *run) factorAdd(w *who, factor string) outcome {
 		o.ok = true
 	case d.Action == event.Challenge:
 		o.challenged = true
-		if _, ok := r.passStepUp(w, d.Factor); ok {
+		if _, ok := r.passStepUp(w, d.Factor, "factor_add:"+rec.ID); ok {
 			o.ok = true
 		} else {
 			o.stepFailed = true

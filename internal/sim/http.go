@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 // httpBrokerage drives a running Kabuto (kabuto serve or kabuto demo)
@@ -54,6 +56,10 @@ func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.A
 		req.Header.Set("X-Kabuto-Session", a.Session)
 		req.Header.Set("X-Kabuto-UA", a.UA)
 		req.Header.Set("X-Kabuto-Channel", a.Channel)
+		if a.StepUp != nil {
+			// The front door's step-up for this very action.
+			req.Header.Set("X-Kabuto-Step-Up", a.StepUp.Factor+":"+a.StepUp.Binding)
+		}
 	}
 	resp, err := h.c.Do(req)
 	if err != nil {
@@ -79,13 +85,15 @@ func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.A
 	}
 	if resp.StatusCode >= 400 {
 		var e struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
+			Error    string          `json:"error"`
+			Message  string          `json:"message"`
+			Binding  string          `json:"binding"`
+			Decision *event.Decision `json:"decision"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 		}
-		return resp.StatusCode, &reason.Error{Status: resp.StatusCode, Code: e.Error, Message: e.Message}
+		return resp.StatusCode, &reason.Error{Status: resp.StatusCode, Code: e.Error, Message: e.Message, Binding: e.Binding, Decision: e.Decision}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -205,8 +213,9 @@ func (h *httpBrokerage) alerts(ctx context.Context) ([]event.Alert, error) {
 // --seed S makes the same customers as --customers N --seed S here), so
 // there is no history, no ring account, no ablation and no pacing: the
 // day's actions are sent in their planned order as fast as the server
-// answers, and a challenge cannot be met over the API (it counts as not
-// passed).
+// answers. The simulator plays the integrating brokerage: its own sign-in
+// is Kabuto's identity service as a library, on a private database, and a
+// step-up it verified is passed on in X-Kabuto-Step-Up.
 func runHTTP(ctx context.Context, cfg *Config, w *world) (*runResult, error) {
 	h := &httpBrokerage{base: cfg.Target, key: cfg.APIKey, c: &http.Client{Timeout: 30 * time.Second}}
 	if _, err := h.Halts(ctx); err != nil {
@@ -215,11 +224,31 @@ func runHTTP(ctx context.Context, cfg *Config, w *world) (*runResult, error) {
 	v := Variant{Name: "as_deployed", Layers: AllOn}
 	r := newRun(ctx, cfg, w, v, &progress{fn: cfg.Progress, total: w.stepsPerRun()})
 	r.httpMode = true
-	fd, err := NewFrontDoor(w.seed)
+	// The brokerage's own sign-in in front of Kabuto's decision API:
+	// Kabuto's identity service as a library, on a private database that
+	// knows the acting customers.
+	dir, err := os.MkdirTemp(cfg.TempDir, "kabuto-sim-door-")
 	if err != nil {
 		return nil, err
 	}
-	r.fd, r.b = fd, h
+	defer os.RemoveAll(dir)
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	if r.fd, err = newFrontDoor(db, r.clock.Now, w.seed, cfg.Log); err != nil {
+		return nil, err
+	}
+	r.clock.set(at(7, 30))
+	book := broker.New(broker.Config{DB: db, Exchange: market.NewExchange(w.universe, w.seed, market.Hours{}, at(8, 0)), Clock: r.clock, Log: cfg.Log})
+	if err := r.openBook(book); err != nil {
+		return nil, err
+	}
+	r.b = h
 	r.g = &stack{run: r, sink: &collectSink{run: r}}
 	if err := r.play(); err != nil {
 		return nil, err

@@ -15,11 +15,13 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/pipeline"
 	"github.com/kabuto-sec/kabuto/internal/population"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/risk"
+	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
@@ -107,7 +109,7 @@ type run struct {
 	bk    *broker.Broker // in process only
 	x     *market.Exchange
 	g     *stack
-	fd    FrontDoor
+	fd    *frontDoor
 	prog  *progress
 	cur   label
 
@@ -193,11 +195,9 @@ func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, l
 		return nil, err
 	}
 	r := newRun(ctx, cfg, w, v, prog)
-	fd, err := NewFrontDoor(w.seed)
-	if err != nil {
+	if r.fd, err = newFrontDoor(db, r.clock.Now, w.seed, cfg.Log); err != nil {
 		return nil, err
 	}
-	r.fd = fd
 	r.x = market.NewExchange(w.universe, w.seed, market.Hours{}, at(8, 0))
 	eng := risk.NewEngine(risk.BuiltinPolicy())
 	sink := &collectSink{run: r, keep: events != nil}
@@ -270,8 +270,6 @@ func (r *run) factors(c *population.Customer) []string {
 	return out
 }
 
-func (r *run) passkeyOnly(c *population.Customer) bool { return r.v.Layers.Passkeys && hasPasskey(c) }
-
 // setup lists the instruments, feeds the guard the acting customers'
 // history, and opens their accounts.
 func (r *run) setup() error {
@@ -308,27 +306,7 @@ func (r *run) setup() error {
 	}
 	r.cur = legitLabel
 	r.clock.set(at(7, 30))
-	var batch []broker.NewAccount
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := r.bk.OpenAccounts(ctx, batch)
-		batch = batch[:0]
-		return err
-	}
-	for _, id := range r.w.order {
-		c := r.w.people[id]
-		na := c.NewAccount
-		na.Factors = r.factors(c)
-		batch = append(batch, na)
-		if len(batch) == 500 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	if err := r.openBook(r.bk); err != nil {
 		return err
 	}
 	for _, m := range r.w.mules {
@@ -340,6 +318,38 @@ func (r *run) setup() error {
 	}
 	r.prog.add(40 - 1)
 	return nil
+}
+
+// openBook opens the acting customers' accounts in b and enrols them at
+// the front door.
+func (r *run) openBook(b *broker.Broker) error {
+	ctx := r.ctx
+	if r.httpMode {
+		if err := b.SeedInstruments(ctx, r.w.universe); err != nil {
+			return err
+		}
+	}
+	var batch []broker.NewAccount
+	people := make([]*population.Customer, 0, len(r.w.order))
+	for _, id := range r.w.order {
+		c := r.w.people[id]
+		people = append(people, c)
+		na := c.NewAccount
+		na.Factors = r.factors(c)
+		batch = append(batch, na)
+		if len(batch) == 500 {
+			if err := b.OpenAccounts(ctx, batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		if err := b.OpenAccounts(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return r.fd.enrol(ctx, people, r.factors)
 }
 
 // play schedules the day and runs it to the close.
@@ -430,44 +440,142 @@ type who struct {
 	ss    *sessStats
 }
 
-// passStepUp: the actor tries to meet a challenge of factor. It reports
-// the factor the front door then vouches for.
-func (r *run) passStepUp(w *who, factor string) (string, bool) {
-	now := r.clock.Now()
-	pr := factor == event.FactorPhishingResistant && r.v.Layers.Passkeys
+// typer says what the person at the keyboard types when the customer is
+// shown a one-time code: the customer types it; a phishing kit gets it
+// when the victim, still on the kit's page, types it there; an attacker
+// with the victim's mailbox reads it; anyone else has nothing to type.
+func (r *run) typer(w *who, atStepUp bool) func(shown string) string {
 	if w.legit {
-		if pr {
-			// A customer without a passkey is asked to make one on their
-			// own device there and then (friction, counted as a challenge).
-			ok, err := r.fd.PasskeyAssertion(w.acct, RealOrigin, RPID)
-			return event.FactorPhishingResistant, ok && err == nil
-		}
-		code := r.fd.Code(w.acct, now)
-		return factor, r.fd.VerifyCode(w.acct, code, now.Add(20*time.Second))
+		return func(shown string) string { return shown }
 	}
-	tech := w.atk.plan.Tech
-	if pr {
-		if tech == TechPhishing && hasPasskey(w.c) {
-			// The kit relays the WebAuthn request; the victim's browser
-			// signs for the phishing origin, and the origin check fails.
-			ok, err := r.fd.PasskeyAssertion(w.acct, PhishingOrigin, PhishingRPID)
-			return event.FactorPhishingResistant, ok && err == nil
-		}
-		return factor, false
-	}
-	switch tech {
+	switch w.atk.plan.Tech {
 	case TechPhishing:
-		if w.rng.Float64() < 0.85 { // the victim, still on the kit's page, types the new code
-			code := r.fd.Code(w.acct, now)
-			return factor, r.fd.VerifyCode(w.acct, code, now.Add(15*time.Second))
+		if !atStepUp || w.rng.Float64() < 0.85 {
+			return func(shown string) string { return shown }
 		}
 	case TechInfostealer:
 		if otpFactor(w.c) == event.FactorEmailOTP && w.rng.Float64() < 0.3 { // the mailbox cookie was stolen too
-			code := r.fd.Code(w.acct, now)
-			return factor, r.fd.VerifyCode(w.acct, code, now.Add(30*time.Second))
+			return func(shown string) string { return shown }
 		}
 	}
-	return factor, false
+	return func(string) string { return "" }
+}
+
+// origin is the page the actor's browser shows: the real site, or the
+// phishing kit's look-alike.
+func origin(w *who) string {
+	if !w.legit && w.atk != nil && w.atk.plan.Tech == TechPhishing {
+		return PhishingOrigin
+	}
+	return RealOrigin
+}
+
+// passStepUp: the actor meets a challenge of factor bound to binding
+// through the front door's step-up ceremony. It reports the factor the
+// front door then vouches for. A customer asked for a passkey who has
+// none makes one there and then on their own device (friction, counted
+// as a challenge); an attacker in the victim's session cannot, because
+// the factor_add record goes to the guard (see factorAdd).
+func (r *run) passStepUp(w *who, factor, binding string) (string, bool) {
+	pr := factor == event.FactorPhishingResistant && r.v.Layers.Passkeys
+	passkey := r.v.Layers.Passkeys && r.fd.hasPasskey(w.acct)
+	if pr && !passkey {
+		if !w.legit {
+			return factor, false
+		}
+		if err := r.fd.register(r.ctx, w.acct, w.a.Session, client(w.a)); err != nil {
+			r.doorErr(err)
+			return factor, false
+		}
+		passkey = true
+	}
+	if passkey && !w.legit && w.atk.plan.Tech != TechPhishing {
+		return factor, false // the passkey is on the victim's phone
+	}
+	got, err := r.fd.stepUp(r.ctx, w.acct, w.a.Session, binding, passkey, origin(w), client(w.a), r.typer(w, true))
+	if err != nil {
+		r.doorErr(err)
+	}
+	return got, got != ""
+}
+
+// doorErr counts a front-door failure that was not a refusal.
+func (r *run) doorErr(err error) {
+	r.brokerErr++
+	r.cfg.Log.Debug("simulated front door failed", "err", err)
+}
+
+func client(a broker.Actor) session.Client {
+	return session.Client{IP: a.IP, Network: session.NetworkOf(a.IP), ASN: a.ASN, Country: a.Country, UA: a.UA, Device: a.Device}
+}
+
+// signIn takes w through the front door: a passkey sign-in when the
+// customer has a passkey and the actor can only use one there, otherwise
+// the password (right or wrong) and the second factor the front door asks
+// for, then the guard's login decision.
+func (r *run) signIn(w *who, password string, withPasskey bool) outcome {
+	ctx, c := r.ctx, client(w.a)
+	if withPasskey && r.v.Layers.Passkeys && r.fd.hasPasskey(w.acct) {
+		ok, err := r.fd.signInWithPasskey(ctx, w.acct, w.a.Device, origin(w))
+		if err != nil {
+			r.doorErr(err)
+		}
+		return r.login(w, event.FactorPasskey, []string{event.FactorPasskey}, ok)
+	}
+	code, err := r.fd.checkPassword(ctx, w.acct, password, c)
+	if err != nil {
+		r.doorErr(err)
+		return outcome{other: true, code: "error"}
+	}
+	unlocked := false
+	if code == reason.AccountLocked && w.legit {
+		// The owner finds password sign-in locked by someone's guessing
+		// and unlocks it with a code to the registered address.
+		if ok, err := r.fd.unlock(ctx, w.acct, w.a.Device, c); err != nil || !ok {
+			return outcome{denied: true, code: code}
+		}
+		unlocked = true
+		if code, err = r.fd.checkPassword(ctx, w.acct, password, c); err != nil {
+			r.doorErr(err)
+			return outcome{other: true, code: "error"}
+		}
+	}
+	if code != "" {
+		o := r.login(w, event.FactorPassword, []string{event.FactorPassword}, false)
+		o.code = code
+		return o
+	}
+	if r.v.Layers.Passkeys && r.fd.hasPasskey(w.acct) {
+		// Kabuto's front door: a passkey holder signs in with the passkey
+		// (a password and a code can be relayed, a passkey cannot).
+		return outcome{denied: true, code: "passkey_required"}
+	}
+	factors := []string{event.FactorPassword}
+	if r.v.Layers.Passkeys || r.w.loginMFA[w.acct] {
+		// Kabuto's front door asks every password sign-in for a code.
+		f, err := r.fd.sendCode(ctx, w.acct, w.a.Device, c)
+		if err == nil {
+			var shown string
+			if shown, err = r.fd.code(ctx, w.acct, f); err == nil {
+				var ok bool
+				typed := r.typer(w, false)(shown)
+				if ok, err = r.fd.verifyCode(ctx, w.acct, w.a.Device, f, typed); err == nil && !ok {
+					return r.login(w, event.FactorPassword, factors, false)
+				}
+			}
+		}
+		if err != nil {
+			r.doorErr(err)
+			return outcome{other: true, code: "error"}
+		}
+		if f != event.FactorTOTP {
+			f = otpFactor(w.c) // the record names the customer's own code channel
+		}
+		factors = append(factors, f)
+	}
+	o := r.login(w, event.FactorPassword, factors, true)
+	o.challenged = o.challenged || unlocked
+	return o
 }
 
 // outcome of one attempted action.
@@ -514,7 +622,7 @@ func (r *run) act(w *who, call func(a broker.Actor) error) outcome {
 			if e.Decision != nil {
 				f = e.Decision.Factor
 			}
-			got, ok := r.passStepUp(w, f)
+			got, ok := r.passStepUp(w, f, e.Binding)
 			if !ok {
 				o.stepFailed = true
 				return o
@@ -562,8 +670,25 @@ func (r *run) login(w *who, method string, factors []string, ok bool) outcome {
 	case event.Allow:
 		o.ok = true
 	case event.Challenge:
+		if r.v.Layers.Passkeys {
+			// Kabuto's front door: the portal's own rule for a challenged
+			// sign-in (identity.LoginChallenge).
+			f, err := r.fd.svc.Factors(r.ctx, w.acct)
+			if err != nil {
+				r.doorErr(err)
+				o.other = true
+				return o
+			}
+			if identity.LoginChallenge(d.Factor, identity.Proved(factors), f) == "" {
+				o.ok = true
+			} else {
+				o.challenged, o.stepFailed = true, true
+			}
+			break
+		}
+		// The brokerage's old front door asks for a code.
 		o.challenged = true
-		if _, passed := r.passStepUp(w, d.Factor); passed {
+		if _, passed := r.passStepUp(w, event.FactorMFA, "login:"+w.a.Session); passed {
 			o.ok = true
 		} else {
 			o.stepFailed = true
@@ -595,19 +720,7 @@ func (r *run) legitSession(lp *legitPlan) {
 	r.prog.add(1)
 	w := &who{a: actor("sim:"+lp.Session, lp.Session, lp.Net, lp.Device, lp.UA), acct: c.ID, c: c, lbl: legitLabel, legit: true,
 		rng: rand.New(rand.NewPCG(lp.Seed, 1)), ss: ss}
-	var o outcome
-	if r.passkeyOnly(c) {
-		ok, err := r.fd.PasskeyAssertion(c.ID, RealOrigin, RPID)
-		o = r.login(w, event.FactorPasskey, []string{event.FactorPasskey}, ok && err == nil)
-	} else {
-		fs := r.w.loginFactors(c)
-		ok := true
-		if len(fs) > 1 {
-			now := r.clock.Now()
-			ok = r.fd.VerifyCode(c.ID, r.fd.Code(c.ID, now.Add(-10*time.Second)), now)
-		}
-		o = r.login(w, event.FactorPassword, fs, ok)
-	}
+	o := r.signIn(w, r.fd.password(c.ID), true)
 	r.legitCount(ss, o)
 	if !o.ok {
 		return
@@ -655,8 +768,13 @@ func (r *run) legitCount(ss *sessStats, o outcome) {
 // noiseLogin is a stuffing attempt that fails at the front door.
 func (r *run) noiseLogin(n noiseLogin) {
 	r.noiseN++
-	w := &who{a: actor("bot", "", n.Net, n.Device, n.UA), acct: n.Acct, lbl: label{Truth: "attack", Technique: TechStuffing}}
-	r.login(w, event.FactorPassword, []string{event.FactorPassword}, false)
+	w := &who{a: actor("bot", "", n.Net, n.Device, n.UA), acct: n.Acct, lbl: label{Truth: "attack", Technique: TechStuffing},
+		atk: &atkStats{plan: &attackPlan{Tech: TechStuffing}}}
+	pw := "dump-" + n.Acct // a stale password from another site's leak
+	if n.PasswordOK {
+		pw = r.fd.password(n.Acct)
+	}
+	r.signIn(w, pw, false)
 }
 
 // muleLogin signs a ring account in for the day.

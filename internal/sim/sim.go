@@ -14,9 +14,13 @@
 // persistence, bank change and withdrawal, liquidate-and-pump waves against
 // Japanese small caps and Hong Kong and Shanghai names, the ring's
 // pre-positioning and dump) act through the brokerage's own API. Sign-in
-// and step-up go through a FrontDoor that runs WebAuthn ceremonies with
-// real keys, so a relayed code passes and an assertion made on a phishing
-// origin fails the origin check.
+// and step-up go through Kabuto's own front door, internal/identity, on
+// the run's database: passwords with its lockout and throttles, one-time
+// codes it sends through the notification outbox (the customers read them
+// in their mailbox), TOTP apps, and passkeys that the customers' software
+// authenticators (internal/softkey) register and use through its WebAuthn
+// ceremonies with real keys, so a relayed code passes and an assertion
+// made on a phishing origin fails the origin check.
 //
 // Run plays the same seed with every defence on, with every defence off,
 // and with each layer off in turn (passkeys, guard, surveillance, halts),
@@ -39,9 +43,13 @@ import (
 
 // Layers says which defences are on.
 type Layers struct {
-	// Passkeys: customers with a passkey sign in with it only, and a
-	// phishing-resistant step-up needs a WebAuthn assertion. Off: everyone
-	// is on passwords and one-time codes, and codes satisfy every step-up.
+	// Passkeys: Kabuto's front door. Customers with a passkey sign in with
+	// it only, every password sign-in needs a one-time code, a challenged
+	// sign-in follows the portal's rule (identity.LoginChallenge), and a
+	// phishing-resistant step-up needs a WebAuthn assertion. Off: the
+	// brokerage's 2025 front door: everyone is on passwords, a code is
+	// asked only of customers who turned it on, and codes satisfy every
+	// step-up.
 	Passkeys bool `json:"passkeys"`
 	// Guard: the risk engine decides every action. Off: allow-all.
 	Guard bool `json:"guard"`

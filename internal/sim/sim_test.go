@@ -4,14 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/pipeline"
+	"github.com/kabuto-sec/kabuto/internal/population"
+	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/risk"
+	"github.com/kabuto-sec/kabuto/internal/session"
+	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
 
@@ -97,30 +104,111 @@ func TestEventsReplay(t *testing.T) {
 	}
 }
 
-// TestFrontDoor: a relayed one-time code passes, a passkey assertion made
-// on the phishing origin fails the origin check, one made on the real
-// origin passes.
+// TestFrontDoor drives Kabuto's identity service as the simulated day
+// does: a password and a relayed code sign in once, a code does not work
+// twice, a guessing flood locks password sign-in until the owner unlocks
+// it, a passkey registered through the service's ceremony signs in on the
+// real origin and fails the origin check on the phishing one, and a
+// step-up is bound to its action.
 func TestFrontDoor(t *testing.T) {
-	fd, err := NewFrontDoor(1)
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	clk := &simClock{}
+	clk.set(time.Date(2025, 4, 15, 7, 30, 0, 0, jst))
+	fd, err := newFrontDoor(db, clk.Now, 1, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2025, 4, 15, 10, 0, 0, 0, jst)
-	code := fd.Code("C0000001", now)
-	if !fd.VerifyCode("C0000001", code, now.Add(15*time.Second)) {
-		t.Error("a code relayed 15 s later was refused")
+	var people []*population.Customer
+	for i, fs := range [][]string{{event.FactorPassword, event.FactorSMSOTP}, {event.FactorPassword, event.FactorPasskey, event.FactorTOTP}} {
+		id := fmt.Sprintf("C%07d", i+1)
+		if _, err := db.ExecContext(ctx, `INSERT INTO accounts (id, name, locale, email, phone, email_hash, phone_hash, bank_label, bank_hash, opened, cash_jpy, created_us)
+			VALUES ($1, 'Sato Hanako', 'ja', $2, '090-0000-0000', $3, 'p', 'Mizuho 001-1234567', 'b', '2020-01-01', 0, 0)`, id, id+"@example.jp", "e"+id); err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, &population.Customer{NewAccount: broker.NewAccount{ID: id, Factors: fs}})
 	}
-	if fd.VerifyCode("C0000002", code, now) && fd.Code("C0000002", now) != code {
-		t.Error("a code of another account passed")
+	if err := fd.enrol(ctx, people, func(c *population.Customer) []string { return c.Factors }); err != nil {
+		t.Fatal(err)
 	}
-	if ok, err := fd.PasskeyAssertion("C0000001", RealOrigin, RPID); err != nil || !ok {
-		t.Errorf("assertion on the real origin: ok %v, err %v", ok, err)
+	clk.set(time.Date(2025, 4, 15, 10, 0, 0, 0, jst))
+	home := session.Client{IP: "100.64.1.10", Network: "100.64.1.0/24", ASN: 2516, Country: "JP", UA: "Mozilla/5.0", Device: "d1"}
+	const a, b = "C0000001", "C0000002"
+
+	// Password and code; the code is relayed once and refused after.
+	if code, err := fd.checkPassword(ctx, a, fd.password(a), home); err != nil || code != "" {
+		t.Fatalf("right password: %q, %v", code, err)
 	}
-	if ok, err := fd.PasskeyAssertion("C0000001", PhishingOrigin, PhishingRPID); err != nil || ok {
-		t.Errorf("assertion on the phishing origin: ok %v, err %v", ok, err)
+	f, err := fd.sendCode(ctx, a, "d1", home)
+	if err != nil || f != event.FactorEmailOTP {
+		t.Fatalf("sendCode: %q, %v", f, err)
 	}
-	if ok, _ := fd.PasskeyAssertion("C0000001", PhishingOrigin, RPID); ok {
-		t.Error("an assertion naming the phishing origin passed")
+	shown, err := fd.code(ctx, a, f)
+	if err != nil || len(shown) != 6 {
+		t.Fatalf("the customer's mailbox: %q, %v", shown, err)
+	}
+	clk.set(clk.Now().Add(15 * time.Second))
+	for i, want := range []bool{true, false} {
+		if ok, err := fd.verifyCode(ctx, a, "d1", f, shown); err != nil || ok != want {
+			t.Errorf("code use %d: %v, %v; want %v", i+1, ok, err, want)
+		}
+	}
+
+	// A guessing flood locks password sign-in; the owner unlocks it.
+	bot := session.Client{IP: "203.0.113.5", Network: "203.0.113.0/24", ASN: 14061, Country: "SG", UA: "bot", Device: "x"}
+	var last string
+	for i := range 6 {
+		last, _ = fd.checkPassword(ctx, a, fmt.Sprint("guess-", i), bot)
+	}
+	if last != reason.AccountLocked {
+		t.Fatalf("after 6 wrong passwords: %q", last)
+	}
+	if code, _ := fd.checkPassword(ctx, a, fd.password(a), home); code != reason.AccountLocked {
+		t.Fatalf("the right password while locked: %q", code)
+	}
+	if ok, err := fd.unlock(ctx, a, "d1", home); err != nil || !ok {
+		t.Fatalf("unlock: %v, %v", ok, err)
+	}
+	if code, _ := fd.checkPassword(ctx, a, fd.password(a), home); code != "" {
+		t.Fatalf("after unlocking: %q", code)
+	}
+
+	// Passkeys: the real origin signs in, the phishing origin does not.
+	if !fd.hasPasskey(b) || fd.hasPasskey(a) {
+		t.Fatal("passkeys registered for the wrong customers")
+	}
+	for _, tc := range []struct {
+		origin string
+		want   bool
+	}{{RealOrigin, true}, {PhishingOrigin, false}, {RealOrigin, true}} {
+		ok, err := fd.signInWithPasskey(ctx, b, "d2", tc.origin)
+		if err != nil || ok != tc.want {
+			t.Errorf("passkey sign-in on %s: %v, %v; want %v", tc.origin, ok, err, tc.want)
+		}
+	}
+
+	// Step-up: passkey on the real origin passes, on the kit's it fails;
+	// a code passes only when someone types what the customer was shown.
+	for _, tc := range []struct {
+		name    string
+		acct    string
+		passkey bool
+		origin  string
+		typer   func(string) string
+		want    string
+	}{
+		{"passkey, real origin", b, true, RealOrigin, nil, event.FactorPhishingResistant},
+		{"passkey, phishing origin", b, true, PhishingOrigin, nil, ""},
+		{"app code typed", b, false, RealOrigin, func(s string) string { return s }, event.FactorMFA},
+		{"mail code typed", a, false, RealOrigin, func(s string) string { return s }, event.FactorMFA},
+		{"nothing to type", a, false, RealOrigin, func(string) string { return "" }, ""},
+		{"wrong code", a, false, RealOrigin, func(string) string { return "000000" }, ""},
+	} {
+		clk.set(clk.Now().Add(31 * time.Second)) // a new TOTP step each time
+		got, err := fd.stepUp(ctx, tc.acct, "S-"+tc.acct, "withdrawal|"+tc.acct+"|100000", tc.passkey, tc.origin, home, tc.typer)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
 	}
 }
 
@@ -188,5 +276,41 @@ func TestAcceptance(t *testing.T) {
 		if r.Variant == "all_on" && r.NewsHalted {
 			t.Error("the benign news spike was halted")
 		}
+	}
+}
+
+// TestAcceptanceSeeds holds issue 6's halting and friction thresholds on
+// the seeds (full book) where they once failed: a target whose hijacked
+// buys came from one account selling under R1's threshold was never
+// halted (seeds 2, 3 and 6), and the benign news spike was halted through
+// customers sharing their mobile carrier's network (seed 3). With every
+// defence on and with the guard off, every target with three hijacked buys
+// is halted within 60 s of the third, the news issue never is, and with
+// every defence on at most 0.1% of legitimate actions are held or denied.
+func TestAcceptanceSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-scenario runs")
+	}
+	for _, seed := range []uint64{2, 3, 6} {
+		t.Run(fmt.Sprintf("seed_%d", seed), func(t *testing.T) {
+			cfg := Config{Seed: seed, Log: quiet(), TempDir: t.TempDir(), Only: []string{"all_on", "no_guard"}}
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, run := range rep.Runs {
+				for _, ts := range run.Targets {
+					if ts.HijackedBuys >= 3 && (ts.LatencyS == nil || *ts.LatencyS > 60) {
+						t.Errorf("%s: %s got %d hijacked buys (third at %s) and was not halted within 60 s", run.Variant, ts.Symbol, ts.HijackedBuys, ts.ThirdBuy)
+					}
+				}
+				if run.NewsHalted {
+					t.Errorf("%s: the benign news spike was halted", run.Variant)
+				}
+				if run.Variant == "all_on" && run.LegitBlockedRatio > 0.001 {
+					t.Errorf("all_on: legitimate actions held or denied %s > 0.1%%", pct(run.LegitBlockedRatio))
+				}
+			}
+		})
 	}
 }

@@ -40,6 +40,11 @@ type acct struct {
 	evid     int
 	evidBits uint64 // the bits behind evid
 	evidIn   *inst  // the issue they were seen on
+
+	// ringAt is when R7 last flagged the account as the ring's seller:
+	// its later sells into suspect buys of any issue it accumulated are
+	// the ring at work, whether or not they execute.
+	ringAt int64
 }
 
 // position is a holding; firstDay is the day of the first buy fill, or -1
@@ -93,12 +98,13 @@ func (a *acct) position(in *inst) *position {
 	return nil
 }
 
-// marketValue is the yen value of a's holdings at the last prices.
-func (a *acct) marketValue() int64 {
+// marketValue is the yen value at the last prices of the holdings a came
+// into day with: positions first bought on day are trading, not holdings.
+func (a *acct) marketValue(day int32) int64 {
 	var v int64
 	for i := range a.pos {
 		p := &a.pos[i]
-		if p.qty <= 0 {
+		if p.qty <= 0 || p.firstDay == day {
 			continue
 		}
 		px := p.in.last
@@ -175,9 +181,14 @@ func history(s *[3]seen, day int32) bool {
 	return false
 }
 
-func markBad(s *[3]seen, h uint64) {
+// markBad records that h was used in a flagged session on day, so that it
+// never becomes known. A device or network the account already knew from
+// earlier days stays known: a customer's own home line or phone is not
+// tainted because a session from it was flagged (a flag on the account's
+// own device would feed on itself: new_device on every later order).
+func markBad(s *[3]seen, h uint64, day int32) {
 	for i := range s {
-		if s[i].h == h && s[i].last != 0 {
+		if s[i].h == h && s[i].last != 0 && s[i].first >= day {
 			s[i].bad = true
 		}
 	}
@@ -280,7 +291,9 @@ func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 	histD, histN := history(&a.devs, day), history(&a.nets, day)
 	if r.Device != "" {
 		h := fnv(r.Device)
-		if !touch(&a.devs, h, day) && histD {
+		if touch(&a.devs, h, day) {
+			a.sBits |= bKnownDevice
+		} else if histD {
 			a.sBits |= bNewDevice
 		}
 		if n := w.share(w.devs, h, a.idx, now); n >= 2 {

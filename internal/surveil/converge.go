@@ -41,6 +41,11 @@ type entry struct {
 	// one; the guard's refusal stands in for the market evidence a fill
 	// would have given.
 	refused bool
+	// orders counts the account's buy orders of the issue since its
+	// first-ever buy (refused ones included), last is the latest: a
+	// hijacked account ramps in several orders, and each is a hijacked buy.
+	orders uint16
+	last   int64
 }
 
 // spike is the R7 state of an instrument from the first suspect buy fill of
@@ -134,16 +139,27 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 	value := orderValue(r, in)
 	switch r.Side {
 	case event.SideSell:
-		if !w.r1Open(a, sh, now) {
-			a.r1Start, a.r1Sess = now, sh
-			a.r1MV = a.marketValue()
-			a.r1Sold, a.r1Proceeds = 0, 0
-			a.r1Buys = a.r1Buys[:0]
-			a.r1Hit = nil
+		// R1 liquidates the holdings the account came into the day with:
+		// selling what it bought today is a day trader's round trip
+		if p := a.position(in); p == nil || p.firstDay != day {
+			if !w.r1Open(a, sh, now) {
+				a.r1Start, a.r1Sess = now, sh
+				a.r1MV = a.marketValue(day)
+				a.r1Sold, a.r1Proceeds = 0, 0
+				a.r1Buys = a.r1Buys[:0]
+				a.r1Hit = nil
+			}
+			a.r1Sold += value
 		}
-		a.r1Sold += value
+		if a.ringAt != 0 && now-a.ringAt <= w.campWin && in.susAt != 0 && now-in.susAt <= w.ringMatch {
+			w.ringAttempt(in, a, now)
+		}
 	case event.SideBuy:
-		if a.position(in) == nil {
+		// A first-ever buy is of an issue the account did not hold before
+		// today: every buy order of it today counts, not only the first,
+		// so that R1 sees the proceeds going in over several orders and R3
+		// sees each hijacked buy.
+		if p := a.position(in); p == nil || p.firstDay == day {
 			gb, refused := w.orderDecision(d)
 			bits := w.orderBits(a, r, day, inSess) | gb
 			if a.r1Hit == in {
@@ -177,8 +193,13 @@ func (w *Watch) orderBits(a *acct, r *event.Record, day int32, inSess bool) uint
 	}
 	if r.Device != "" {
 		h := fnv(r.Device)
-		if history(&a.devs, day) && !known(&a.devs, h, day) {
-			b |= bNewDevice
+		if known(&a.devs, h, day) {
+			b |= bKnownDevice
+		} else {
+			b &^= bKnownDevice
+			if history(&a.devs, day) {
+				b |= bNewDevice
+			}
 		}
 		if s, ok := w.devs[h]; ok && s.n >= 2 && r.Time.UnixNano()-s.last <= w.sharedWin {
 			b |= bSharedDevice
@@ -274,6 +295,10 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 	}
 	e.bits |= bits
 	e.refused = e.refused || bits&bRefused != 0
+	if e.orders < math.MaxUint16 {
+		e.orders++
+	}
+	e.last = now
 	if r.IP != "" {
 		e.ip, e.ipS = fnv(r.IP), r.IP
 	}
@@ -295,19 +320,25 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 			o.bits |= bSharedDevice
 			e.bits |= bSharedDevice
 		}
-		if e.asn != 0 && o.asn == e.asn && o.bits&odd != 0 && e.bits&odd != 0 {
+		// a big carrier's network is shared by millions of customers,
+		// legitimate and hijacked alike (R10 never links through one
+		// either): sharing it says nothing
+		if e.asn != 0 && o.asn == e.asn && !w.carrier[e.asn] && o.bits&odd != 0 && e.bits&odd != 0 {
 			o.bits |= bSharedASN
 			e.bits |= bSharedASN
 		}
 	}
 	w.noteEvidence(a, in, e.bits)
+	if points(e.bits) >= w.cfg.SuspectPoints {
+		in.susAt = now
+	}
 	for i := range in.conv {
 		o := &in.conv[i]
 		if !o.linked && points(o.bits) >= w.cfg.SuspectPoints {
 			o.linked = true
 			oa := w.acctList[o.acct]
-			markBad(&oa.devs, o.dev)
-			markBad(&oa.nets, uint64(o.asn))
+			markBad(&oa.devs, o.dev, dayOf(o.at))
+			markBad(&oa.nets, uint64(o.asn), dayOf(o.at))
 			w.linkSuspect(oa, in, o, now)
 		}
 	}
@@ -333,11 +364,12 @@ func (w *Watch) suspect(in *inst, a *acct, now int64) bool {
 func (w *Watch) evaluate(in *inst, now int64) {
 	c := &w.cfg
 	cut := now - w.convWin
-	t, nS, nC, nR := 0, 0, 0, 0
+	t, nS, nC, nR, nH := 0, 0, 0, 0, 0
 	var bits uint64
 	sus := w.sus[:0]
 	var t1, t2 int64 // the two suspect times before the current one
-	fast := false
+	var first, last int64
+	fast, r1 := false, false
 	for i := range in.conv {
 		e := &in.conv[i]
 		if e.at < cut {
@@ -349,16 +381,27 @@ func (w *Watch) evaluate(in *inst, now int64) {
 			continue
 		}
 		nS++
-		t += min(30, 6*p)
+		// each of a suspect's buy orders is a hijacked buy (up to
+		// ConvergeAccounts of them per account)
+		n := min(max(int(e.orders), 1), c.ConvergeAccounts)
+		nH += n
+		t += min(30, 6*p) * n
 		if e.refused {
 			nR++
 		}
 		bits |= e.bits & sessionMask
+		// R1 whose session looks hijacked on its own (the liquidation
+		// itself left out)
+		r1 = r1 || e.bits&bR1 != 0 && points(e.bits&^(bR1|bSoldHoldings)) >= c.SuspectPoints
 		sus = append(sus, e.acct)
 		if nS >= 3 && e.at-t1 <= w.convFast {
 			fast = true
 		}
 		t1, t2 = t2, e.at
+		if first == 0 {
+			first = e.at
+		}
+		last = max(last, e.last, e.at)
 	}
 	w.sus = sus
 	// The guard refusing suspects' buys is the evidence their fills would
@@ -367,16 +410,27 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	if in.profBits&(bR2|bUnknownInstrument) != 0 {
 		t += refusedWeight * min(nR, c.ConvergeAccounts)
 	}
-	// The ring's seller matched with suspect buyers confirms the
+	// The ring's seller selling into suspect buys (matched prints, or a
+	// known ring seller's sell orders, refused or not) confirms the
 	// coordination that a third account would (R7 with R3).
-	ring := in.r7At != 0 && now-in.r7At <= w.convWin && in.mBits&bR7Matched != 0
+	ring := in.r7At != 0 && now-in.r7At <= w.convWin && in.mBits&(bR7Matched|bR7Attempt) != 0
 	// Convergence is of hijacked-looking accounts, not of a crowd: when
 	// clean first-ever buyers outnumber the suspects several times over
 	// (a news spike bought by customers on their own devices) the few
 	// odd sessions among them are no ramp.
 	organic := nC > dilution*nS
-	if !organic && (nS >= c.ConvergeAccounts || ring && nS >= c.ConvergeAccounts-1) {
+	r3 := nS >= c.ConvergeAccounts || ring && nS >= c.ConvergeAccounts-1
+	// A hijacked account ramps the issue over several orders: with the
+	// ring selling into them, or from an account that liquidated its
+	// holdings into the issue (R1), ConvergeAccounts hijacked buys are a
+	// ramp even when fewer accounts place them.
+	repeat := !r3 && (ring || r1) && nH >= c.ConvergeAccounts
+	if !organic && (r3 || repeat) {
 		bits |= bR3
+		if repeat {
+			bits |= bR3Repeat
+			fast = last-first <= w.convFast
+		}
 		if fast {
 			t += 5
 			bits |= bR3Fast
@@ -400,7 +454,7 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	}
 	if in.r7At != 0 {
 		m += 10
-		mb |= in.mBits & (bR7 | bR7Matched | bR7Accumulated)
+		mb |= in.mBits & (bR7 | bR7Matched | bR7Accumulated | bR7Attempt)
 	}
 	m = min(m, 45)
 	score := min(100, t+m)
@@ -411,7 +465,7 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	}
 	in.heat, in.heatAt = score, now
 	in.peak = max(in.peak, score)
-	if nS < 2 || score < c.AlertScore {
+	if nS < 2 && bits&bR3 == 0 || score < c.AlertScore {
 		return
 	}
 	bits |= mb | in.profBits&^bUnknownInstrument
@@ -446,6 +500,7 @@ func (w *Watch) onFill(r *event.Record, now int64) {
 		in.flow.firmAt = now
 		mb := in.mBits
 		if w.suspect(in, a, now) {
+			in.susAt = now
 			s := in.spike
 			if s == nil {
 				s = &spike{start: now}
@@ -553,8 +608,32 @@ func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
 		w.addHold(a, t.value, now)
 		w.linkRing(a, in, now)
 	}
+	a.ringAt = now
 	in.r7At = now
 	in.mBits |= bR7 | bR7Matched | bR7Accumulated
 	w.scratch = append(w.scratch[:0], t.acct)
 	w.raise(KindRingSeller, in.sym, in.sym, now, score, bR7|bR7Matched|bR7Accumulated|in.profBits&^bUnknownInstrument, w.scratch)
+	// the ring's seller is new evidence on the issue: weigh it now, not at
+	// the next bar
+	w.evaluate(in, now)
+}
+
+// ringAttempt is R7 for an account R7 already flagged as the ring's seller
+// (on this issue or another): a sell order of an issue it accumulated on
+// the previous 1-10 days, within seconds of a suspect buy of it. The ring
+// at work needs no print: the order is the evidence whether or not it
+// executes (a frozen ring account's sells are refused).
+func (w *Watch) ringAttempt(in *inst, a *acct, now int64) {
+	p := a.position(in)
+	day := dayOf(now)
+	if p == nil || p.firstDay < 0 || day-p.firstDay < 1 || int(day-p.firstDay) > w.cfg.RingAccumDays {
+		return
+	}
+	a.ringAt = now
+	in.r7At = now
+	in.mBits |= bR7 | bR7Accumulated | bR7Attempt
+	w.linkRing(a, in, now)
+	w.scratch = append(w.scratch[:0], a.idx)
+	w.raise(KindRingSeller, in.sym, in.sym, now, 70, bR7|bR7Accumulated|bR7Attempt|in.profBits&^bUnknownInstrument, w.scratch)
+	w.evaluate(in, now)
 }

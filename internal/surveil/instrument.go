@@ -30,6 +30,7 @@ type inst struct {
 	spike *spike  // R7 state, allocated on the first suspect buy fill of a day
 
 	conv  []entry // R3: first-ever buyers, in time order
+	susAt int64   // the last buy order or fill of a suspect first-ever buyer
 	walk  [8]walkOrder
 	walkN int
 

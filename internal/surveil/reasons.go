@@ -36,6 +36,9 @@ const (
 	bSessionJump
 	bSoldHoldings
 	bRefused
+	bR3Repeat
+	bR7Attempt
+	bKnownDevice
 	numReasons = iota
 )
 
@@ -74,6 +77,9 @@ var reasonNames = [numReasons]string{
 	"session_ip_change",
 	"sold_holdings",
 	"guard_refused",
+	"R3_repeat_buys",
+	"R7_ring_attempt",
+	"known_device",
 }
 
 // ReasonCodes returns every reason code an alert may carry, in the order
@@ -95,8 +101,14 @@ func reasonList(bits uint64) []string {
 }
 
 // suspicion points of the session and account bits that make a first-ever
-// buyer look hijacked (R3). Points are summed; a passkey login subtracts.
+// buyer look hijacked (R3). Points are summed; a passkey login and the
+// account's own device (seen on earlier days) subtract, except in a session
+// whose cookie was then used from another address: the cookie carries the
+// passkey's proof and the device's identity to whoever stole it.
 func points(bits uint64) int {
+	if bits&bSessionJump != 0 {
+		bits &^= bPasskey | bKnownDevice
+	}
 	p := 0
 	for _, w := range pointWeights {
 		if bits&w.bit != 0 {
@@ -126,12 +138,13 @@ var pointWeights = [...]struct {
 	{bSoldHoldings, 1},
 	{bRefused, 1},
 	{bPasskey, -2},
+	{bKnownDevice, -1},
 }
 
 // sessionMask selects the bits that describe a session or an account rather
 // than an instrument.
 const sessionMask = bR1 | bNewDevice | bNewNetwork | bForeign | bHosting | bProxy |
-	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey |
+	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey | bKnownDevice |
 	bSessionJump | bSoldHoldings | bRefused
 
 // linkMask selects the bits that only say an account shares something with

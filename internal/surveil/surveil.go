@@ -25,7 +25,10 @@
 // (R2, R4-R7). Market evidence alone is capped below the default halt score:
 // a news spike bought by many customers on their own devices, or one busy
 // day trader, is never halted; three or more first-ever buyers of a thin
-// issue from sessions that look hijacked are.
+// issue from sessions that look hijacked are, and so are three hijacked buys
+// placed by fewer accounts when the ring's seller sells (or tries to sell)
+// into them or an account liquidated its holdings into the issue
+// (R3_repeat_buys): a hijacked account ramps a target over several orders.
 //
 // Alerts are deduplicated: one alert stays open per kind and symbol (or
 // shared address) and is updated and escalated, keeping its identifier,
@@ -96,7 +99,10 @@ type Config struct {
 
 	// R1: within LiquidateWindow (or one session) an account sells at least
 	// LiquidateShare of its holdings' market value and puts at least
-	// ConcentrateShare of the proceeds into one issue it never held.
+	// ConcentrateShare of the proceeds into one issue it never held, over
+	// one buy order or several. Holdings are what the account came into
+	// the day with: selling a position bought the same day is a day
+	// trader's round trip, not a liquidation.
 	LiquidateWindow  time.Duration
 	LiquidateShare   float64
 	ConcentrateShare float64
@@ -112,20 +118,30 @@ type Config struct {
 	LargeCapValueJPY  float64
 
 	// R3: at least ConvergeAccounts distinct suspect accounts make a
-	// first-ever buy of one issue within ConvergeWindow (weighted up inside
-	// ConvergeFast). A buyer is a suspect with SuspectPoints or more points
-	// from its session: new device 1, new network 1, foreign IP 2, hosting
-	// ASN 2, proxy 2, first order within FastLogin of login 1, IP shared
-	// with another buyer 2, new ASN shared with another buyer 1, device
+	// first-ever buy of one issue (one they did not hold before the day)
+	// within ConvergeWindow (weighted up inside ConvergeFast). A buyer is a
+	// suspect with SuspectPoints or more points from its session: new
+	// device 1, new network 1, foreign IP 2, hosting ASN 2, proxy 2, first
+	// order within FastLogin of login 1, IP shared with another buyer 2, new
+	// ASN (not one of CarrierASNs) shared with another buyer 1, device
 	// shared across accounts 2, guard score at login >= GuardScore 1, R1 2,
 	// the session's cookie used from another IP than its login 2, holdings
 	// sold in the R1 window without R1's concentration 1, the buy refused by
 	// the guard (challenge, hold or deny; not for heat, a halt or a freeze)
-	// 1, passkey login -2. A refused buy counts as much as an executed one:
-	// each suspect whose buy was refused also adds heat in place of the
-	// market evidence its fill would have given. Two suspects do when the
-	// ring's seller (R7) sold to them; suspects outnumbered more than three
-	// to one by clean first-ever buyers (a news spike) do not.
+	// 1, passkey login -2, the account's own device (seen on earlier days)
+	// -1; neither discount holds once the session's cookie is used from
+	// another IP. A refused buy counts as much as an executed one: each
+	// suspect whose buy was refused also adds heat in place of the market
+	// evidence its fill would have given. Two suspects do when the ring's
+	// seller (R7) sold to them; suspects outnumbered more than three to one
+	// by clean first-ever buyers (a news spike) do not.
+	//
+	// Every buy order of a suspect counts (up to ConvergeAccounts per
+	// account): ConvergeAccounts hijacked buy orders from fewer accounts
+	// are a ramp too (R3_repeat_buys) when the ring's seller sold into
+	// them, or an account R7 flagged tried to sell into them (refused or
+	// not), or one of the suspects liquidated its holdings into the issue
+	// (R1) from a session that looks hijacked without it.
 	//
 	// Freezes rest on each account's own evidence: only accounts whose own
 	// sessions scored more than SuspectPoints (shared IPs, ASNs, devices and

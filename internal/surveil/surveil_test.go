@@ -15,50 +15,57 @@ import (
 // no look-alike is ever halted or frozen.
 func TestScenarios(t *testing.T) {
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			g := newGen()
-			sc.build(g)
-			w := New(DefaultConfig())
-			alerts := replayGen(w, g)
-			if testing.Verbose() {
-				for _, a := range alerts {
-					t.Logf("%s", a.AppendJSON(nil))
-				}
-			}
-			var halt *event.Alert
-			for i := range alerts {
-				a := &alerts[i]
-				if a.Action == event.AlertHaltBuys && halt == nil {
-					halt = a
-				}
-				if !sc.attack && a.Action != event.AlertNone {
-					t.Errorf("look-alike acted on: %s", a.AppendJSON(nil))
-				}
-			}
-			if !sc.attack {
-				if w.Halted(sc.target) {
-					t.Errorf("%s halted", sc.target)
-				}
-				return
-			}
-			buys := g.hijackBuys[sc.target]
-			if len(buys) < 3 {
-				t.Fatalf("scenario has %d hijacked buys", len(buys))
-			}
-			if halt == nil {
-				t.Fatalf("never halted; heat %d", w.Heat(sc.target))
-			}
-			if halt.Symbol != sc.target {
-				t.Errorf("halted %s, want %s", halt.Symbol, sc.target)
-			}
-			if late := halt.Time.Sub(buys[2]); late > 60*time.Second {
-				t.Errorf("halted %v after the third hijacked buy order, want within 60s", late)
-			}
-			if !w.Halted(sc.target) || w.Heat(sc.target) != 100 {
-				t.Errorf("Halted %v Heat %d", w.Halted(sc.target), w.Heat(sc.target))
-			}
-		})
+		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}
+}
+
+// runScenario replays sc and checks it: an attack is halted within 60
+// seconds of its third hijacked buy order, a look-alike is never acted on.
+// It returns the first halting alert, if any.
+func runScenario(t *testing.T, sc scenario) *event.Alert {
+	t.Helper()
+	g := newGen()
+	sc.build(g)
+	w := New(DefaultConfig())
+	alerts := replayGen(w, g)
+	if testing.Verbose() {
+		for _, a := range alerts {
+			t.Logf("%s", a.AppendJSON(nil))
+		}
+	}
+	var halt *event.Alert
+	for i := range alerts {
+		a := &alerts[i]
+		if a.Action == event.AlertHaltBuys && halt == nil {
+			halt = a
+		}
+		if !sc.attack && a.Action != event.AlertNone {
+			t.Errorf("look-alike acted on: %s", a.AppendJSON(nil))
+		}
+	}
+	if !sc.attack {
+		if w.Halted(sc.target) {
+			t.Errorf("%s halted", sc.target)
+		}
+		return halt
+	}
+	buys := g.hijackBuys[sc.target]
+	if len(buys) < 3 {
+		t.Fatalf("scenario has %d hijacked buys", len(buys))
+	}
+	if halt == nil {
+		t.Fatalf("never halted; heat %d", w.Heat(sc.target))
+	}
+	if halt.Symbol != sc.target {
+		t.Errorf("halted %s, want %s", halt.Symbol, sc.target)
+	}
+	if late := halt.Time.Sub(buys[2]); late > 60*time.Second {
+		t.Errorf("halted %v after the third hijacked buy order, want within 60s", late)
+	}
+	if !w.Halted(sc.target) || w.Heat(sc.target) != 100 {
+		t.Errorf("Halted %v Heat %d", w.Halted(sc.target), w.Heat(sc.target))
+	}
+	return halt
 }
 
 // TestScenarioFindings checks the secondary findings of the attacks.
