@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/reason"
-	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 // httpBrokerage drives a running Kabuto (kabuto serve or kabuto demo)
@@ -227,19 +225,11 @@ func runHTTP(ctx context.Context, cfg *Config, w *world) (*runResult, error) {
 	// The brokerage's own sign-in in front of Kabuto's decision API:
 	// Kabuto's identity service as a library, on a private database that
 	// knows the acting customers.
-	dir, err := os.MkdirTemp(cfg.TempDir, "kabuto-sim-door-")
+	db, done, err := tempDB(ctx, cfg, "kabuto-sim-door-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	db, err := store.Open(ctx, "", dir)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return nil, err
-	}
+	defer done()
 	if r.fd, err = newFrontDoor(db, r.clock.Now, w.seed, cfg.Log); err != nil {
 		return nil, err
 	}

@@ -179,21 +179,32 @@ func (r *run) key(prefix string) string {
 	return fmt.Sprintf("%s-%08d", prefix, r.ids)
 }
 
+// tempDB opens a fresh, migrated SQLite database in a new temporary
+// directory; done closes and removes it.
+func tempDB(ctx context.Context, cfg *Config, prefix string) (db *store.DB, done func(), err error) {
+	dir, err := os.MkdirTemp(cfg.TempDir, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if db, err = store.Open(ctx, "", dir); err == nil {
+		if _, err = db.Migrate(ctx); err != nil {
+			db.Close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); os.RemoveAll(dir) }, nil
+}
+
 // runVariant plays the day once with the layers of v.
 func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, labels io.Writer, prog *progress) (*runResult, error) {
-	dir, err := os.MkdirTemp(cfg.TempDir, "kabuto-sim-")
+	db, done, err := tempDB(ctx, cfg, "kabuto-sim-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	db, err := store.Open(ctx, "", dir)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return nil, err
-	}
+	defer done()
 	r := newRun(ctx, cfg, w, v, prog)
 	if r.fd, err = newFrontDoor(db, r.clock.Now, w.seed, cfg.Log); err != nil {
 		return nil, err
