@@ -1,6 +1,6 @@
 // Package cli is the kabuto command: it parses the command line and runs
-// the subcommands (serve, demo, migrate, apikey, version). cmd/kabuto only
-// calls Main.
+// the subcommands (serve, demo, simulate, replay, loadtest, policy, audit,
+// migrate, apikey, version). cmd/kabuto only calls Main.
 package cli
 
 import (
@@ -34,6 +34,7 @@ func commands() []command {
 		{"demo", "run a demo brokerage with thousands of customers on a fresh embedded database", runDemo},
 		{"simulate", "replay the 2025 campaign against Kabuto and score every defence", runSimulate},
 		{"replay", "backtest a policy over a recorded stream, in stream time", runReplay},
+		{"loadtest", "load a running Kabuto's decision API and report decisions/s and latency", runLoadtest},
 		{"policy", "print the built-in policy, or check a policy file", runPolicy},
 		{"audit", "verify the audit trail's hash chain and list entries", runAudit},
 		{"migrate", "apply database migrations and exit", runMigrate},

@@ -1,37 +1,70 @@
 package cli
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
-	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/server"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
 
-// BenchmarkEventsAPI drives POST /api/v1/events of a real server over
-// loopback with a load generator in the same process (so both share the 2
-// cores): single-record requests and batches of 50 from 8 clients, and
-// batches of 10 from 4 clients (an order gateway's shape). The
-// baseline is GET /healthz under the same load in the same run. It reports
-// decisions per second and p50/p99 request latency.
+// envLoadChild holds the arguments of `kabuto loadtest` (JSON) when the
+// test binary runs as BenchmarkEventsAPI's load generator.
+const envLoadChild = "KABUTO_TEST_LOADTEST_CHILD"
+
+// TestLoadgenChild is the load generator of BenchmarkEventsAPI: the
+// benchmark runs the test binary again with only this test and
+// KABUTO_TEST_LOADTEST_CHILD set, so that the generator is a process of
+// its own, as a load generator on the same machine would be. It runs
+// `kabuto loadtest` with the arguments given and exits with its code.
+func TestLoadgenChild(t *testing.T) {
+	v := os.Getenv(envLoadChild)
+	if v == "" {
+		t.Skip("the load generator of BenchmarkEventsAPI; runs only as its child process")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(v), &args); err != nil {
+		t.Fatal(err)
+	}
+	os.Exit(Run(context.Background(), append([]string{"loadtest"}, args...), os.Stdout, os.Stderr))
+}
+
+// BenchmarkEventsAPI drives POST /api/v1/events of a real server (the
+// app of `kabuto serve` on SQLite, with its middleware) over loopback from
+// a load generator in a separate process, `kabuto loadtest` run from the
+// test binary, so that the two share the machine's cores but not a Go
+// runtime. Each sub-benchmark measures b.N decisions (requests, for the
+// baseline) and reports the generator's figures: decisions per second
+// over the measured part, and the p50, p99 and p99.9 request latency; and
+// the server's: bytes allocated per decision, collections per second, and
+// how long the decisions still queued at the end took to write.
+//
+// Closed loop (as fast as answered: the latency includes the queue of a
+// saturated server): the baseline, GET /healthz from 8 connections, first
+// in the same run; then single records from 8 connections, batches of 10
+// from 4, of 20 from 2, of 50 from 8. Open loop (offered on a fixed
+// schedule, latency from when each request was due), an order gateway's
+// shape: its baseline, GET /healthz at 1,000 requests/s from 4
+// connections; then batches of 20 from 4 connections at 10,000 and at
+// 20,000 decisions/s (1,000 requests/s).
 func BenchmarkEventsAPI(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db := storetest.SQLite(b)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: 1, smallCaps: 50})
 	if err != nil {
 		b.Fatal(err)
@@ -44,87 +77,79 @@ func BenchmarkEventsAPI(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// No request log lines: they would measure the terminal.
-	go server.Serve(ctx, ln, a.server.Mux(), log)
+	go server.Serve(ctx, ln, a.server.Handler(), log)
 	base := "http://" + ln.Addr().String()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	dir := b.TempDir()
 
-	t0 := time.Date(2025, 4, 8, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
-	var seq atomic.Int64
-	record := func() []byte {
-		n := seq.Add(1)
-		acct := fmt.Sprintf("L%05d", n%10000)
-		r := event.Record{ID: fmt.Sprintf("ld%d", n), Time: t0.Add(time.Duration(n) * time.Millisecond), Account: acct, Session: "s" + acct,
-			IP: "192.0.2.70", ASN: 2516, Country: "JP", Device: "d" + acct, UA: "Mozilla/5.0", Channel: "web"}
-		if n%4 == 0 {
-			r.Type, r.Method, r.Factors, r.OK = event.TypeLogin, "password", []string{"password", "email_otp"}, true
-		} else {
-			r.Type, r.OrderID, r.Symbol, r.Side, r.Qty, r.PriceType, r.AccountKind, r.ValueJPY = event.TypeOrder, fmt.Sprint("o", n), "7203", "buy", 100, "market", "cash", 270000
+	load := func(b *testing.B, batch, clients int, rate float64, extra ...string) {
+		n := max(1, (b.N+batch-1)/batch)
+		args := []string{"--target", base, "--api-key", secret, "--batch", fmt.Sprint(batch), "--clients", fmt.Sprint(clients),
+			"--requests", fmt.Sprint(n), "--warmup", "0", "--rate", fmt.Sprint(rate), "--json"}
+		args = append(args, extra...)
+		js, _ := json.Marshal(args)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLoadgenChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), envLoadChild+"="+string(js))
+		out, err := os.Create(filepath.Join(dir, "out.json"))
+		if err != nil {
+			b.Fatal(err)
 		}
-		return r.AppendJSON(nil)
-	}
-	load := func(b *testing.B, method, path string, batch, clients int) {
-		var mu sync.Mutex
-		var lat []time.Duration
-		var done atomic.Int64
-		per := b.N/clients/batch + 1
+		defer out.Close()
+		var stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = out, &stderr
+		// Start from an idle server: what the last run left queued is
+		// written first.
+		if err := a.dlog.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
 		b.ResetTimer()
-		var wg sync.WaitGroup
-		for range clients {
-			wg.Go(func() {
-				mine := make([]time.Duration, 0, per)
-				for range per {
-					var body []byte
-					if method == "POST" {
-						if batch == 1 {
-							body = record()
-						} else {
-							parts := make([][]byte, batch)
-							for i := range parts {
-								parts[i] = record()
-							}
-							body = append(append([]byte{'['}, bytes.Join(parts, []byte{','})...), ']')
-						}
-					}
-					req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+secret)
-					req.Header.Set("Content-Type", "application/json")
-					start := time.Now()
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-					mine = append(mine, time.Since(start))
-					done.Add(int64(batch))
-				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
-			})
+		err = cmd.Run()
+		b.StopTimer()
+		runtime.ReadMemStats(&m1)
+		// Decisions still queued when the last answer came are written
+		// now: how long that takes says whether the run outpaced the
+		// decision log.
+		drain := time.Now()
+		if err := a.dlog.Flush(ctx); err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
-		if b.Failed() || len(lat) == 0 {
-			return
+		b.ReportMetric(float64(time.Since(drain).Milliseconds()), "backlog-ms")
+		if err != nil {
+			b.Fatalf("load generator: %v: %s", err, stderr.String())
 		}
-		el := b.Elapsed()
-		slices.Sort(lat)
-		b.ReportMetric(float64(done.Load())/el.Seconds(), "decisions/s")
-		if method == "GET" {
-			b.ReportMetric(float64(done.Load())/el.Seconds(), "requests/s")
+		var res loadResult
+		body, _ := os.ReadFile(out.Name())
+		if err := json.Unmarshal(body, &res); err != nil {
+			b.Fatalf("load generator's output %q: %v", body, err)
 		}
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		b.ReportMetric(res.PerSecond, "decisions/s")
+		if res.Healthz {
+			b.ReportMetric(res.PerSecond, "requests/s")
+		}
+		b.ReportMetric(float64(res.P50us), "p50-µs")
+		b.ReportMetric(float64(res.P99us), "p99-µs")
+		b.ReportMetric(float64(res.P999us), "p99.9-µs")
+		if rate > 0 {
+			b.ReportMetric(float64(res.Late), "late-requests")
+		}
+		// The server's side (this process; the generator is another):
+		// bytes allocated per decision and garbage collections per second.
+		if res.Decisions > 0 {
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(res.Decisions), "server-B/decision")
+			b.ReportMetric(float64(m1.NumGC-m0.NumGC)/b.Elapsed().Seconds(), "server-GC/s")
+		}
 	}
-	b.Run("baseline_healthz", func(b *testing.B) { load(b, "GET", "/healthz", 1, 8) })
-	b.Run("single", func(b *testing.B) { load(b, "POST", "/api/v1/events", 1, 8) })
-	b.Run("batch10_4clients", func(b *testing.B) { load(b, "POST", "/api/v1/events", 10, 4) })
-	b.Run("batch20_2clients", func(b *testing.B) { load(b, "POST", "/api/v1/events", 20, 2) })
-	b.Run("batch50", func(b *testing.B) { load(b, "POST", "/api/v1/events", 50, 8) })
+	// Closed loop: as fast as answered.
+	b.Run("baseline_healthz", func(b *testing.B) { load(b, 1, 8, 0, "--healthz") })
+	b.Run("single", func(b *testing.B) { load(b, 1, 8, 0) })
+	b.Run("batch10_4clients", func(b *testing.B) { load(b, 10, 4, 0) })
+	b.Run("batch20_2clients", func(b *testing.B) { load(b, 20, 2, 0) })
+	b.Run("batch50_8clients", func(b *testing.B) { load(b, 50, 8, 0) })
+	// Open loop: an order gateway's pool of 4 connections, batches of 20
+	// offered at a fixed rate; the baseline is /healthz at the same
+	// request rate.
+	b.Run("baseline_healthz_1000rps", func(b *testing.B) { load(b, 1, 4, 1000, "--healthz") })
+	b.Run("batch20_4clients_10k", func(b *testing.B) { load(b, 20, 4, 10000) })
+	b.Run("batch20_4clients_20k", func(b *testing.B) { load(b, 20, 4, 20000) })
 }

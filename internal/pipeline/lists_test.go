@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -115,5 +116,25 @@ func TestAppendFeaturesMatchesJSON(t *testing.T) {
 	want, _ := json.Marshal(m)
 	if got := AppendFeatures(nil, m); string(got) != string(want) {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// The engine's own keys, all of them and a few, take the path that
+	// needs no sorting; with a key it does not know, the sorting one.
+	all := map[string]any{surveilHeldProceeds: int64(5)}
+	for i, v := range risk.Variables() {
+		all[v.Name] = []any{true, int64(i), float64(i) / 3, "s" + v.Name}[i%4]
+	}
+	few := map[string]any{}
+	for k, v := range all {
+		if len(few) < 7 {
+			few[k] = v
+		}
+	}
+	mixed := maps.Clone(few)
+	mixed["zz.not_a_variable"] = 1.5
+	for _, m := range []map[string]any{all, few, mixed, {}, nil} {
+		want, _ := json.Marshal(m)
+		if got := AppendFeatures(nil, m); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	mathbits "math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,10 +23,16 @@ import (
 
 // Log stores decisions and alerts in the database. Decisions on money
 // movement are written before Decision returns (a store that is down
-// refuses the withdrawal); the rest are written by a background writer
-// that commits them in groups, and once that writer fails every later
-// decision is refused until it recovers, so nothing is decided unrecorded
-// for long.
+// refuses the withdrawal); the rest are queued, encoded and written by a
+// background writer (Run) that commits them in groups every FlushEvery,
+// and once that writer fails every later decision is refused until it
+// recovers, so nothing is decided unrecorded for long.
+//
+// A decision is encoded for its row at once and queued; the writer inserts
+// the queue in multi-row statements prepared once. When decisions come
+// faster than the database takes them, the queue is bounded: past
+// waitQueued a decision waits for the writer to take the queue (the
+// requests slow down to the database's pace instead of being refused).
 type Log struct {
 	db  *store.DB
 	log *slog.Logger
@@ -33,12 +40,22 @@ type Log struct {
 	mu      sync.Mutex
 	pending []row
 	wake    chan struct{}
+	taken   chan struct{} // closed when the writer takes the queue
 	failed  error
+	// waitQueued is the queue's length at which a decision waits for the
+	// writer (the constant, but for tests).
+	waitQueued int
+
+	writing sync.Mutex // one Flush at a time; guards batch and stmts
+	batch   []row      // the rows being written
+	stmts   map[int]*sql.Stmt
 }
 
+// row is a decision encoded for the decisions table.
 type row struct {
-	args []any
-	done chan error // nil: nobody waits
+	d                                        event.Decision // Reasons not used: see reasons
+	typ                                      event.Type
+	reasons, rules, features, shadow, record string
 }
 
 // NewLog returns a Log on db. Run must be running for decisions that are
@@ -47,27 +64,37 @@ func NewLog(db *store.DB, log *slog.Logger) *Log {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Log{db: db, log: log, wake: make(chan struct{}, 1)}
+	return &Log{db: db, log: log, wake: make(chan struct{}, 1), taken: make(chan struct{}), waitQueued: waitQueued, stmts: map[int]*sql.Stmt{}}
 }
 
-// rowsPerInsert rows go in one INSERT (13 parameters each, well under
-// both databases' limits).
 const (
-	rowsPerInsert = 200
-	decisionCols  = 13
+	decisionCols = 13
+	// FlushEvery is how often the writer commits queued decisions.
+	FlushEvery = 5 * time.Millisecond
+	// flushRows queued decisions wake the writer before FlushEvery.
+	flushRows = 1024
+	// txRows is the most rows one transaction of the writer holds, so
+	// that a withdrawal's decision, written at once, never queues long
+	// for SQLite's write lock behind it.
+	txRows = 2048
+	// waitQueued decisions waiting make the next wait until the writer
+	// takes some (back-pressure: the requests slow down to what the
+	// database writes, rather than being refused). Enough for the writer
+	// to fall behind for a while (a checkpoint's fsync) without anyone
+	// waiting.
+	waitQueued = 8 * txRows
+	// maxQueued decisions waiting refuse further decisions.
+	maxQueued = 100_000
+	// chunkRows is the most rows of one INSERT (13 parameters each, well
+	// under both databases' limits).
+	chunkRows = 128
 )
-
-var multiInserts sync.Map // dialect and rows → SQL text
 
 // multiInsert returns an INSERT of n decision rows. SQLite gets anonymous
 // ? parameters: it resolves named ones ($N) by a linear search per
 // parameter, which costs more than the insert itself at thousands of
 // parameters.
 func multiInsert(d store.Dialect, n int) string {
-	key := string(d) + strconv.Itoa(n)
-	if q, ok := multiInserts.Load(key); ok {
-		return q.(string)
-	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO decisions (event, time_us, account, type, action, factor, score, reasons, policy, rules, features, shadow, record) VALUES `)
 	for i := range n {
@@ -82,60 +109,99 @@ func multiInsert(d store.Dialect, n int) string {
 			if d == store.SQLite {
 				b.WriteByte('?')
 			} else {
-				fmt.Fprintf(&b, "$%d", i*decisionCols+j+1)
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(i*decisionCols + j + 1))
 			}
 		}
 		b.WriteByte(')')
 	}
 	b.WriteString(` ON CONFLICT (event) DO NOTHING`)
-	q := b.String()
-	multiInserts.Store(key, q)
-	return q
+	return b.String()
 }
 
 const insertDecision = `INSERT INTO decisions (event, time_us, account, type, action, factor, score, reasons, policy, rules, features, shadow, record)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (event) DO NOTHING`
 
-// Decision records res, the decision on r.
+// Decision records res, the decision on r: money movement at once, the
+// rest through the writer.
 func (l *Log) Decision(ctx context.Context, r *event.Record, res *risk.Result) error {
-	d := &res.Decision
-	rules, _ := json.Marshal(res.Rules)
-	feats := AppendFeatures(nil, res.Features)
-	shadow := ""
-	if res.Shadow != nil {
-		shadow = string(res.Shadow.AppendJSON(nil))
-	}
-	args := []any{d.Event, store.Micros(d.Time), d.Account, string(r.Type), d.Action, d.Factor, int64(d.Score),
-		strings.Join(d.Reasons, " "), d.Policy, string(rules), string(feats), shadow, string(r.AppendJSON(nil))}
+	q := newRow(r, res)
 	if r.Type.MoneyMovement() {
-		_, err := l.db.ExecContext(ctx, insertDecision, args...)
+		_, err := l.db.ExecContext(ctx, insertDecision, q.appendArgs(nil)...)
 		if err != nil {
 			return fmt.Errorf("pipeline: recording the decision on %s: %w", r.ID, err)
 		}
 		return nil
 	}
 	l.mu.Lock()
+	for len(l.pending) >= l.waitQueued && l.failed == nil {
+		taken := l.taken
+		l.mu.Unlock()
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-taken:
+		case <-ctx.Done():
+			return fmt.Errorf("pipeline: waiting for the decision log: %w", ctx.Err())
+		}
+		l.mu.Lock()
+	}
 	if l.failed != nil {
 		err := l.failed
 		l.mu.Unlock()
 		return fmt.Errorf("pipeline: decision log is failing: %w", err)
 	}
-	if len(l.pending) >= 100_000 {
+	if len(l.pending) >= maxQueued {
 		l.mu.Unlock()
 		return errors.New("pipeline: decision log is backed up")
 	}
-	l.pending = append(l.pending, row{args: args})
+	l.pending = append(l.pending, q)
+	n := len(l.pending)
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if n == flushRows {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
 
-// Run writes queued decisions until ctx ends, then writes what is left.
+// newRow encodes res, the decision on r.
+func newRow(r *event.Record, res *risk.Result) row {
+	q := row{d: res.Decision, typ: r.Type, reasons: strings.Join(res.Decision.Reasons, " ")}
+	q.d.Reasons = nil
+	bp := encodeBufs.Get().(*[]byte)
+	*bp = r.AppendJSON((*bp)[:0])
+	q.record = string(*bp)
+	*bp = AppendFeatures((*bp)[:0], res.Features)
+	q.features = string(*bp)
+	if res.Shadow != nil {
+		*bp = res.Shadow.AppendJSON((*bp)[:0])
+		q.shadow = string(*bp)
+	}
+	encodeBufs.Put(bp)
+	rules, _ := json.Marshal(res.Rules)
+	q.rules = string(rules)
+	return q
+}
+
+// encodeBufs hold rows being encoded.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// appendArgs appends the row's 13 column values to args.
+func (q *row) appendArgs(args []any) []any {
+	d := &q.d
+	return append(args, d.Event, store.Micros(d.Time), d.Account, string(q.typ), d.Action, d.Factor, int64(d.Score),
+		q.reasons, d.Policy, q.rules, q.features, q.shadow, q.record)
+}
+
+// Run writes queued decisions every FlushEvery until ctx ends, then
+// writes what is left.
 func (l *Log) Run(ctx context.Context) {
-	t := time.NewTicker(5 * time.Millisecond)
+	t := time.NewTicker(FlushEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -149,52 +215,100 @@ func (l *Log) Run(ctx context.Context) {
 	}
 }
 
-// Flush writes every queued decision now, in one transaction.
+// Flush writes every queued decision now, in transactions of up to
+// txRows rows, taking them from the queue one transaction at a time (so
+// that a decision waiting for room in the queue waits for one transaction,
+// not for all).
 func (l *Log) Flush(ctx context.Context) error {
-	l.mu.Lock()
-	batch := l.pending
-	l.pending = nil
-	l.mu.Unlock()
-	if len(batch) == 0 {
+	l.writing.Lock()
+	defer l.writing.Unlock()
+	// The writes run to the end even if ctx ends meanwhile: a statement
+	// cut short is work thrown away.
+	wctx := context.WithoutCancel(ctx)
+	for wrote := false; ; wrote = true {
 		l.mu.Lock()
-		err := l.failed
+		n := min(len(l.pending), txRows)
+		batch := append(l.batch[:0], l.pending[:n]...)
+		l.pending = append(l.pending[:0], l.pending[n:]...)
+		close(l.taken)
+		l.taken = make(chan struct{})
+		failed := l.failed
 		l.mu.Unlock()
-		if err != nil { // probe: clear the failure once the store answers
-			if perr := l.db.PingContext(ctx); perr == nil {
-				l.mu.Lock()
-				l.failed = nil
-				l.mu.Unlock()
+		if n == 0 {
+			if failed != nil && !wrote { // probe: clear the failure once the store answers
+				if l.db.PingContext(ctx) != nil {
+					return failed
+				}
 				l.log.Info("decision log recovered")
 			}
+			l.mu.Lock()
+			l.failed = nil
+			l.mu.Unlock()
+			return nil
 		}
-		return err
-	}
-	err := l.db.Tx(ctx, func(tx *sql.Tx) error {
-		for i := 0; i < len(batch); i += rowsPerInsert {
-			part := batch[i:min(len(batch), i+rowsPerInsert)]
-			args := make([]any, 0, len(part)*decisionCols)
-			for _, r := range part {
-				args = append(args, r.args...)
+		err := l.write(wctx, batch)
+		if err != nil {
+			l.mu.Lock()
+			l.failed = err
+			l.pending = append(batch, l.pending...) // keep them for the next try
+			l.batch = nil
+			if len(l.pending) > maxQueued {
+				l.pending = l.pending[:maxQueued]
 			}
-			if _, err := tx.ExecContext(ctx, multiInsert(l.db.Dialect, len(part)), args...); err != nil {
+			l.log.Error("decision log failed; refusing decisions until it recovers", "err", err, "queued", len(l.pending))
+			l.mu.Unlock()
+			return err
+		}
+		clear(batch)
+		l.batch = batch
+		if n < txRows || ctx.Err() != nil {
+			l.mu.Lock()
+			l.failed = nil
+			l.mu.Unlock()
+			return nil
+		}
+	}
+}
+
+// write inserts rows in one transaction: in INSERTs of chunkRows rows and
+// then of powers of two for the rest, each prepared once.
+func (l *Log) write(ctx context.Context, rows []row) error {
+	args := make([]any, 0, chunkRows*decisionCols)
+	return l.db.Tx(ctx, func(tx *sql.Tx) error {
+		for rest := rows; len(rest) > 0; {
+			n := chunkRows
+			for n > len(rest) {
+				n /= 2
+			}
+			stmt, err := l.stmt(ctx, n)
+			if err != nil {
 				return err
 			}
+			args = args[:0]
+			for i := range rest[:n] {
+				args = rest[i].appendArgs(args)
+			}
+			if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			clear(args)
+			rest = rest[n:]
 		}
 		return nil
 	})
-	l.mu.Lock()
-	if err != nil {
-		l.failed = err
-		l.pending = append(batch, l.pending...) // keep them for the next try
-		if len(l.pending) > 100_000 {
-			l.pending = l.pending[:100_000]
-		}
-		l.log.Error("decision log failed; refusing decisions until it recovers", "err", err, "queued", len(l.pending))
-	} else {
-		l.failed = nil
+}
+
+// stmt returns the prepared INSERT of n rows.
+func (l *Log) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if s, ok := l.stmts[n]; ok {
+		return s, nil
 	}
-	l.mu.Unlock()
-	return err
+	s, err := l.db.PrepareContext(ctx, multiInsert(l.db.Dialect, n))
+	if err != nil {
+		return nil, err
+	}
+	l.stmts[n] = s
+	return s, nil
 }
 
 // Alert records a.
@@ -277,11 +391,71 @@ func (l *Log) Alerts(ctx context.Context, symbol string, since time.Time, limit 
 
 // AppendFeatures appends the feature values as one JSON object with sorted
 // keys: the same output as json.Marshal, at a fraction of the cost on the
-// decision path.
+// decision path. The keys the engine gives (risk.Variables, and the
+// pipeline's own) are put in order without sorting.
 func AppendFeatures(b []byte, m map[string]any) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
+	ko := keyOrder()
+	if len(m) > maxOrdered {
+		return appendFeaturesSorted(b, m)
+	}
+	var present [(maxOrdered + 63) / 64]uint64
+	var vals [maxOrdered]any
+	for k, v := range m {
+		r, ok := ko.rank[k]
+		if !ok {
+			return appendFeaturesSorted(b, m)
+		}
+		present[r/64] |= 1 << (r % 64)
+		vals[r] = v
+	}
+	b = append(b, '{')
+	first := true
+	for w, bits := range present {
+		for bits != 0 {
+			r := w*64 + mathbits.TrailingZeros64(bits)
+			bits &= bits - 1
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, ko.quoted[r]...)
+			b = appendFeature(b, vals[r])
+		}
+	}
+	return append(b, '}')
+}
+
+// maxOrdered is the most keys AppendFeatures puts in order by rank.
+const maxOrdered = 256
+
+// keyOrder ranks the feature keys the engine and the pipeline give, in
+// sorted order, with each key's JSON (`"name":`).
+var keyOrder = sync.OnceValue(func() (o struct {
+	rank   map[string]int
+	quoted [][]byte
+}) {
+	names := []string{surveilHeldProceeds}
+	for _, v := range risk.Variables() {
+		names = append(names, v.Name)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) > maxOrdered {
+		names = names[:maxOrdered] // the rest take the sorting path
+	}
+	o.rank = make(map[string]int, len(names))
+	for i, n := range names {
+		o.rank[n] = i
+		o.quoted = append(o.quoted, append(event.AppendString(nil, n), ':'))
+	}
+	return o
+})
+
+// appendFeaturesSorted is AppendFeatures for any keys.
+func appendFeaturesSorted(b []byte, m map[string]any) []byte {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -294,30 +468,33 @@ func AppendFeatures(b []byte, m map[string]any) []byte {
 		}
 		b = event.AppendString(b, k)
 		b = append(b, ':')
-		switch v := m[k].(type) {
-		case bool:
-			b = strconv.AppendBool(b, v)
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case int:
-			b = strconv.AppendInt(b, int64(v), 10)
-		case float64:
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				b = append(b, "null"...)
-			} else {
-				b = appendFloat(b, v)
-			}
-		case string:
-			b = event.AppendString(b, v)
-		default:
-			j, err := json.Marshal(v)
-			if err != nil {
-				j = []byte("null")
-			}
-			b = append(b, j...)
-		}
+		b = appendFeature(b, m[k])
 	}
 	return append(b, '}')
+}
+
+// appendFeature appends one feature value as encoding/json does.
+func appendFeature(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case bool:
+		return strconv.AppendBool(b, v)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case int:
+		return strconv.AppendInt(b, int64(v), 10)
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return append(b, "null"...)
+		}
+		return appendFloat(b, v)
+	case string:
+		return event.AppendString(b, v)
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		j = []byte("null")
+	}
+	return append(b, j...)
 }
 
 // appendFloat writes f as encoding/json does.

@@ -19,6 +19,8 @@ import (
 type Sink interface {
 	// Decision records the decision on r. For money movement it must not
 	// return before the decision is durable; an error refuses the action.
+	// It must not keep r or res's Features (Decide uses the map again for
+	// a later decision).
 	Decision(ctx context.Context, r *event.Record, res *risk.Result) error
 	// Alert records an alert.
 	Alert(ctx context.Context, a *event.Alert) error
@@ -71,6 +73,12 @@ func (p *Pipeline) Decide(ctx context.Context, r *event.Record) (event.Decision,
 		return event.Decision{}, err
 	}
 	var res risk.Result
+	if p.Explain {
+		// A map of an earlier decision (the engine clears it): the
+		// largest thing a decision would allocate.
+		res.Features = features.Get().(map[string]any)
+		defer releaseFeatures(res.Features)
+	}
 	p.Risk.DecideInto(r, &res, p.Explain)
 	p.holdProceeds(r, &res)
 	if err := p.Sink.Decision(ctx, r, &res); err != nil {
@@ -126,6 +134,10 @@ func (p *Pipeline) watch(ctx context.Context, r *event.Record, d *event.Decision
 // surveil.Config.HoldProceeds, as Malaysia's exchange did for 14 days).
 const ReasonProceedsHeld = "proceeds_held"
 
+// surveilHeldProceeds is the feature of a withdrawal held for held
+// proceeds: how much of the account's money surveillance holds.
+const surveilHeldProceeds = "surveil.held_proceeds_jpy"
+
 // holdProceeds sends a withdrawal from an account with held proceeds to
 // an analyst, unless the policy already refused it outright.
 func (p *Pipeline) holdProceeds(r *event.Record, res *risk.Result) {
@@ -147,7 +159,19 @@ func (p *Pipeline) holdProceeds(r *event.Record, res *risk.Result) {
 	d.Reasons = append(d.Reasons, ReasonProceedsHeld)
 	res.Rules = append(res.Rules, risk.Hit{ID: ReasonProceedsHeld, Reason: ReasonProceedsHeld, Action: risk.ActionHold})
 	if res.Features != nil {
-		res.Features["surveil.held_proceeds_jpy"] = held
+		res.Features[surveilHeldProceeds] = held
+	}
+}
+
+// features are feature maps used again from one decision to the next.
+var features = sync.Pool{New: func() any { return make(map[string]any, 32) }}
+
+// releaseFeatures gives m back for a later decision; nothing may use it
+// after.
+func releaseFeatures(m map[string]any) {
+	if len(m) <= 256 {
+		clear(m)
+		features.Put(m)
 	}
 }
 

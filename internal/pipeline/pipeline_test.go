@@ -143,6 +143,50 @@ func TestLogFailsClosed(t *testing.T) {
 	})
 }
 
+// TestLogBackPressure checks that decisions coming faster than the
+// writer takes them wait for it instead of being refused, and that every
+// one is stored, with its explanation, once the writer stops.
+func TestLogBackPressure(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		l := NewLog(db, nil)
+		l.waitQueued = 16
+		done := make(chan struct{})
+		go func() { l.Run(ctx); close(done) }()
+		p := NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), l)
+		p.Explain = true
+		at := time.Date(2025, 4, 8, 9, 0, 0, 0, jst)
+		const workers, each = 4, 300
+		errs := make(chan error, workers)
+		for w := range workers {
+			go func() {
+				for i := range each {
+					acct := fmt.Sprintf("B%d-%d", w, i%20)
+					r := &event.Record{ID: fmt.Sprintf("bp-%d-%d", w, i), Type: event.TypeOrder, Time: at.Add(time.Duration(i) * time.Second), Account: acct,
+						Session: "s" + acct, IP: "192.0.2.70", ASN: 2516, Country: "JP", Device: "d" + acct, UA: "ua", Channel: "web",
+						OrderID: fmt.Sprint("o", i), Symbol: "7203", Side: "buy", Qty: 100, PriceType: "market", AccountKind: "cash", ValueJPY: 270000}
+					if _, err := p.Decide(ctx, r); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range workers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		<-done
+		var n int
+		if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM decisions WHERE event LIKE 'bp-%' AND features LIKE '{"%'`).Scan(&n); err != nil || n != workers*each {
+			t.Fatalf("%d decisions stored with their features, want %d (%v)", n, workers*each, err)
+		}
+	})
+}
+
 func TestNotAction(t *testing.T) {
 	p := NewPipeline(risk.NewEngine(nil), surveil.New(surveil.DefaultConfig()), &StreamSink{summary: newSummary()})
 	if _, err := p.Decide(context.Background(), &event.Record{Type: event.TypeBar}); !errors.Is(err, ErrNotAction) {

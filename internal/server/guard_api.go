@@ -3,12 +3,12 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -27,7 +27,11 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Guard == nil {
 		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server runs no guard")
 	}
-	body, err := io.ReadAll(r.Body)
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bodies.Put(buf) // the records decoded from it hold copies
+	_, err := buf.ReadFrom(r.Body)
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -91,6 +95,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// bodies hold request bodies of POST /api/v1/events while they are read
+// and decoded (at most MaxBody bytes each).
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // splitRecords splits a body into record objects.
 func splitRecords(body []byte, contentType string) (raw [][]byte, ndjson bool, err error) {
 	t := bytes.TrimSpace(body)
@@ -108,12 +116,8 @@ func splitRecords(body []byte, contentType string) (raw [][]byte, ndjson bool, e
 		}
 		ndjson = true
 	case t[0] == '[':
-		var arr []json.RawMessage
-		if err := json.Unmarshal(t, &arr); err != nil {
+		if raw, err = splitArray(t); err != nil {
 			return nil, false, reason.New(http.StatusBadRequest, reason.BadRequest, "malformed JSON array: %v", err)
-		}
-		for _, a := range arr {
-			raw = append(raw, a)
 		}
 	default:
 		raw = [][]byte{t}
@@ -175,4 +179,96 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
 	return nil
+}
+
+// splitArray splits a JSON array into its elements, without copying them
+// and without validating them: each is decoded, strictly, after. It checks
+// the array's own syntax (brackets, commas, nothing after it), and finds
+// each element's end by its brackets and strings.
+func splitArray(t []byte) ([][]byte, error) {
+	i := skipSpace(t, 1)
+	if i < len(t) && t[i] == ']' {
+		if j := skipSpace(t, i+1); j != len(t) {
+			return nil, fmt.Errorf("data after the array at byte %d", j)
+		}
+		return [][]byte{}, nil
+	}
+	var out [][]byte
+	for {
+		end, err := valueEnd(t, i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t[i:end])
+		i = skipSpace(t, end)
+		if i == len(t) {
+			return nil, errors.New("unexpected end of JSON input")
+		}
+		switch t[i] {
+		case ',':
+			i = skipSpace(t, i+1)
+			continue
+		case ']':
+			if j := skipSpace(t, i+1); j != len(t) {
+				return nil, fmt.Errorf("data after the array at byte %d", j)
+			}
+			return out, nil
+		}
+		return nil, fmt.Errorf("want , or ] at byte %d", i)
+	}
+}
+
+func skipSpace(t []byte, i int) int {
+	for i < len(t) && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the end of the JSON value that starts at t[i]: after
+// its closing bracket or quote, or, for a number or literal, where the
+// next comma, bracket or space is.
+func valueEnd(t []byte, i int) (int, error) {
+	if i >= len(t) {
+		return 0, errors.New("unexpected end of JSON input")
+	}
+	switch t[i] {
+	case ',', ']', '}', ':':
+		return 0, fmt.Errorf("want a value at byte %d", i)
+	case '{', '[', '"':
+	default:
+		j := i
+		for j < len(t) && t[j] != ',' && t[j] != ']' && t[j] != '}' && t[j] != ' ' && t[j] != '\t' && t[j] != '\n' && t[j] != '\r' {
+			j++
+		}
+		return j, nil
+	}
+	depth := 0
+	for j := i; j < len(t); j++ {
+		switch t[j] {
+		case '"':
+			for j++; j < len(t) && t[j] != '"'; j++ {
+				if t[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(t) {
+				return 0, errors.New("unexpected end of JSON input in a string")
+			}
+			if depth == 0 {
+				return j + 1, nil
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return j + 1, nil
+			}
+			if depth < 0 {
+				return 0, fmt.Errorf("unbalanced %c at byte %d", t[j], j)
+			}
+		}
+	}
+	return 0, errors.New("unexpected end of JSON input")
 }
