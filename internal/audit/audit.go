@@ -55,8 +55,11 @@ func (l *Log) Append(ctx context.Context, e Entry) error {
 	for attempt := 0; ; attempt++ {
 		err := l.db.Tx(ctx, func(tx *sql.Tx) error { return AppendTx(ctx, tx, e) })
 		// Two writers that took the same sequence number on PostgreSQL:
-		// one wins, the other tries again on the new head.
-		if err != nil && attempt < 20 && isUniqueViolation(err) {
+		// one wins, the other tries again on the new head. Every lost race
+		// means another entry landed, so with N writers at once a writer
+		// loses at most N-1 times; the cap only guards against a broken
+		// database.
+		if err != nil && attempt < 1000 && ctx.Err() == nil && isUniqueViolation(err) {
 			continue
 		}
 		return err
