@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,11 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kabuto-sec/kabuto/internal/apikey"
-	"github.com/kabuto-sec/kabuto/internal/market"
-	"github.com/kabuto-sec/kabuto/internal/server"
-	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
 
 // envLoadChild holds the arguments of `kabuto loadtest` (JSON) when the
@@ -63,22 +57,7 @@ func TestLoadgenChild(t *testing.T) {
 func BenchmarkEventsAPI(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := storetest.SQLite(b)
-	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: 1, smallCaps: 50})
-	if err != nil {
-		b.Fatal(err)
-	}
-	secret, _, err := a.keys.Create(ctx, "load", []string{apikey.ScopeEvents}, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go server.Serve(ctx, ln, a.server.Handler(), log)
-	base := "http://" + ln.Addr().String()
+	base, secret, a := startEventsServer(b, ctx, 50, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	dir := b.TempDir()
 
 	load := func(b *testing.B, batch, clients int, rate float64, extra ...string) {

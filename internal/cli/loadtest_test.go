@@ -23,22 +23,7 @@ import (
 func TestLoadtestCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := storetest.SQLite(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: 1, smallCaps: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := a.keys.Create(ctx, "load", []string{apikey.ScopeEvents}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go server.Serve(ctx, ln, a.server.Handler(), log)
-	base := "http://" + ln.Addr().String()
+	base, secret, a := startEventsServer(t, ctx, 10, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	run := func(args ...string) (int, string, string) {
 		var out, errs strings.Builder
 		code := Run(ctx, append([]string{"loadtest"}, args...), &out, &errs)
@@ -64,7 +49,7 @@ func TestLoadtestCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions WHERE event LIKE $1`, res.RunID+"-%").Scan(&stored); err != nil || stored != 35 {
+	if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions WHERE event LIKE $1`, res.RunID+"-%").Scan(&stored); err != nil || stored != 35 {
 		t.Fatalf("the server stored %d decisions of the run, want 35 (%v)", stored, err)
 	}
 
@@ -106,4 +91,27 @@ func TestLoadtestCommand(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", args, code, errs)
 		}
 	}
+}
+
+// startEventsServer serves a real app (smallCaps thin issues, market
+// always open) on loopback until ctx ends, and returns its address and a
+// key with the events scope, and the app.
+func startEventsServer(tb testing.TB, ctx context.Context, smallCaps int, log *slog.Logger) (base, secret string, a *app) {
+	tb.Helper()
+	db := storetest.SQLite(tb)
+	var err error
+	a, err = newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: 1, smallCaps: smallCaps})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	secret, _, err = a.keys.Create(ctx, "load", []string{apikey.ScopeEvents}, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go server.Serve(ctx, ln, a.server.Handler(), log)
+	return "http://" + ln.Addr().String(), secret, a
 }
