@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	mathbits "math/bits"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +53,9 @@ type row struct {
 	d                                        event.Decision // Reasons not used: see reasons
 	typ                                      event.Type
 	reasons, rules, features, shadow, record string
+	// fset names the keys of features, a JSON array of values; nil when
+	// features is the JSON object.
+	fset *featureSet
 }
 
 // NewLog returns a Log on db. Run must be running for decisions that are
@@ -68,7 +68,7 @@ func NewLog(db *store.DB, log *slog.Logger) *Log {
 }
 
 const (
-	decisionCols = 13
+	decisionCols = 14
 	// FlushEvery is how often the writer commits queued decisions.
 	FlushEvery = 5 * time.Millisecond
 	// flushRows queued decisions wake the writer before FlushEvery.
@@ -85,7 +85,7 @@ const (
 	waitQueued = 8 * txRows
 	// maxQueued decisions waiting refuse further decisions.
 	maxQueued = 100_000
-	// chunkRows is the most rows of one INSERT (13 parameters each, well
+	// chunkRows is the most rows of one INSERT (14 parameters each, well
 	// under both databases' limits).
 	chunkRows = 128
 )
@@ -96,7 +96,7 @@ const (
 // parameters.
 func multiInsert(d store.Dialect, n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO decisions (event, time_us, account, type, action, factor, score, reasons, policy, rules, features, shadow, record) VALUES `)
+	b.WriteString(`INSERT INTO decisions (` + decisionColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -119,15 +119,22 @@ func multiInsert(d store.Dialect, n int) string {
 	return b.String()
 }
 
-const insertDecision = `INSERT INTO decisions (event, time_us, account, type, action, factor, score, reasons, policy, rules, features, shadow, record)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (event) DO NOTHING`
+// decisionColumns are the columns of a decision's row, in the order of
+// row.appendArgs.
+const decisionColumns = `event, time_us, account, type, action, factor, score, reasons, policy, rules, features, feature_set, shadow, record`
+
+const insertDecision = `INSERT INTO decisions (` + decisionColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (event) DO NOTHING`
 
 // Decision records res, the decision on r: money movement at once, the
 // rest through the writer.
 func (l *Log) Decision(ctx context.Context, r *event.Record, res *risk.Result) error {
 	q := newRow(r, res)
 	if r.Type.MoneyMovement() {
-		_, err := l.db.ExecContext(ctx, insertDecision, q.appendArgs(nil)...)
+		err := q.settle(ctx, l.db)
+		if err == nil {
+			_, err = l.db.ExecContext(ctx, insertDecision, q.appendArgs(nil)...)
+		}
 		if err != nil {
 			return fmt.Errorf("pipeline: recording the decision on %s: %w", r.ID, err)
 		}
@@ -176,26 +183,79 @@ func newRow(r *event.Record, res *risk.Result) row {
 	bp := encodeBufs.Get().(*[]byte)
 	*bp = r.AppendJSON((*bp)[:0])
 	q.record = string(*bp)
-	*bp = AppendFeatures((*bp)[:0], res.Features)
+	*bp, q.fset = appendFeatureValues((*bp)[:0], res.Features)
 	q.features = string(*bp)
 	if res.Shadow != nil {
 		*bp = res.Shadow.AppendJSON((*bp)[:0])
 		q.shadow = string(*bp)
 	}
+	*bp = appendHits((*bp)[:0], res.Rules)
+	q.rules = string(*bp)
 	encodeBufs.Put(bp)
-	rules, _ := json.Marshal(res.Rules)
-	q.rules = string(rules)
 	return q
+}
+
+// appendHits appends the rules that fired as encoding/json would.
+func appendHits(b []byte, hits []risk.Hit) []byte {
+	if hits == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, h := range hits {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = event.AppendString(b, h.ID)
+		b = append(b, `,"reason":`...)
+		b = event.AppendString(b, h.Reason)
+		if h.Weight != 0 {
+			b = append(b, `,"weight":`...)
+			b = strconv.AppendInt(b, int64(h.Weight), 10)
+		}
+		if h.Action != "" {
+			b = append(b, `,"action":`...)
+			b = event.AppendString(b, string(h.Action))
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// settle makes sure the row's feature set is stored (through ex) before
+// the row names it, or, when another set holds its id, turns the row's
+// features back into the object.
+func (q *row) settle(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) error {
+	if q.fset == nil {
+		return nil
+	}
+	ok, err := q.fset.ensureStored(ctx, ex)
+	if err != nil || ok {
+		return err
+	}
+	obj, err := featuresObject(q.fset.keys, q.features)
+	if err != nil {
+		return err
+	}
+	q.features, q.fset = obj, nil
+	return nil
 }
 
 // encodeBufs hold rows being encoded.
 var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// appendArgs appends the row's 13 column values to args.
+// appendArgs appends the row's column values (decisionColumns) to args.
 func (q *row) appendArgs(args []any) []any {
 	d := &q.d
+	var set int64
+	if q.fset != nil {
+		set = q.fset.id
+	}
 	return append(args, d.Event, store.Micros(d.Time), d.Account, string(q.typ), d.Action, d.Factor, int64(d.Score),
-		q.reasons, d.Policy, q.rules, q.features, q.shadow, q.record)
+		q.reasons, d.Policy, q.rules, q.features, set, q.shadow, q.record)
 }
 
 // Run writes queued decisions every FlushEvery until ctx ends, then
@@ -275,6 +335,11 @@ func (l *Log) Flush(ctx context.Context) error {
 func (l *Log) write(ctx context.Context, rows []row) error {
 	args := make([]any, 0, chunkRows*decisionCols)
 	return l.db.Tx(ctx, func(tx *sql.Tx) error {
+		for i := range rows {
+			if err := rows[i].settle(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for rest := rows; len(rest) > 0; {
 			n := chunkRows
 			for n > len(rest) {
@@ -322,7 +387,7 @@ func (l *Log) Alert(ctx context.Context, a *event.Alert) error {
 // Decisions returns stored decisions, newest first: of one account, or of
 // one event, or all; at most limit.
 func (l *Log) Decisions(ctx context.Context, account, eventID string, limit int) ([]guard.Explained, error) {
-	q := `SELECT event, time_us, account, type, action, factor, score, reasons, policy, rules, features, shadow, record FROM decisions`
+	q := `SELECT ` + decisionColumns + ` FROM decisions`
 	var args []any
 	switch {
 	case eventID != "":
@@ -343,10 +408,19 @@ func (l *Log) Decisions(ctx context.Context, account, eventID string, limit int)
 	out := []guard.Explained{}
 	for rows.Next() {
 		var s guard.Explained
-		var us, score int64
+		var us, score, set int64
 		var reasons, rules, feats, shadow, rec string
-		if err := rows.Scan(&s.Event, &us, &s.Account, &s.Type, &s.Action, &s.Factor, &score, &reasons, &s.Policy, &rules, &feats, &shadow, &rec); err != nil {
+		if err := rows.Scan(&s.Event, &us, &s.Account, &s.Type, &s.Action, &s.Factor, &score, &reasons, &s.Policy, &rules, &feats, &set, &shadow, &rec); err != nil {
 			return nil, err
+		}
+		if set != 0 {
+			keys, err := keysOf(ctx, l.db, set)
+			if err != nil {
+				return nil, err
+			}
+			if feats, err = featuresObject(keys, feats); err != nil {
+				return nil, err
+			}
 		}
 		s.Time, s.Score, s.Reasons = store.FromMicros(us), int(score), strings.Fields(reasons)
 		if s.Reasons == nil {
@@ -387,130 +461,4 @@ func (l *Log) Alerts(ctx context.Context, symbol string, since time.Time, limit 
 		out = append(out, a)
 	}
 	return out, rows.Err()
-}
-
-// AppendFeatures appends the feature values as one JSON object with sorted
-// keys: the same output as json.Marshal, at a fraction of the cost on the
-// decision path. The keys the engine gives (risk.Variables, and the
-// pipeline's own) are put in order without sorting.
-func AppendFeatures(b []byte, m map[string]any) []byte {
-	if m == nil {
-		return append(b, "null"...)
-	}
-	ko := keyOrder()
-	if len(m) > maxOrdered {
-		return appendFeaturesSorted(b, m)
-	}
-	var present [(maxOrdered + 63) / 64]uint64
-	var vals [maxOrdered]any
-	for k, v := range m {
-		r, ok := ko.rank[k]
-		if !ok {
-			return appendFeaturesSorted(b, m)
-		}
-		present[r/64] |= 1 << (r % 64)
-		vals[r] = v
-	}
-	b = append(b, '{')
-	first := true
-	for w, bits := range present {
-		for bits != 0 {
-			r := w*64 + mathbits.TrailingZeros64(bits)
-			bits &= bits - 1
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, ko.quoted[r]...)
-			b = appendFeature(b, vals[r])
-		}
-	}
-	return append(b, '}')
-}
-
-// maxOrdered is the most keys AppendFeatures puts in order by rank.
-const maxOrdered = 256
-
-// keyOrder ranks the feature keys the engine and the pipeline give, in
-// sorted order, with each key's JSON (`"name":`).
-var keyOrder = sync.OnceValue(func() (o struct {
-	rank   map[string]int
-	quoted [][]byte
-}) {
-	names := []string{surveilHeldProceeds}
-	for _, v := range risk.Variables() {
-		names = append(names, v.Name)
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	if len(names) > maxOrdered {
-		names = names[:maxOrdered] // the rest take the sorting path
-	}
-	o.rank = make(map[string]int, len(names))
-	for i, n := range names {
-		o.rank[n] = i
-		o.quoted = append(o.quoted, append(event.AppendString(nil, n), ':'))
-	}
-	return o
-})
-
-// appendFeaturesSorted is AppendFeatures for any keys.
-func appendFeaturesSorted(b []byte, m map[string]any) []byte {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = event.AppendString(b, k)
-		b = append(b, ':')
-		b = appendFeature(b, m[k])
-	}
-	return append(b, '}')
-}
-
-// appendFeature appends one feature value as encoding/json does.
-func appendFeature(b []byte, v any) []byte {
-	switch v := v.(type) {
-	case bool:
-		return strconv.AppendBool(b, v)
-	case int64:
-		return strconv.AppendInt(b, v, 10)
-	case int:
-		return strconv.AppendInt(b, int64(v), 10)
-	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return append(b, "null"...)
-		}
-		return appendFloat(b, v)
-	case string:
-		return event.AppendString(b, v)
-	}
-	j, err := json.Marshal(v)
-	if err != nil {
-		j = []byte("null")
-	}
-	return append(b, j...)
-}
-
-// appendFloat writes f as encoding/json does.
-func appendFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }

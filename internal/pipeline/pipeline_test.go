@@ -181,7 +181,7 @@ func TestLogBackPressure(t *testing.T) {
 		cancel()
 		<-done
 		var n int
-		if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM decisions WHERE event LIKE 'bp-%' AND features LIKE '{"%'`).Scan(&n); err != nil || n != workers*each {
+		if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM decisions WHERE event LIKE 'bp-%' AND feature_set <> 0 AND features LIKE '[%'`).Scan(&n); err != nil || n != workers*each {
 			t.Fatalf("%d decisions stored with their features, want %d (%v)", n, workers*each, err)
 		}
 	})
