@@ -11,8 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
 
 // envLoadChild holds the arguments of `kabuto loadtest` (JSON) when the
@@ -36,14 +40,27 @@ func TestLoadgenChild(t *testing.T) {
 	os.Exit(Run(context.Background(), append([]string{"loadtest"}, args...), os.Stdout, os.Stderr))
 }
 
+// processCPU returns the CPU time (user and system) this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkEventsAPI drives POST /api/v1/events of a real server (the
-// app of `kabuto serve` on SQLite, with its middleware) over loopback from
+// app of `kabuto serve` with its middleware, on SQLite, the embedded
+// default, and on PostgreSQL when KABUTO_TEST_POSTGRES names one: its
+// server then shares the machine's cores too, and its CPU time is not in
+// server-cpu) over loopback from
 // a load generator in a separate process, `kabuto loadtest` run from the
 // test binary, so that the two share the machine's cores but not a Go
 // runtime. Each sub-benchmark measures b.N decisions (requests, for the
 // baseline) and reports the generator's figures: decisions per second
 // over the measured part, and the p50, p99 and p99.9 request latency; and
-// the server's: bytes allocated per decision, collections per second, and
+// the server's: bytes allocated per decision, collections per second, CPU
+// time per decision of the server and of the generator, and
 // how long the decisions still queued at the end took to write.
 //
 // Closed loop (as fast as answered: the latency includes the queue of a
@@ -55,9 +72,15 @@ func TestLoadgenChild(t *testing.T) {
 // connections; then batches of 20 from 4 connections at 10,000 and at
 // 20,000 decisions/s (1,000 requests/s).
 func BenchmarkEventsAPI(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchEventsAPI(b, storetest.SQLite(b)) })
+	b.Run("postgres", func(b *testing.B) { benchEventsAPI(b, storetest.Postgres(b)) })
+}
+
+// benchEventsAPI is BenchmarkEventsAPI on db.
+func benchEventsAPI(b *testing.B, db *store.DB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, secret, a := startEventsServer(b, ctx, 50, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	base, secret, a := startEventsServer(b, ctx, db, 50, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	dir := b.TempDir()
 
 	load := func(b *testing.B, batch, clients int, rate float64, extra ...string) {
@@ -82,9 +105,11 @@ func BenchmarkEventsAPI(b *testing.B) {
 		}
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
+		cpu0 := processCPU()
 		b.ResetTimer()
 		err = cmd.Run()
 		b.StopTimer()
+		serverCPU := processCPU() - cpu0
 		runtime.ReadMemStats(&m1)
 		// Decisions still queued when the last answer came are written
 		// now: how long that takes says whether the run outpaced the
@@ -117,6 +142,12 @@ func BenchmarkEventsAPI(b *testing.B) {
 		if res.Decisions > 0 {
 			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(res.Decisions), "server-B/decision")
 			b.ReportMetric(float64(m1.NumGC-m0.NumGC)/b.Elapsed().Seconds(), "server-GC/s")
+			// CPU time (user and system) per decision of each process:
+			// where the machine's two cores went.
+			b.ReportMetric(float64(serverCPU.Microseconds())/float64(res.Decisions), "server-cpu-µs/decision")
+			if ps := cmd.ProcessState; ps != nil {
+				b.ReportMetric(float64((ps.UserTime()+ps.SystemTime()).Microseconds())/float64(res.Decisions), "generator-cpu-µs/decision")
+			}
 		}
 	}
 	// Closed loop: as fast as answered.

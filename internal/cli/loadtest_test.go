@@ -13,6 +13,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/server"
+	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestLoadtestCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, secret, a := startEventsServer(t, ctx, 10, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	base, secret, a := startEventsServer(t, ctx, storetest.SQLite(t), 10, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	run := func(args ...string) (int, string, string) {
 		var out, errs strings.Builder
 		code := Run(ctx, append([]string{"loadtest"}, args...), &out, &errs)
@@ -95,10 +96,9 @@ func TestLoadtestCommand(t *testing.T) {
 
 // startEventsServer serves a real app (smallCaps thin issues, market
 // always open) on loopback until ctx ends, and returns its address and a
-// key with the events scope, and the app.
-func startEventsServer(tb testing.TB, ctx context.Context, smallCaps int, log *slog.Logger) (base, secret string, a *app) {
+// key with the events scope, and the app, on db.
+func startEventsServer(tb testing.TB, ctx context.Context, db *store.DB, smallCaps int, log *slog.Logger) (base, secret string, a *app) {
 	tb.Helper()
-	db := storetest.SQLite(tb)
 	var err error
 	a, err = newApp(ctx, db, log, appOptions{hours: market.Hours{Always: true}, seed: 1, smallCaps: smallCaps})
 	if err != nil {
