@@ -69,8 +69,14 @@ func NewLog(db *store.DB, log *slog.Logger) *Log {
 
 const (
 	decisionCols = 14
-	// FlushEvery is how often the writer commits queued decisions.
-	FlushEvery = 5 * time.Millisecond
+	// FlushEvery is how often the writer commits queued decisions. Each
+	// commit has a cost of its own (the pages at the ends of the table and
+	// its indexes are written again), so fewer, larger groups cost less
+	// per decision: on SQLite, 27.6 µs at 400 a commit (20 ms at 20,000
+	// decisions/s) against 30.7 µs at 100 (BenchmarkLogWrite, medians of
+	// 5). A crash loses at most this much of the log of decisions that
+	// move no money; those that do are written before their answer.
+	FlushEvery = 20 * time.Millisecond
 	// flushRows queued decisions wake the writer before FlushEvery.
 	flushRows = 1024
 	// txRows is the most rows one transaction of the writer holds, so
