@@ -1,6 +1,7 @@
 package surveil
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,9 @@ type linker struct {
 	parent  []int32
 	flagged []int32 // per root: flagged issues in the component
 	camp    []int32 // per root: campaign number, 0 for none
+	// members lists, per root, the nodes of its component (in no order),
+	// so that a campaign's check reads its component alone.
+	members [][]int32
 	edges   []edge
 	flags   map[string]int64 // flagged symbol → last flagged
 	camps   []*campMeta      // campaign number n is camps[n-1]
@@ -32,6 +36,13 @@ type campMeta struct {
 	first, last int64
 	anchor      int32 // a member node
 	alive       bool
+	// seen holds the member nodes a check of the campaign has taken in
+	// (each check takes in only the new ones); syms, its issues, sorted.
+	seen map[int32]struct{}
+	syms []string
+	// evid holds the members (account indexes) with evidence of their
+	// own, pending those without it yet.
+	evid, pending []int32
 }
 
 func newLinker() linker {
@@ -48,6 +59,7 @@ func (l *linker) node(name string) int32 {
 	l.parent = append(l.parent, id)
 	l.flagged = append(l.flagged, 0)
 	l.camp = append(l.camp, 0)
+	l.members = append(l.members, []int32{id})
 	return id
 }
 
@@ -71,6 +83,12 @@ func (l *linker) union(x, y int32) int32 {
 	}
 	l.parent[ry] = rx
 	l.flagged[rx] += l.flagged[ry]
+	// the shorter list joins the longer (each node moves O(log n) times)
+	if len(l.members[rx]) < len(l.members[ry]) {
+		l.members[rx], l.members[ry] = l.members[ry], l.members[rx]
+	}
+	l.members[rx] = append(l.members[rx], l.members[ry]...)
+	l.members[ry] = nil
 	cx, cy := l.camp[rx], l.camp[ry]
 	switch {
 	case cx == 0:
@@ -138,6 +156,9 @@ func (w *Watch) flagSymbol(in *inst, now int64) {
 }
 
 // checkCampaign forms or updates the campaign of the component rooted at r.
+// Each check takes in only the members that joined since the last one, so
+// that a campaign of thousands of accounts costs each new suspect a
+// look at the component's node list, not a sort of it.
 func (w *Watch) checkCampaign(r int32, now int64) {
 	l := &w.link
 	r = l.find(r)
@@ -151,27 +172,82 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 	}
 	m := l.camps[l.camp[r]-1]
 	m.last = now
-	syms, accts := w.members(r)
+	// The campaign's alert, if it has lapsed, starts again with every
+	// member.
+	rec := w.open[KindCampaign+"\x00"+m.id]
+	fresh := m.seen == nil || rec == nil || now > rec.until
+	if fresh {
+		m.seen, m.syms, m.evid, m.pending = map[int32]struct{}{}, nil, nil, nil
+	}
+	var newSyms, newAccts []string
+	for _, n := range l.members[r] {
+		if _, ok := m.seen[n]; ok {
+			continue
+		}
+		m.seen[n] = struct{}{}
+		switch name := l.names[n]; {
+		case strings.HasPrefix(name, "s:"):
+			newSyms = append(newSyms, name[2:])
+		case strings.HasPrefix(name, "a:"):
+			newAccts = append(newAccts, name[2:])
+		}
+	}
+	if len(newSyms) > 0 {
+		m.syms = append(m.syms, newSyms...)
+		sort.Strings(m.syms)
+		sort.Strings(newSyms)
+	}
+	sort.Strings(newAccts)
 	score := 0
-	var ids []int32
-	for _, s := range syms {
+	for _, s := range m.syms {
 		if in := w.insts[s]; in != nil {
 			score = max(score, in.peak)
 			in.campaign = l.camp[r]
 		}
 	}
-	for _, id := range accts {
+	var ids []int32
+	for _, id := range newAccts {
 		if a := w.accts[id]; a != nil {
 			ids = append(ids, a.idx)
 		}
 	}
-	for _, rec := range w.open {
-		if rec.a.Campaign != "" || rec.a.Kind == KindCampaign {
-			continue
+	// Open alerts of the new members join the campaign (those raised
+	// since, on members it had, were given it when raised).
+	if len(newSyms) > 0 || len(newAccts) > 0 {
+		for _, rec := range w.open {
+			if rec.a.Campaign != "" || rec.a.Kind == KindCampaign {
+				continue
+			}
+			if contains(newSyms, rec.a.Symbol) || overlaps(newAccts, rec.a.Accounts) {
+				rec.a.Campaign = m.id
+			}
 		}
-		if contains(syms, rec.a.Symbol) || overlaps(accts, rec.a.Accounts) {
-			rec.a.Campaign = m.id
+	}
+	// A campaign at the freeze score freezes its members on their own
+	// evidence (raise): every member with evidence is put to it on every
+	// check, as before, and the others wait in pending until they have
+	// some. Only the members with evidence are looked at again.
+	for _, ai := range ids {
+		if w.evidenced(w.acctList[ai]) {
+			m.evid = append(m.evid, ai)
+		} else {
+			m.pending = append(m.pending, ai)
 		}
+	}
+	k := 0
+	for _, ai := range m.pending {
+		if w.evidenced(w.acctList[ai]) {
+			m.evid = append(m.evid, ai)
+		} else {
+			m.pending[k] = ai
+			k++
+		}
+	}
+	m.pending = m.pending[:k]
+	if fs := w.cfg.FreezeScore; fs > 0 && !fresh && max(rec.a.Score, min(100, score)) >= fs && len(m.evid) > 0 {
+		ids = append(ids, m.evid...)
+		sort.Slice(ids, func(i, j int) bool { return w.acctList[ids[i]].id < w.acctList[ids[j]].id })
+		ids = slices.Compact(ids)
 	}
 	w.raise(KindCampaign, m.id, "", now, score, bR10, ids)
 }
@@ -241,7 +317,7 @@ func (l *linker) expire(cutoff int64, w *Watch) {
 	*l = newLinker()
 	l.camps = camps
 	for _, m := range camps {
-		m.alive = false
+		m.alive, m.seen, m.syms, m.evid, m.pending = false, nil, nil, nil, nil
 	}
 	l.flags = flags
 	for _, e := range edges {
