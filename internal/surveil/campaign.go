@@ -1,6 +1,7 @@
 package surveil
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,9 +22,12 @@ type linker struct {
 	// members lists, per root, the nodes of its component (in no order),
 	// so that a campaign's check reads its component alone.
 	members [][]int32
-	edges   []edge
-	flags   map[string]int64 // flagged symbol → last flagged
-	camps   []*campMeta      // campaign number n is camps[n-1]
+	// taken holds, per node, the campaign check that took it in
+	// (campMeta.mark).
+	taken []uint64
+	edges []edge
+	flags map[string]int64 // flagged symbol → last flagged
+	camps []*campMeta      // campaign number n is camps[n-1]
 }
 
 type edge struct {
@@ -36,9 +40,11 @@ type campMeta struct {
 	first, last int64
 	anchor      int32 // a member node
 	alive       bool
-	// seen holds the member nodes a check of the campaign has taken in
-	// (each check takes in only the new ones); syms, its issues, sorted.
-	seen map[int32]struct{}
+	// mark is what linker.taken holds for the member nodes a check of
+	// the campaign took in (each check takes in only the new ones): the
+	// campaign's number and a generation, 0 until its first check. syms
+	// are its issues, sorted.
+	mark uint64
 	syms []string
 	// evid holds the members (account indexes) with evidence of their
 	// own, pending those without it yet.
@@ -60,6 +66,7 @@ func (l *linker) node(name string) int32 {
 	l.flagged = append(l.flagged, 0)
 	l.camp = append(l.camp, 0)
 	l.members = append(l.members, []int32{id})
+	l.taken = append(l.taken, 0)
 	return id
 }
 
@@ -175,16 +182,17 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 	// The campaign's alert, if it has lapsed, starts again with every
 	// member.
 	rec := w.open[KindCampaign+"\x00"+m.id]
-	fresh := m.seen == nil || rec == nil || now > rec.until
+	fresh := m.mark == 0 || rec == nil || now > rec.until
 	if fresh {
-		m.seen, m.syms, m.evid, m.pending = map[int32]struct{}{}, nil, nil, nil
+		m.mark = uint64(l.camp[r])<<32 | (m.mark+1)&math.MaxUint32
+		m.syms, m.evid, m.pending = nil, nil, nil
 	}
 	var newSyms, newAccts []string
 	for _, n := range l.members[r] {
-		if _, ok := m.seen[n]; ok {
+		if l.taken[n] == m.mark {
 			continue
 		}
-		m.seen[n] = struct{}{}
+		l.taken[n] = m.mark
 		switch name := l.names[n]; {
 		case strings.HasPrefix(name, "s:"):
 			newSyms = append(newSyms, name[2:])
@@ -317,7 +325,7 @@ func (l *linker) expire(cutoff int64, w *Watch) {
 	*l = newLinker()
 	l.camps = camps
 	for _, m := range camps {
-		m.alive, m.seen, m.syms, m.evid, m.pending = false, nil, nil, nil, nil
+		m.alive, m.mark, m.syms, m.evid, m.pending = false, 0, nil, nil, nil
 	}
 	l.flags = flags
 	for _, e := range edges {
