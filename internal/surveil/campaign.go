@@ -23,11 +23,13 @@ type linker struct {
 	// so that a campaign's check reads its component alone.
 	members [][]int32
 	// taken holds, per node, the campaign check that took it in
-	// (campMeta.mark).
-	taken []uint64
-	edges []edge
-	flags map[string]int64 // flagged symbol → last flagged
-	camps []*campMeta      // campaign number n is camps[n-1]
+	// (campMeta.mark); joined lists, per root of a campaign, the nodes that
+	// joined its component since that campaign's last check.
+	taken  []uint64
+	joined [][]int32
+	edges  []edge
+	flags  map[string]int64 // flagged symbol → last flagged
+	camps  []*campMeta      // campaign number n is camps[n-1]
 }
 
 type edge struct {
@@ -67,6 +69,7 @@ func (l *linker) node(name string) int32 {
 	l.camp = append(l.camp, 0)
 	l.members = append(l.members, []int32{id})
 	l.taken = append(l.taken, 0)
+	l.joined = append(l.joined, nil)
 	return id
 }
 
@@ -90,13 +93,26 @@ func (l *linker) union(x, y int32) int32 {
 	}
 	l.parent[ry] = rx
 	l.flagged[rx] += l.flagged[ry]
+	mx, my := l.members[rx], l.members[ry]
+	jx, jy := l.joined[rx], l.joined[ry]
+	l.joined[ry] = nil
 	// the shorter list joins the longer (each node moves O(log n) times)
-	if len(l.members[rx]) < len(l.members[ry]) {
-		l.members[rx], l.members[ry] = l.members[ry], l.members[rx]
+	if len(mx) < len(my) {
+		l.members[rx] = append(my, mx...)
+	} else {
+		l.members[rx] = append(mx, my...)
 	}
-	l.members[rx] = append(l.members[rx], l.members[ry]...)
 	l.members[ry] = nil
 	cx, cy := l.camp[rx], l.camp[ry]
+	// the nodes of the side without the campaign that survives join it
+	switch c := min(cx, cy); {
+	case cx == 0 && cy == 0:
+		l.joined[rx] = nil
+	case cy == 0 || cx != 0 && c == cx:
+		l.joined[rx] = append(jx, my...)
+	default:
+		l.joined[rx] = append(jy, mx...)
+	}
 	switch {
 	case cx == 0:
 		l.camp[rx] = cy
@@ -188,7 +204,12 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 		m.syms, m.evid, m.pending = nil, nil, nil
 	}
 	var newSyms, newAccts []string
-	for _, n := range l.members[r] {
+	scan := l.joined[r]
+	if fresh {
+		scan = l.members[r]
+	}
+	l.joined[r] = nil
+	for _, n := range scan {
 		if l.taken[n] == m.mark {
 			continue
 		}
