@@ -198,7 +198,7 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 	// The campaign's alert, if it has lapsed, starts again with every
 	// member.
 	rec := w.open[KindCampaign+"\x00"+m.id]
-	fresh := m.mark == 0 || rec == nil || now > rec.until
+	fresh := m.mark == 0 || rec == nil || now > rec.until || w.checkAll
 	if fresh {
 		m.mark = uint64(l.camp[r])<<32 | (m.mark+1)&math.MaxUint32
 		m.syms, m.evid, m.pending = nil, nil, nil

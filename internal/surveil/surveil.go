@@ -280,6 +280,10 @@ func DefaultConfig() Config {
 type Watch struct {
 	mu  sync.Mutex
 	cfg Config
+	// checkAll makes every campaign check take in every member, as the
+	// first one does: the reference the incremental checks are tested
+	// against.
+	checkAll bool
 	// durations in nanoseconds, copied from cfg
 	liqWin, convWin, convFast, fastLogin, walkWin, ringMatch, ttl, hold, sharedWin, campWin int64
 	hosting, carrier                                                                        map[int64]bool
