@@ -246,27 +246,36 @@ func (d *fastDecoder) recordField(r *Record, key []byte) bool {
 
 // holdings decodes an array of holdings into a new slice at dst.
 func (d *fastDecoder) holdings(dst *[]Holding) bool {
+	hs := []Holding{} // [] decodes to an empty slice, not nil
+	ok := d.array(func() bool {
+		var h Holding
+		if !d.holding(&h) {
+			return false
+		}
+		hs = append(hs, h)
+		return true
+	})
+	*dst = hs
+	return ok
+}
+
+// array decodes the array that comes next, calling elem for each of its
+// elements, and reports whether it is well formed and elem succeeded.
+func (d *fastDecoder) array(elem func() bool) bool {
 	if !d.consume('[') {
 		return false
 	}
-	hs := []Holding{} // [] decodes to an empty slice, not nil
-	if !d.consume(']') {
-		for {
-			var h Holding
-			if !d.holding(&h) {
-				return false
-			}
-			hs = append(hs, h)
-			if !d.consume(',') {
-				if !d.consume(']') {
-					return false
-				}
-				break
-			}
+	if d.consume(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if !d.consume(',') {
+			return d.consume(']')
 		}
 	}
-	*dst = hs
-	return true
 }
 
 // holding decodes the object that comes next into h.
@@ -380,31 +389,18 @@ func (d *fastDecoder) word(dst *string) bool {
 // words decodes an array of strings, such as factors, into a new slice at
 // dst.
 func (d *fastDecoder) words(dst *[]string) bool {
-	if !d.consume('[') {
-		return false
-	}
 	// Collect on the stack first so that the slice is allocated once.
 	var buf [8]string
 	ws := buf[:0]
-	if !d.consume(']') {
-		for {
-			d.space()
-			s, ok := d.plainString()
-			if !ok {
-				return false
-			}
-			ws = append(ws, internWord(s))
-			if !d.consume(',') {
-				if !d.consume(']') {
-					return false
-				}
-				break
-			}
-		}
-	}
+	ok := d.array(func() bool {
+		d.space()
+		s, ok := d.plainString()
+		ws = append(ws, internWord(s))
+		return ok
+	})
 	// [] decodes to an empty slice, not nil.
 	*dst = append(make([]string, 0, len(ws)), ws...)
-	return true
+	return ok
 }
 
 // int decodes an integer into dst. Numbers that are not plain integers,

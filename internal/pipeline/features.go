@@ -123,22 +123,7 @@ func AppendFeatures(b []byte, m map[string]any) []byte {
 	if !rankFeatures(m, &mask, &vals) {
 		return appendFeaturesSorted(b, m)
 	}
-	ko := keyOrder()
-	b = append(b, '{')
-	first := true
-	for w, bits := range mask {
-		for bits != 0 {
-			r := w*64 + mathbits.TrailingZeros64(bits)
-			bits &= bits - 1
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, ko.quoted[r]...)
-			b = appendFeature(b, vals[r])
-		}
-	}
-	return append(b, '}')
+	return appendRanked(b, &mask, &vals, true)
 }
 
 // appendFeatureValues appends m's values as a JSON array in the order of
@@ -151,7 +136,18 @@ func appendFeatureValues(b []byte, m map[string]any) ([]byte, *featureSet) {
 	if m == nil || !rankFeatures(m, &mask, &vals) {
 		return AppendFeatures(b, m), nil
 	}
-	b = append(b, '[')
+	return appendRanked(b, &mask, &vals, false), setOf(&mask)
+}
+
+// appendRanked appends the values of the ranks in mask, in rank order: as
+// a JSON object with their keys, or as a JSON array without them.
+func appendRanked(b []byte, mask *rankMask, vals *[maxOrdered]any, withKeys bool) []byte {
+	ko := keyOrder()
+	open, close := byte('['), byte(']')
+	if withKeys {
+		open, close = '{', '}'
+	}
+	b = append(b, open)
 	first := true
 	for w, bits := range mask {
 		for bits != 0 {
@@ -161,10 +157,13 @@ func appendFeatureValues(b []byte, m map[string]any) ([]byte, *featureSet) {
 				b = append(b, ',')
 			}
 			first = false
+			if withKeys {
+				b = append(b, ko.quoted[r]...)
+			}
 			b = appendFeature(b, vals[r])
 		}
 	}
-	return append(b, ']'), setOf(&mask)
+	return append(b, close)
 }
 
 // featuresObject puts a stored row's features back together: values, a
