@@ -1,9 +1,7 @@
 package pipeline
 
 import (
-	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/risk"
-	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 // The feature values of a decision are the bulk of its row: as a JSON
@@ -26,19 +23,16 @@ import (
 // names by id. Reading a decision puts keys and values back together into
 // exactly the object AppendFeatures gives. A set's id is derived from its
 // keys (the first 63 bits of their SHA-256), so that any number of
-// servers on one database agree on it without asking the database; the
-// log checks each set's stored keys once per process and, in the
-// unthinkable case of two sets with one id, writes the object instead.
+// servers on one database agree on it without asking the database. Each
+// Log stores a set, in a statement of its own, before the first row that
+// names it, and checks the keys stored under its id; in the unthinkable
+// case of two sets with one id, the rows keep the object.
 
 // featureSet is one set of feature keys, in sorted order.
 type featureSet struct {
 	id   int64
 	keys []string
 	json string // the keys as a JSON array, as stored
-	// stored is set once the set is known to be in feature_sets with
-	// these keys; clash once another set was found there under its id.
-	mu            sync.Mutex
-	stored, clash bool
 }
 
 // rankMask has a bit per ranked feature key (keyOrder).
@@ -48,8 +42,7 @@ type rankMask [(maxOrdered + 63) / 64]uint64
 var featureSets = struct {
 	sync.RWMutex
 	byMask map[rankMask]*featureSet
-	byID   map[int64]*featureSet
-}{byMask: map[rankMask]*featureSet{}, byID: map[int64]*featureSet{}}
+}{byMask: map[rankMask]*featureSet{}}
 
 // newFeatureSet returns the set of keys, with its id.
 func newFeatureSet(keys []string) *featureSet {
@@ -86,9 +79,6 @@ func setOf(mask *rankMask) *featureSet {
 		return prev
 	}
 	featureSets.byMask[*mask] = fs
-	if _, ok := featureSets.byID[fs.id]; !ok {
-		featureSets.byID[fs.id] = fs
-	}
 	return fs
 }
 
@@ -187,48 +177,6 @@ func featuresObject(keys []string, values string) (string, error) {
 		b = append(b, vals[i]...)
 	}
 	return string(append(b, '}')), nil
-}
-
-// ensureStored makes sure fs is in feature_sets (through ex, the writer's
-// transaction or the database) and reports whether rows may name it; false
-// means another set holds its id, and the rows must carry the object.
-func (fs *featureSet) ensureStored(ctx context.Context, ex interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (bool, error) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if fs.stored || fs.clash {
-		return fs.stored, nil
-	}
-	if _, err := ex.ExecContext(ctx, `INSERT INTO feature_sets (id, keys) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, fs.id, fs.json); err != nil {
-		return false, fmt.Errorf("pipeline: storing a feature set: %w", err)
-	}
-	var keys string
-	if err := ex.QueryRowContext(ctx, `SELECT keys FROM feature_sets WHERE id = $1`, fs.id).Scan(&keys); err != nil {
-		return false, fmt.Errorf("pipeline: reading a feature set: %w", err)
-	}
-	fs.stored, fs.clash = keys == fs.json, keys != fs.json
-	return fs.stored, nil
-}
-
-// keysOf returns the keys of the stored feature set id.
-func keysOf(ctx context.Context, db *store.DB, id int64) ([]string, error) {
-	featureSets.RLock()
-	fs := featureSets.byID[id]
-	featureSets.RUnlock()
-	if fs != nil && !fs.clash {
-		return fs.keys, nil
-	}
-	var js string
-	if err := db.QueryRowContext(ctx, `SELECT keys FROM feature_sets WHERE id = $1`, id).Scan(&js); err != nil {
-		return nil, fmt.Errorf("pipeline: feature set %d: %w", id, err)
-	}
-	var keys []string
-	if err := json.Unmarshal([]byte(js), &keys); err != nil {
-		return nil, fmt.Errorf("pipeline: feature set %d: %w", id, err)
-	}
-	return keys, nil
 }
 
 // maxOrdered is the most keys AppendFeatures puts in order by rank.

@@ -71,10 +71,11 @@ func TestAppendHitsMatchesJSON(t *testing.T) {
 }
 
 // TestLogStoresFeatureSets checks, on both databases, that every shape of
-// features reads back as it was decided: through the writer and through
-// the direct write of money movement, from a row of before feature sets
-// (the object, set 0), and when another set already holds a set's id in
-// the database (the row then keeps the object).
+// features reads back as it was decided, by the log that wrote it and
+// after a restart: through the writer and through the direct write of
+// money movement, from a row of before feature sets (the object, set 0),
+// and when another set already holds a set's id in the database (the row
+// then keeps the object).
 func TestLogStoresFeatureSets(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -82,14 +83,6 @@ func TestLogStoresFeatureSets(t *testing.T) {
 		at := time.Date(2025, 4, 8, 9, 0, 0, 0, jst)
 		// A clash: the set of the "few" keys finds its id taken.
 		_, fewSet := appendFeatureValues(nil, featureMaps()["few"])
-		fewSet.mu.Lock()
-		fewSet.stored, fewSet.clash = false, false
-		fewSet.mu.Unlock()
-		t.Cleanup(func() {
-			fewSet.mu.Lock()
-			fewSet.stored, fewSet.clash = false, false
-			fewSet.mu.Unlock()
-		})
 		if _, err := db.ExecContext(ctx, `INSERT INTO feature_sets (id, keys) VALUES ($1, '["another"]')`, fewSet.id); err != nil {
 			t.Fatal(err)
 		}
@@ -112,17 +105,42 @@ func TestLogStoresFeatureSets(t *testing.T) {
 		if err := l.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		ds, err := l.Decisions(ctx, "A1", "", 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ds) != len(want) {
-			t.Fatalf("%d decisions read back, want %d", len(ds), len(want))
-		}
-		for _, d := range ds {
-			if got := string(d.Features); got != want[d.Event] {
-				t.Errorf("%s: features %s, want %s", d.Event, got, want[d.Event])
+		// Read back by this log, and by a new one (a restart: the keys
+		// come from the database, with at most one connection free).
+		for name, reader := range map[string]*Log{"same": l, "restarted": NewLog(db, nil)} {
+			ds, err := reader.Decisions(ctx, "A1", "", 100)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
 			}
+			if len(ds) != len(want) {
+				t.Fatalf("%s: %d decisions read back, want %d", name, len(ds), len(want))
+			}
+			for _, d := range ds {
+				if got := string(d.Features); got != want[d.Event] {
+					t.Errorf("%s: %s: features %s, want %s", name, d.Event, got, want[d.Event])
+				}
+			}
+		}
+		// Many readers at once after a restart: none holds a connection
+		// while it asks for another.
+		fresh := NewLog(db, nil)
+		qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		errs := make(chan error, 16)
+		for range 16 {
+			go func() {
+				_, err := fresh.Decisions(qctx, "A1", "", 100)
+				errs <- err
+			}()
+		}
+		for range 16 {
+			if err := <-errs; err != nil {
+				t.Fatalf("concurrent readers: %v", err)
+			}
+		}
+		var sets int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM feature_sets`).Scan(&sets); err != nil || sets != 3 {
+			t.Errorf("%d feature sets stored (%v), want 3: all, empty, and the clash's", sets, err)
 		}
 		var objects int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions WHERE feature_set = 0`).Scan(&objects); err != nil {

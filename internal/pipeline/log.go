@@ -46,6 +46,15 @@ type Log struct {
 	writing sync.Mutex // one Flush at a time; guards batch and stmts
 	batch   []row      // the rows being written
 	stmts   map[int]*sql.Stmt
+
+	setsMu sync.Mutex
+	sets   map[int64]storedSet // the feature sets known to be in the database, by id
+}
+
+// storedSet is the keys a feature set id has in the database.
+type storedSet struct {
+	json string
+	keys []string
 }
 
 // row is a decision encoded for the decisions table.
@@ -64,7 +73,7 @@ func NewLog(db *store.DB, log *slog.Logger) *Log {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Log{db: db, log: log, wake: make(chan struct{}, 1), taken: make(chan struct{}), waitQueued: waitQueued, stmts: map[int]*sql.Stmt{}}
+	return &Log{db: db, log: log, wake: make(chan struct{}, 1), taken: make(chan struct{}), waitQueued: waitQueued, stmts: map[int]*sql.Stmt{}, sets: map[int64]storedSet{}}
 }
 
 const (
@@ -137,7 +146,7 @@ const insertDecision = `INSERT INTO decisions (` + decisionColumns + `)
 func (l *Log) Decision(ctx context.Context, r *event.Record, res *risk.Result) error {
 	q := newRow(r, res)
 	if r.Type.MoneyMovement() {
-		err := q.settle(ctx, l.db)
+		err := l.settle(ctx, &q)
 		if err == nil {
 			_, err = l.db.ExecContext(ctx, insertDecision, q.appendArgs(nil)...)
 		}
@@ -228,19 +237,29 @@ func appendHits(b []byte, hits []risk.Hit) []byte {
 	return append(b, ']')
 }
 
-// settle makes sure the row's feature set is stored (through ex) before
-// the row names it, or, when another set holds its id, turns the row's
-// features back into the object.
-func (q *row) settle(ctx context.Context, ex interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) error {
+// settle makes sure the row's feature set is in the database before the
+// row names it, or, when another set holds its id there, turns the row's
+// features back into the object. It stores the set in a statement of its
+// own, never in the writer's transaction: a set stored by a transaction
+// that rolled back would leave rows naming keys that are not there.
+func (l *Log) settle(ctx context.Context, q *row) error {
 	if q.fset == nil {
 		return nil
 	}
-	ok, err := q.fset.ensureStored(ctx, ex)
-	if err != nil || ok {
-		return err
+	l.setsMu.Lock()
+	st, ok := l.sets[q.fset.id]
+	l.setsMu.Unlock()
+	if !ok {
+		if _, err := l.db.ExecContext(ctx, `INSERT INTO feature_sets (id, keys) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, q.fset.id, q.fset.json); err != nil {
+			return fmt.Errorf("pipeline: storing a feature set: %w", err)
+		}
+		var err error
+		if st, err = l.storedSet(ctx, q.fset.id); err != nil {
+			return err
+		}
+	}
+	if st.json == q.fset.json {
+		return nil
 	}
 	obj, err := featuresObject(q.fset.keys, q.features)
 	if err != nil {
@@ -248,6 +267,34 @@ func (q *row) settle(ctx context.Context, ex interface {
 	}
 	q.features, q.fset = obj, nil
 	return nil
+}
+
+// storedSet reads the keys of feature set id from the database and keeps
+// them.
+func (l *Log) storedSet(ctx context.Context, id int64) (storedSet, error) {
+	var st storedSet
+	if err := l.db.QueryRowContext(ctx, `SELECT keys FROM feature_sets WHERE id = $1`, id).Scan(&st.json); err != nil {
+		return st, fmt.Errorf("pipeline: feature set %d: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(st.json), &st.keys); err != nil {
+		return st, fmt.Errorf("pipeline: feature set %d: %w", id, err)
+	}
+	l.setsMu.Lock()
+	l.sets[id] = st
+	l.setsMu.Unlock()
+	return st, nil
+}
+
+// keysOf returns the keys of the stored feature set id.
+func (l *Log) keysOf(ctx context.Context, id int64) ([]string, error) {
+	l.setsMu.Lock()
+	st, ok := l.sets[id]
+	l.setsMu.Unlock()
+	if ok {
+		return st.keys, nil
+	}
+	st, err := l.storedSet(ctx, id)
+	return st.keys, err
 }
 
 // encodeBufs hold rows being encoded.
@@ -339,13 +386,13 @@ func (l *Log) Flush(ctx context.Context) error {
 // write inserts rows in one transaction: in INSERTs of chunkRows rows and
 // then of powers of two for the rest, each prepared once.
 func (l *Log) write(ctx context.Context, rows []row) error {
+	for i := range rows {
+		if err := l.settle(ctx, &rows[i]); err != nil {
+			return err
+		}
+	}
 	args := make([]any, 0, chunkRows*decisionCols)
 	return l.db.Tx(ctx, func(tx *sql.Tx) error {
-		for i := range rows {
-			if err := rows[i].settle(ctx, tx); err != nil {
-				return err
-			}
-		}
 		for rest := rows; len(rest) > 0; {
 			n := chunkRows
 			for n > len(rest) {
@@ -412,6 +459,7 @@ func (l *Log) Decisions(ctx context.Context, account, eventID string, limit int)
 	}
 	defer rows.Close()
 	out := []guard.Explained{}
+	var sets []int64 // each decision's feature set, resolved once the rows are read
 	for rows.Next() {
 		var s guard.Explained
 		var us, score, set int64
@@ -419,15 +467,7 @@ func (l *Log) Decisions(ctx context.Context, account, eventID string, limit int)
 		if err := rows.Scan(&s.Event, &us, &s.Account, &s.Type, &s.Action, &s.Factor, &score, &reasons, &s.Policy, &rules, &feats, &set, &shadow, &rec); err != nil {
 			return nil, err
 		}
-		if set != 0 {
-			keys, err := keysOf(ctx, l.db, set)
-			if err != nil {
-				return nil, err
-			}
-			if feats, err = featuresObject(keys, feats); err != nil {
-				return nil, err
-			}
-		}
+		sets = append(sets, set)
 		s.Time, s.Score, s.Reasons = store.FromMicros(us), int(score), strings.Fields(reasons)
 		if s.Reasons == nil {
 			s.Reasons = []string{}
@@ -438,7 +478,25 @@ func (l *Log) Decisions(ctx context.Context, account, eventID string, limit int)
 		}
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close() // before the queries of feature sets: they need a connection
+	for i, set := range sets {
+		if set == 0 {
+			continue
+		}
+		keys, err := l.keysOf(ctx, set)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := featuresObject(keys, string(out[i].Features))
+		if err != nil {
+			return nil, err
+		}
+		out[i].Features = json.RawMessage(obj)
+	}
+	return out, nil
 }
 
 // Alerts returns stored alerts, newest first, optionally for one symbol.

@@ -75,15 +75,12 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	}
 	path = strings.TrimPrefix(path, "sqlite://")
 	// WAL with synchronous=NORMAL: a commit is durable against a crash of
-	// the process, and the WAL is fsynced at checkpoints. Statement
-	// journals (a multi-row INSERT keeps one) stay in memory instead of a
-	// temporary file, and the WAL is checkpointed every 10,000 pages (40
-	// MB) rather than 1,000, so that a page the decision log rewrites on
-	// every group commit is copied to the database once per checkpoint.
-	// Measured on the decision log's writer (BenchmarkLogWrite, 100
-	// decisions a commit): the first took about a fifth off the time per
-	// decision, the second about a quarter.
-	q := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate"
+	// the process, and the WAL is fsynced at checkpoints (every 1,000
+	// pages, SQLite's default). Keeping statement journals in memory or
+	// checkpointing less often makes the decision log's writer faster, but
+	// the first would sort a large index build (a migration) in memory and
+	// the second would widen what a power loss can take; neither is set.
+	q := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	sdb, err := sql.Open("sqlite", "file:"+path+"?"+q)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
