@@ -48,6 +48,10 @@ type campMeta struct {
 	// are its issues, sorted.
 	mark uint64
 	syms []string
+	// root is the root of the component the last check read: after a
+	// rebuild splits a campaign, its parts have roots of their own, and a
+	// check of another part than the last reads it whole.
+	root int32
 	// evid holds the members (account indexes) with evidence of their
 	// own, pending those without it yet.
 	evid, pending []int32
@@ -119,8 +123,9 @@ func (l *linker) union(x, y int32) int32 {
 	case cy != 0 && cy < cx:
 		l.camp[rx] = cy
 	}
-	if cx != 0 && cy != 0 {
-		// the younger campaign is absorbed
+	if cx != 0 && cy != 0 && cx != cy {
+		// the younger campaign is absorbed (two parts of one campaign,
+		// split by a rebuild, simply join again)
 		lo, hi := min(cx, cy), max(cx, cy)
 		l.camps[hi-1].alive = false
 		l.camps[lo-1].anchor = rx
@@ -198,7 +203,8 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 	// The campaign's alert, if it has lapsed, starts again with every
 	// member.
 	rec := w.open[KindCampaign+"\x00"+m.id]
-	fresh := m.mark == 0 || rec == nil || now > rec.until || w.checkAll
+	fresh := m.mark == 0 || m.root != r || rec == nil || now > rec.until || w.checkAll
+	m.root = r
 	if fresh {
 		m.mark = uint64(l.camp[r])<<32 | (m.mark+1)&math.MaxUint32
 		m.syms, m.evid, m.pending = nil, nil, nil

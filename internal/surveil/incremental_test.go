@@ -129,3 +129,53 @@ func TestIncrementalCampaignChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestIncrementalChecksAfterSplit checks the case the daily rebuild makes:
+// a campaign whose component splits in two, each part keeping enough
+// flagged issues, so that both parts carry the campaign. New members of
+// either part must join its alert, as full checks have them do.
+func TestIncrementalChecksAfterSplit(t *testing.T) {
+	run := func(checkAll bool) []string {
+		w := New(DefaultConfig())
+		w.checkAll = checkAll
+		l := &w.link
+		t0, t1, t2 := int64(time.Hour), int64(2*time.Hour), int64(3*time.Hour)
+		for _, id := range []string{"A1", "A2", "A3", "B1", "B2", "B3"} {
+			w.account(id)
+		}
+		for i := range w.cfg.CampaignIssues {
+			for _, sym := range []string{fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i)} {
+				w.Observe(&event.Record{Type: event.TypeInstrument, Time: clock(0, 8, 0, 0), Symbol: sym, Market: "TSE_STANDARD", Currency: "JPY", Price: 100, PriceJPY: 100, ADVShares: 50_000, Lot: 100}, nil)
+			}
+		}
+		flag := func(sym string) {
+			l.flags[sym] = t1
+			l.flagged[l.find(l.node("s:"+sym))]++
+		}
+		w.addEdge("a:A1", "a:B1", t0) // the bridge, older than the rest
+		for i := range w.cfg.CampaignIssues {
+			a, b := fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i)
+			flag(a)
+			flag(b)
+			w.addEdge("a:A1", "s:"+a, t1)
+			w.addEdge("a:B1", "s:"+b, t1)
+		}
+		w.checkCampaign(l.find(l.ids["a:A1"]), t1)
+		w.addEdge("a:B3", "s:T1", t1) // joins, unchecked before the rebuild
+		l.expire(t0+1, w)
+		if ra, rb := l.find(l.ids["a:A1"]), l.find(l.ids["a:B1"]); ra == rb || l.camp[ra] == 0 || l.camp[ra] != l.camp[rb] {
+			t.Fatalf("the rebuild did not split the campaign in two parts that both carry it")
+		}
+		w.checkCampaign(w.addEdge("a:A2", "s:S0", t2), t2)
+		w.checkCampaign(w.addEdge("a:B2", "s:T0", t2), t2)
+		w.checkCampaign(w.addEdge("a:A3", "s:S1", t2), t2)
+		return w.open[KindCampaign+"\x00"+l.camps[0].id].a.Accounts
+	}
+	full, incremental := run(true), run(false)
+	if fmt.Sprint(full) != "[A1 A2 A3 B1 B2 B3]" {
+		t.Fatalf("full checks: %v", full)
+	}
+	if fmt.Sprint(incremental) != fmt.Sprint(full) {
+		t.Errorf("incremental checks: %v, full: %v", incremental, full)
+	}
+}
