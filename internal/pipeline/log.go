@@ -447,8 +447,9 @@ func (l *Log) write(ctx context.Context, rows []row) error {
 // writerConn returns the connection the writer keeps on SQLite. Its
 // statement journals are kept in memory: each multi-row INSERT keeps one,
 // and in a temporary file the writer took about a seventh longer per
-// decision (BenchmarkLogWrite, 100 a commit: 45.6 µs against 39.2 µs). Only on this connection: elsewhere a large sort,
-// such as a migration's index build, still spills to disk.
+// decision (BenchmarkLogWrite, 100 a commit: 45.6 µs against 39.2 µs).
+// Only on this connection: elsewhere a large sort, such as a migration's
+// index build, still spills to disk.
 func (l *Log) writerConn(ctx context.Context) (*sql.Conn, error) {
 	if l.conn != nil {
 		return l.conn, nil

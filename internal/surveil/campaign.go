@@ -184,9 +184,9 @@ func (w *Watch) flagSymbol(in *inst, now int64) {
 }
 
 // checkCampaign forms or updates the campaign of the component rooted at r.
-// Each check takes in only the members that joined since the last one, so
-// that a campaign of thousands of accounts costs each new suspect a
-// look at the component's node list, not a sort of it.
+// Each check takes in only the nodes that joined the component since the
+// last one (linker.joined), so that a campaign of thousands of accounts
+// costs a new suspect its own few nodes, not a scan and a sort of them all.
 func (w *Watch) checkCampaign(r int32, now int64) {
 	l := &w.link
 	r = l.find(r)
@@ -200,8 +200,9 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 	}
 	m := l.camps[l.camp[r]-1]
 	m.last = now
-	// The campaign's alert, if it has lapsed, starts again with every
-	// member.
+	// A first check, a check of another part of a campaign split by the
+	// daily rebuild, and a check after the campaign's alert lapsed take in
+	// every member.
 	rec := w.open[KindCampaign+"\x00"+m.id]
 	fresh := m.mark == 0 || m.root != r || rec == nil || now > rec.until || w.checkAll
 	m.root = r
@@ -260,8 +261,8 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 	}
 	// A campaign at the freeze score freezes its members on their own
 	// evidence (raise): every member with evidence is put to it on every
-	// check, as before, and the others wait in pending until they have
-	// some. Only the members with evidence are looked at again.
+	// check, as a check of all members would, and the others wait in
+	// pending, looked at again on each check, until they have some.
 	for _, ai := range ids {
 		if w.evidenced(w.acctList[ai]) {
 			m.evid = append(m.evid, ai)
@@ -291,11 +292,8 @@ func (w *Watch) checkCampaign(r int32, now int64) {
 // sorted.
 func (w *Watch) members(r int32) (syms, accts []string) {
 	l := &w.link
-	for i, n := range l.names {
-		if l.find(int32(i)) != r {
-			continue
-		}
-		switch {
+	for _, i := range l.members[r] {
+		switch n := l.names[i]; {
 		case strings.HasPrefix(n, "s:"):
 			syms = append(syms, n[2:])
 		case strings.HasPrefix(n, "a:"):
