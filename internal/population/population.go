@@ -55,9 +55,14 @@ var (
 )
 
 var (
-	family = []string{"Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura", "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Yamaguchi", "Matsumoto", "Inoue", "Kimura", "Hayashi", "Shimizu", "Saito"}
-	given  = []string{"Hiroshi", "Yuki", "Akira", "Haruto", "Sota", "Yui", "Aoi", "Hina", "Takeshi", "Kenji", "Naoko", "Keiko", "Daichi", "Ren", "Mei", "Sakura", "Taro", "Hanako", "Kazuo", "Emi"}
-	banks  = []string{"Mizuho", "MUFG", "SMBC", "Resona", "Japan Post Bank", "Rakuten Bank", "SBI Sumishin Net Bank", "Sony Bank", "PayPay Bank", "Aeon Bank"}
+	// Names in romaji, with their kanji (or kana) at the same index: a
+	// Japanese-speaking customer's name is written in kanji, an English
+	// speaker's in romaji.
+	family   = []string{"Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura", "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Yamaguchi", "Matsumoto", "Inoue", "Kimura", "Hayashi", "Shimizu", "Saito"}
+	familyJA = []string{"佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "山本", "中村", "小林", "加藤", "吉田", "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "清水", "斎藤"}
+	given    = []string{"Hiroshi", "Yuki", "Akira", "Haruto", "Sota", "Yui", "Aoi", "Hina", "Takeshi", "Kenji", "Naoko", "Keiko", "Daichi", "Ren", "Mei", "Sakura", "Taro", "Hanako", "Kazuo", "Emi"}
+	givenJA  = []string{"浩", "由紀", "明", "陽翔", "蒼太", "結衣", "葵", "陽菜", "健", "健二", "直子", "恵子", "大地", "蓮", "芽依", "さくら", "太郎", "花子", "和夫", "恵美"}
+	banks    = []string{"Mizuho", "MUFG", "SMBC", "Resona", "Japan Post Bank", "Rakuten Bank", "SBI Sumishin Net Bank", "Sony Bank", "PayPay Bank", "Aeon Bank"}
 	// Japanese residential broadband in the built-in network table: each
 	// carrier's /12 of the shared address space (carrier-grade NAT).
 	homeNets = []struct {
@@ -83,11 +88,13 @@ func Generate(seed uint64, n int, universe []market.Instrument, mix Enrolment, n
 	for i := range out {
 		c := &out[i]
 		c.ID = fmt.Sprintf("C%07d", i+1)
-		fam, giv := family[rng.IntN(len(family))], given[rng.IntN(len(given))]
-		c.Name = fam + " " + giv
+		fi, gi := rng.IntN(len(family)), rng.IntN(len(given))
+		fam, giv := family[fi], given[gi]
+		c.Name = familyJA[fi] + " " + givenJA[gi]
 		c.Locale = "ja"
 		if rng.IntN(10) == 0 {
 			c.Locale = "en"
+			c.Name = fam + " " + giv
 		}
 		c.Email = fmt.Sprintf("%s.%s%d@example.jp", lower(giv), lower(fam), i+1)
 		c.Phone = fmt.Sprintf("090-%04d-%04d", rng.IntN(10000), rng.IntN(10000))

@@ -2,6 +2,7 @@ package population
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,17 @@ func TestGenerate(t *testing.T) {
 	}
 	if habits[DayTrader] < 60 || habits[Traveller] < 80 {
 		t.Errorf("habits %v", habits)
+	}
+}
+
+// TestNamesInTheCustomersScript holds that a Japanese-speaking customer's
+// name is in kanji or kana and an English speaker's in romaji.
+func TestNamesInTheCustomersScript(t *testing.T) {
+	ins := market.Universe(1, 40)
+	for _, c := range Generate(1, 500, ins, Enrolment202504, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)) {
+		latin := strings.Trim(c.Name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ") == ""
+		if (c.Locale == "en") != latin {
+			t.Fatalf("%s (%s) is named %q", c.ID, c.Locale, c.Name)
+		}
 	}
 }
