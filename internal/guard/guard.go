@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 )
 
@@ -35,16 +36,11 @@ func (AllowAll) Decide(_ context.Context, r *event.Record) (event.Decision, erro
 // Observe ignores r.
 func (AllowAll) Observe(context.Context, *event.Record) error { return nil }
 
-// Clock tells the time; tests and replays inject their own.
-type Clock interface{ Now() time.Time }
+// Clock tells the time; tests and replays inject their own (package clock).
+type Clock = clock.Clock
 
 // SystemClock is the wall clock, in Japan Standard Time.
-type SystemClock struct{}
-
-// Now returns the current time in JST.
-func (SystemClock) Now() time.Time { return time.Now().In(jst) }
-
-var jst = time.FixedZone("JST", 9*60*60)
+type SystemClock = clock.Real
 
 // Explained is a stored decision with what explains it: the rules that
 // fired, the feature values they read, the shadow policy's decision and

@@ -9,6 +9,8 @@ package market
 import (
 	"math"
 	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/clock"
 )
 
 // Markets of spec version 1.
@@ -161,4 +163,4 @@ func (h Hours) Open(t time.Time) bool {
 	return (m >= 9*60 && m < 11*60+30) || (m >= 12*60+30 && m < 15*60+30)
 }
 
-var jst = time.FixedZone("JST", 9*60*60)
+var jst = clock.JST
