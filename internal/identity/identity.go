@@ -81,6 +81,12 @@ type Config struct {
 	Window        time.Duration // throttle window (0: 5 min)
 	CeremonyTTL   time.Duration // passkey and step-up ceremonies (0: 3 min)
 	CodeTTL       time.Duration // email codes (0: 10 min)
+	// Limits are the throttles of codes and anonymous endpoints (zero
+	// fields: DefaultLimits).
+	Limits Limits
+	// CeremonyTries is how many codes one step-up ceremony takes before it
+	// is consumed (0: 3).
+	CeremonyTries int
 	// LoginRecords, when true, also stores each login record in the event
 	// stream (the events table), where replay and the guard find it.
 	LoginRecords bool
@@ -132,10 +138,14 @@ func New(c Config) (*Service, error) {
 	if c.CodeTTL == 0 {
 		c.CodeTTL = 10 * time.Minute
 	}
+	if c.CeremonyTries <= 0 {
+		c.CeremonyTries = 3
+	}
+	c.Limits.fill()
 	if c.RPName == "" {
 		c.RPName = "Kabuto Securities"
 	}
-	s := &Service{cfg: c, pool: NewPool(c.Workers, c.Queue, max(c.PerAccount, 0)), thr: NewThrottle(c.Now), logger: c.Log}
+	s := &Service{cfg: c, pool: NewPool(c.Workers, c.Queue, max(c.PerAccount, 0)), thr: NewThrottle(c.DB, c.Now), logger: c.Log}
 	s.dummy = Hash("not-a-real-password", c.Argon)
 	if c.RPID != "" {
 		if err := s.SetOrigins(c.RPID, c.Origins); err != nil {
@@ -187,9 +197,18 @@ func newID(prefix string) string {
 var (
 	errWrong    = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "口座番号またはパスワードが違います / the account number or password is wrong")
 	errLocked   = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
+	// errLockedNow is errLocked answering the wrong password that set the lock.
+	errLockedNow = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
 	errBusy     = reason.New(http.StatusServiceUnavailable, reason.RateLimited, "ただいまログインが混み合っています。少し待ってからもう一度お試しください / sign-in is busy right now; please try again in a minute")
 	errThrottle = reason.New(http.StatusTooManyRequests, reason.RateLimited, "この接続からの試行が多すぎます。しばらく待ってからお試しください / too many attempts from your connection; please wait a few minutes")
 )
+
+// WrongPassword reports whether err (from CheckPassword) answers a
+// password that was checked and found wrong. Only those are failed
+// sign-ins for the guard: an attempt refused unchecked (throttled, locked,
+// busy) tested nothing, and counting it would let anyone who knows an
+// account number run up its failures.
+func WrongPassword(err error) bool { return err == errWrong || err == errLockedNow }
 
 // Account is what identity needs to know of a brokerage account.
 type Account struct {
@@ -328,7 +347,12 @@ func (s *Service) Factors(ctx context.Context, account string) (Factors, error) 
 // password, counts the failure atomically and locks at the threshold.
 // Unknown accounts cost the same hash and get the same answer.
 func (s *Service) CheckPassword(ctx context.Context, account, password string, c session.Client) error {
-	if !s.thr.Allow("ip:"+c.IP, s.cfg.PerIP, s.cfg.Window) || !s.thr.Allow("net:"+c.Network, s.cfg.PerNetwork, s.cfg.Window) {
+	perIP := Limit{Free: s.cfg.PerIP, Window: s.cfg.Window, Backoff: s.cfg.Window / 10, MaxBackoff: 4 * s.cfg.Window}
+	perNet := Limit{Free: s.cfg.PerNetwork, Window: s.cfg.Window, Backoff: s.cfg.Window / 10, MaxBackoff: 4 * s.cfg.Window}
+	if err := s.take(ctx, keyLimit{"password:ip:" + c.IP, perIP}, keyLimit{"password:net:" + c.Network, perNet}); err != nil {
+		if err != errTooMany {
+			return err
+		}
 		s.history(ctx, account, event.FactorPassword, nil, false, "throttled", c, "")
 		return errThrottle
 	}
@@ -401,7 +425,7 @@ func (s *Service) fail(ctx context.Context, account string, c session.Client) er
 		if aerr == nil {
 			s.notify(ctx, nil, a, notify.KindLocked, c, map[string]string{"Count": fmt.Sprint(failed)})
 		}
-		return errLocked
+		return errLockedNow
 	}
 	s.history(ctx, account, event.FactorPassword, nil, false, "wrong_password", c, "")
 	// Tell the customer at the second failure in a row and at each one after

@@ -204,26 +204,6 @@ func TestPerAccountCapLeavesRoom(t *testing.T) {
 	}
 }
 
-func TestThrottle(t *testing.T) {
-	c := &clock{t: time.Unix(0, 0)}
-	th := NewThrottle(c.Now)
-	for i := range 5 {
-		if !th.Allow("ip:a", 5, time.Minute) {
-			t.Fatalf("attempt %d refused", i+1)
-		}
-	}
-	if th.Allow("ip:a", 5, time.Minute) {
-		t.Fatal("sixth attempt allowed")
-	}
-	if !th.Allow("ip:b", 5, time.Minute) {
-		t.Fatal("other key refused")
-	}
-	c.Add(time.Minute)
-	if !th.Allow("ip:a", 5, time.Minute) {
-		t.Fatal("refused after the window")
-	}
-}
-
 func TestTOTPAcceptedOnce(t *testing.T) {
 	db := storetest.SQLite(t)
 	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}

@@ -66,10 +66,57 @@ func (s *Service) ConfirmTOTP(ctx context.Context, account, secret, code string)
 	return err
 }
 
+// Try is who makes an attempt at a code: the session (or, before sign-in,
+// the browser's device id) and the client. The code limits count each
+// attempt per account, per session and per network.
+type Try struct {
+	Session string
+	Client  session.Client
+}
+
+func (t Try) guessKeys(s *Service, account string) []keyLimit {
+	l := s.cfg.Limits
+	out := []keyLimit{{"guess:acct:" + account, l.GuessAccount}}
+	if t.Session != "" {
+		out = append(out, keyLimit{"guess:sess:" + t.Session, l.GuessSession})
+	}
+	if t.Client.Network != "" {
+		out = append(out, keyLimit{"guess:net:" + t.Client.Network, l.GuessNetwork})
+	}
+	return out
+}
+
+// guessed runs check, an attempt at a code of account by t, under the
+// guess limits: a refused attempt is not checked at all; a right code
+// forgets the account's and the session's count.
+func (s *Service) guessed(ctx context.Context, account string, t Try, check func() error) error {
+	keys := t.guessKeys(s, account)
+	if err := s.take(ctx, keys...); err != nil {
+		return err
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	for _, k := range keys[:min(2, len(keys))] {
+		s.thr.Reset(ctx, k.key)
+	}
+	return nil
+}
+
 // VerifyTOTP checks a TOTP code of account. A code is accepted once: its
 // time step must be later than the last accepted one (a conditional
-// UPDATE), so a relayed or replayed code fails the second time.
+// UPDATE), so a relayed or replayed code fails the second time. Attempts
+// are limited per account (VerifyTOTPBy adds the session and network).
 func (s *Service) VerifyTOTP(ctx context.Context, account, code string) error {
+	return s.VerifyTOTPBy(ctx, account, code, Try{})
+}
+
+// VerifyTOTPBy is VerifyTOTP for an attempt by t.
+func (s *Service) VerifyTOTPBy(ctx context.Context, account, code string, t Try) error {
+	return s.guessed(ctx, account, t, func() error { return s.verifyTOTP(ctx, account, code) })
+}
+
+func (s *Service) verifyTOTP(ctx context.Context, account, code string) error {
 	var secret string
 	err := s.cfg.DB.QueryRowContext(ctx, `SELECT totp_secret FROM identities WHERE account = $1`, account).Scan(&secret)
 	if err != nil || secret == "" {
@@ -98,10 +145,30 @@ func codeHash(id, code string) string {
 // SendCode makes a six-digit code for account and purpose (which ties it
 // to one sign-in or one action), stores only its hash, and queues it to
 // the registered email address with the device and place that asked for
-// it and what it is for, in purposeText. It returns the code's id.
+// it and what it is for, in purposeText. It returns the code's id. The
+// codes sent are limited per account (SendCodeBy adds the session and
+// network), so nobody can flood a mailbox.
 func (s *Service) SendCode(ctx context.Context, account, purpose, purposeText string, c session.Client) (string, error) {
+	return s.SendCodeBy(ctx, account, purpose, purposeText, Try{Client: c})
+}
+
+// SendCodeBy is SendCode asked for by t: the codes sent are limited per
+// account, per t's session (or browser) and per network.
+func (s *Service) SendCodeBy(ctx context.Context, account, purpose, purposeText string, t Try) (string, error) {
+	c := t.Client
 	a, err := s.LookupAccount(ctx, nil, account)
 	if err != nil {
+		return "", err
+	}
+	l := s.cfg.Limits
+	keys := []keyLimit{{"send:acct:" + account, l.SendAccount}}
+	if t.Session != "" {
+		keys = append(keys, keyLimit{"send:sess:" + t.Session, l.SendSession})
+	}
+	if t.Client.Network != "" && t.Session != "" {
+		keys = append(keys, keyLimit{"send:net:" + t.Client.Network, l.SendNetwork})
+	}
+	if err := s.take(ctx, keys...); err != nil {
 		return "", err
 	}
 	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
@@ -123,8 +190,19 @@ func (s *Service) SendCode(ctx context.Context, account, purpose, purposeText st
 }
 
 // VerifyCode checks the latest email code of account for purpose. Each
-// code allows five tries, expires, and is accepted once.
+// code allows five tries, expires, and is accepted once; attempts are
+// limited per account across codes (VerifyCodeBy adds the session and
+// network).
 func (s *Service) VerifyCode(ctx context.Context, account, purpose, code string) error {
+	return s.VerifyCodeBy(ctx, account, purpose, code, Try{})
+}
+
+// VerifyCodeBy is VerifyCode for an attempt by t.
+func (s *Service) VerifyCodeBy(ctx context.Context, account, purpose, code string, t Try) error {
+	return s.guessed(ctx, account, t, func() error { return s.verifyCode(ctx, account, purpose, code) })
+}
+
+func (s *Service) verifyCode(ctx context.Context, account, purpose, code string) error {
 	now := store.Micros(s.cfg.Now())
 	var id, hash string
 	err := s.cfg.DB.QueryRowContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1

@@ -402,7 +402,9 @@ func (s *Service) FinishStepUp(ctx context.Context, account, sessionID, id strin
 
 // BeginCodeStepUp starts a step-up by one-time code (TOTP, or an email
 // code sent now naming the action in purposeText) for a customer without
-// a passkey.
+// a passkey. The ceremony's id is a fresh server nonce; the action stays
+// server-side, so the code approves exactly that action, once. The email
+// codes sent are limited per account, session and network.
 func (s *Service) BeginCodeStepUp(ctx context.Context, account, sessionID, binding string, action any, method, purposeText string, c session.Client) (string, error) {
 	aj, err := json.Marshal(action)
 	if err != nil {
@@ -415,39 +417,87 @@ func (s *Service) BeginCodeStepUp(ctx context.Context, account, sessionID, bindi
 	if method == event.FactorTOTP && !f.TOTP || method != event.FactorTOTP && method != event.FactorEmailOTP {
 		method = event.FactorEmailOTP
 	}
+	if method == event.FactorEmailOTP {
+		// Refuse before making a ceremony when no code may be sent now.
+		l := s.cfg.Limits
+		for _, k := range []keyLimit{{"send:acct:" + account, l.SendAccount}, {"send:sess:" + sessionID, l.SendSession}, {"send:net:" + c.Network, l.SendNetwork}} {
+			if err := s.thr.Check(ctx, k.key, k.l); errors.Is(err, ErrThrottled) {
+				return "", errTooMany
+			} else if err != nil {
+				return "", err
+			}
+		}
+	}
 	id, err := s.saveCeremony(ctx, "stepup_code", account, sessionID, binding, &ceremony{Action: aj, Method: method, Factor: method})
 	if err != nil {
 		return "", err
 	}
 	if method == event.FactorEmailOTP {
-		if _, err := s.SendCode(ctx, account, "stepup:"+id, purposeText, c); err != nil {
+		if _, err := s.SendCodeBy(ctx, account, "stepup:"+id, purposeText, Try{Session: sessionID, Client: c}); err != nil {
 			return "", err
 		}
 	}
 	return id, nil
 }
 
+// errTries answers the last wrong code a step-up ceremony takes.
+var errTries = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "コードの誤りが続いたため、この確認は無効になりました。もう一度最初からお試しください / too many wrong codes: this confirmation is cancelled; please start again")
+
 // FinishCodeStepUp checks the code for step-up ceremony id and consumes
 // the ceremony, returning the binding, the action and the factor used.
 func (s *Service) FinishCodeStepUp(ctx context.Context, account, sessionID, id, code string) (string, json.RawMessage, string, error) {
-	acct, _, cer, err := s.takeCeremony(ctx, id, "stepup_code", sessionID, true)
+	return s.FinishCodeStepUpBy(ctx, account, id, code, Try{Session: sessionID})
+}
+
+// FinishCodeStepUpBy is FinishCodeStepUp for an attempt by t (whose
+// Session must be the one that began the ceremony). Every code counts
+// against the ceremony (consumed after CeremonyTries wrong ones), the
+// session, the network and the account, with back-off (Limits).
+func (s *Service) FinishCodeStepUpBy(ctx context.Context, account, id, code string, t Try) (string, json.RawMessage, string, error) {
+	if len(id) > 64 {
+		return "", nil, "", errCeremony
+	}
+	now := store.Micros(s.cfg.Now())
+	var acct, binding, data string
+	var tries int64
+	err := s.cfg.DB.QueryRowContext(ctx, `UPDATE ceremonies SET attempts = attempts + 1
+		WHERE id = $1 AND kind = 'stepup_code' AND session = $2 AND used_us = 0 AND expires_us > $3 AND attempts < $4
+		RETURNING account, binding, data, attempts`, id, t.Session, now, int64(s.cfg.CeremonyTries)).Scan(&acct, &binding, &data, &tries)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, "", errCeremony
+	}
 	if err != nil {
+		return "", nil, "", err
+	}
+	cer := &ceremony{}
+	if err := json.Unmarshal([]byte(data), cer); err != nil {
 		return "", nil, "", err
 	}
 	if acct != account {
 		return "", nil, "", errCeremony
 	}
 	if cer.Method == event.FactorTOTP {
-		err = s.VerifyTOTP(ctx, account, code)
+		err = s.VerifyTOTPBy(ctx, account, code, t)
 	} else {
-		err = s.VerifyCode(ctx, account, "stepup:"+id, code)
+		err = s.VerifyCodeBy(ctx, account, "stepup:"+id, code, t)
 	}
+	if err != nil {
+		if tries >= int64(s.cfg.CeremonyTries) {
+			if _, e := s.cfg.DB.ExecContext(ctx, `UPDATE ceremonies SET used_us = $1 WHERE id = $2 AND used_us = 0`, now, id); e != nil {
+				return "", nil, "", e
+			}
+			if err == errCode {
+				err = errTries
+			}
+		}
+		return "", nil, "", err
+	}
+	res, err := s.cfg.DB.ExecContext(ctx, `UPDATE ceremonies SET used_us = $1 WHERE id = $2 AND used_us = 0`, now, id)
 	if err != nil {
 		return "", nil, "", err
 	}
-	_, binding, cer, err := s.takeCeremony(ctx, id, "stepup_code", sessionID, false)
-	if err != nil {
-		return "", nil, "", err
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", nil, "", errCeremony
 	}
 	return binding, cer.Action, cer.Method, nil
 }

@@ -1,51 +1,241 @@
 package identity
 
 import (
-	"sync"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/session"
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
-// Throttle counts attempts per key (an IP address, a network) in fixed
-// windows, in memory. One instance per server: a fleet behind a load
-// balancer divides the limits by its size, which errs on the strict side.
+// Limit is one rate limit with exponential back-off, in the manner of
+// NIST SP 800-63B-4 §3.2.2: Free attempts go through at once; the one that
+// uses up the free attempts makes the next wait Backoff, and each attempt
+// after that doubles the wait, up to MaxBackoff. A quiet Window (no
+// attempt, and no wait pending) forgets the count. A negative Free means
+// no limit.
+type Limit struct {
+	Free       int
+	Window     time.Duration
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// wait returns the wait after the n-th attempt.
+func (l Limit) wait(n int64) time.Duration {
+	if n < int64(l.Free) {
+		return 0
+	}
+	d := l.Backoff
+	for i := int64(l.Free); i < n && d < l.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, l.MaxBackoff)
+}
+
+// Throttle counts attempts per key (an account, a session, a network, a
+// client, an email address, a ceremony) in the database, so that every
+// process serving the same database shares the limits, on SQLite and
+// PostgreSQL alike. Each update is a conditional UPDATE on the row's
+// previous state, retried when another process moved it first, so the
+// counts are exact under any concurrency.
 type Throttle struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*window
-	n   int
+	db    *store.DB
+	now   func() time.Time
+	takes atomic.Int64
 }
 
-type window struct {
-	start time.Time
-	count int
+// NewThrottle returns a Throttle keeping its state in db, on the clock now.
+func NewThrottle(db *store.DB, now func() time.Time) *Throttle {
+	return &Throttle{db: db, now: now}
 }
 
-// NewThrottle returns a Throttle on the given clock.
-func NewThrottle(now func() time.Time) *Throttle {
-	return &Throttle{now: now, m: map[string]*window{}}
+// ErrThrottled is wrapped by the errors of Take for a key that must wait.
+var ErrThrottled = errors.New("identity: throttled")
+
+// Throttled is a refusal by a Throttle: the key and how long it must wait.
+type Throttled struct {
+	Key  string
+	Wait time.Duration
 }
 
-// Allow counts one attempt for key and reports whether it is within limit
-// attempts per window.
-func (t *Throttle) Allow(key string, limit int, per time.Duration) bool {
-	if limit < 0 {
-		return true
+func (e *Throttled) Error() string {
+	return fmt.Sprintf("identity: %s throttled for %s", e.Key, e.Wait.Round(time.Second))
+}
+
+// Unwrap makes errors.Is(err, ErrThrottled) hold.
+func (e *Throttled) Unwrap() error { return ErrThrottled }
+
+// Take counts one attempt for key under l. It returns nil when the
+// attempt may go ahead, or a *Throttled (not counting the attempt, so a
+// flood cannot lengthen the wait beyond the back-off) when key must wait.
+func (t *Throttle) Take(ctx context.Context, key string, l Limit) error {
+	if l.Free < 0 {
+		return nil
 	}
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	w := t.m[key]
-	if w == nil || now.Sub(w.start) >= per {
-		w = &window{start: now}
-		t.m[key] = w
+	if t.takes.Add(1)%2048 == 0 {
+		t.sweep(ctx, l)
 	}
-	w.count++
-	if t.n++; t.n%4096 == 0 {
-		for k, v := range t.m {
-			if now.Sub(v.start) >= per {
-				delete(t.m, k)
+	now := store.Micros(t.now())
+	for range 64 {
+		var n, last, until int64
+		err := t.db.QueryRowContext(ctx, `SELECT n, last_us, until_us FROM throttles WHERE key = $1`, key).Scan(&n, &last, &until)
+		if errors.Is(err, sql.ErrNoRows) {
+			res, err := t.db.ExecContext(ctx, `INSERT INTO throttles (key, n, last_us, until_us) VALUES ($1, 1, $2, $3) ON CONFLICT (key) DO NOTHING`,
+				key, now, now+l.wait(1).Microseconds())
+			if err != nil {
+				return err
 			}
+			if k, _ := res.RowsAffected(); k == 1 {
+				return nil
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if now < until {
+			return &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
+		}
+		next := n + 1
+		if now-last >= l.Window.Microseconds() {
+			next = 1
+		}
+		res, err := t.db.ExecContext(ctx, `UPDATE throttles SET n = $1, last_us = $2, until_us = $3 WHERE key = $4 AND n = $5 AND last_us = $6 AND until_us = $7`,
+			next, now, now+l.wait(next).Microseconds(), key, n, last, until)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 1 {
+			return nil
 		}
 	}
-	return w.count <= limit
+	return &Throttled{Key: key, Wait: time.Second}
+}
+
+// Check reports, without counting an attempt, whether key must wait.
+func (t *Throttle) Check(ctx context.Context, key string, l Limit) error {
+	if l.Free < 0 {
+		return nil
+	}
+	now := store.Micros(t.now())
+	var until int64
+	err := t.db.QueryRowContext(ctx, `SELECT until_us FROM throttles WHERE key = $1`, key).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if now < until {
+		return &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
+	}
+	return nil
+}
+
+// Reset forgets key's attempts (after a success).
+func (t *Throttle) Reset(ctx context.Context, key string) error {
+	_, err := t.db.ExecContext(ctx, `DELETE FROM throttles WHERE key = $1`, key)
+	return err
+}
+
+// sweep deletes rows quiet for longer than a day and any pending wait.
+func (t *Throttle) sweep(ctx context.Context, l Limit) {
+	cut := store.Micros(t.now().Add(-max(24*time.Hour, l.Window, l.MaxBackoff)))
+	t.db.ExecContext(ctx, `DELETE FROM throttles WHERE last_us < $1 AND until_us < $1`, cut)
+}
+
+// The limits of the front door. Keys are "<what>:<scope>:<value>", so
+// one account's limit for one endpoint never touches another endpoint:
+// an attacker who exhausts the limits of anonymous endpoints for an
+// account blocks those endpoints only, never passkey sign-in.
+var (
+	// Guessing codes (TOTP and emailed codes, in step-ups, second factors
+	// and the unlock page), counted on every check: per account,
+	// session (or browser), network and client address.
+	limitGuessAccount = Limit{Free: 10, Window: 24 * time.Hour, Backoff: 30 * time.Second, MaxBackoff: time.Hour}
+	limitGuessSession = Limit{Free: 5, Window: time.Hour, Backoff: time.Minute, MaxBackoff: time.Hour}
+	limitGuessNetwork = Limit{Free: 100, Window: time.Hour, Backoff: 10 * time.Second, MaxBackoff: time.Hour}
+	// Emailed codes sent: per account, session (or browser) and network.
+	limitSendAccount = Limit{Free: 5, Window: time.Hour, Backoff: time.Minute, MaxBackoff: 6 * time.Hour}
+	limitSendSession = Limit{Free: 5, Window: time.Hour, Backoff: time.Minute, MaxBackoff: 6 * time.Hour}
+	limitSendNetwork = Limit{Free: 60, Window: time.Hour, Backoff: 10 * time.Second, MaxBackoff: time.Hour}
+	// Anonymous endpoints that change state or send mail (self-lock,
+	// unlock, sign-up): per client address, network and target.
+	limitAnonClient  = Limit{Free: 10, Window: time.Hour, Backoff: 30 * time.Second, MaxBackoff: 6 * time.Hour}
+	limitAnonNetwork = Limit{Free: 60, Window: time.Hour, Backoff: 10 * time.Second, MaxBackoff: time.Hour}
+	limitAnonTarget  = Limit{Free: 3, Window: 24 * time.Hour, Backoff: 10 * time.Minute, MaxBackoff: 24 * time.Hour}
+)
+
+// Limits are the limits a Service enforces; the zero value of a field
+// means its default (see DefaultLimits), and Free: -1 turns one off.
+type Limits struct {
+	GuessAccount, GuessSession, GuessNetwork Limit
+	SendAccount, SendSession, SendNetwork    Limit
+	AnonClient, AnonNetwork, AnonTarget      Limit
+}
+
+// DefaultLimits returns the front door's default limits.
+func DefaultLimits() Limits {
+	return Limits{limitGuessAccount, limitGuessSession, limitGuessNetwork,
+		limitSendAccount, limitSendSession, limitSendNetwork,
+		limitAnonClient, limitAnonNetwork, limitAnonTarget}
+}
+
+func (l *Limits) fill() {
+	d := DefaultLimits()
+	for _, p := range []struct{ dst, def *Limit }{
+		{&l.GuessAccount, &d.GuessAccount}, {&l.GuessSession, &d.GuessSession}, {&l.GuessNetwork, &d.GuessNetwork},
+		{&l.SendAccount, &d.SendAccount}, {&l.SendSession, &d.SendSession}, {&l.SendNetwork, &d.SendNetwork},
+		{&l.AnonClient, &d.AnonClient}, {&l.AnonNetwork, &d.AnonNetwork}, {&l.AnonTarget, &d.AnonTarget},
+	} {
+		if *p.dst == (Limit{}) {
+			*p.dst = *p.def
+		}
+	}
+}
+
+// errTooMany is the answer to an attempt a limit refused.
+var errTooMany = reason.New(http.StatusTooManyRequests, reason.RateLimited, "試行が多すぎます。しばらく待ってからもう一度お試しください / too many attempts; please wait a while and try again")
+
+// take counts one attempt under each (key, limit) pair in order and stops
+// at the first refusal, answering errTooMany.
+func (s *Service) take(ctx context.Context, pairs ...keyLimit) error {
+	for _, p := range pairs {
+		if p.key == "" {
+			continue
+		}
+		if err := s.thr.Take(ctx, p.key, p.l); err != nil {
+			if errors.Is(err, ErrThrottled) {
+				s.logger.InfoContext(ctx, "throttled", "key", p.key, "err", err)
+				return errTooMany
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+type keyLimit struct {
+	key string
+	l   Limit
+}
+
+// Anonymous counts one attempt at an anonymous endpoint (what: "selflock",
+// "unlock", "signup") by client c against target (an account number or
+// an address; "" for none). It returns a RateLimited refusal when the
+// client's address, its network or the target has used up its limit.
+// The refusal is the same whether or not the target exists.
+func (s *Service) Anonymous(ctx context.Context, what, target string, c session.Client) error {
+	pairs := []keyLimit{{what + ":ip:" + c.IP, s.cfg.Limits.AnonClient}, {what + ":net:" + c.Network, s.cfg.Limits.AnonNetwork}}
+	if target != "" {
+		pairs = append(pairs, keyLimit{what + ":target:" + target, s.cfg.Limits.AnonTarget})
+	}
+	return s.take(ctx, pairs...)
 }

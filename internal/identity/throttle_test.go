@@ -1,0 +1,104 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/store/storetest"
+)
+
+// TestThrottleBackoff: free attempts, then waits that double up to the
+// cap, forgotten after a quiet window; refused attempts do not count; the
+// state is in the database, so a second Throttle (another process) sees
+// it. On SQLite and PostgreSQL.
+func TestThrottleBackoff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &clock{t: time.Unix(1_700_000_000, 0)}
+		a, b := NewThrottle(db, c.Now), NewThrottle(db, c.Now)
+		l := Limit{Free: 3, Window: time.Hour, Backoff: time.Minute, MaxBackoff: 8 * time.Minute}
+		for i := range 3 {
+			if err := a.Take(ctx, "k", l); err != nil {
+				t.Fatalf("free attempt %d: %v", i+1, err)
+			}
+		}
+		var th *Throttled
+		if err := b.Take(ctx, "k", l); !errors.As(err, &th) || th.Wait != time.Minute {
+			t.Fatalf("fourth attempt at once (other process): %v, want a wait of 1m", err)
+		}
+		if err := a.Take(ctx, "other", l); err != nil {
+			t.Fatalf("another key: %v", err)
+		}
+		// Waits double: 1, 2, 4, 8, 8 minutes.
+		for _, want := range []time.Duration{2, 4, 8, 8} {
+			c.Add(th.Wait)
+			if err := b.Take(ctx, "k", l); err != nil {
+				t.Fatalf("attempt after the wait: %v", err)
+			}
+			for range 10 { // refused attempts do not lengthen the wait
+				if err := a.Take(ctx, "k", l); !errors.As(err, &th) {
+					t.Fatalf("attempt during the wait: %v", err)
+				}
+			}
+			if th.Wait != want*time.Minute {
+				t.Fatalf("wait %v, want %v", th.Wait, want*time.Minute)
+			}
+		}
+		if err := a.Check(ctx, "k", l); !errors.Is(err, ErrThrottled) {
+			t.Fatalf("Check during a wait: %v", err)
+		}
+		c.Add(time.Hour)
+		for i := range 3 {
+			if err := a.Take(ctx, "k", l); err != nil {
+				t.Fatalf("after a quiet window, attempt %d: %v", i+1, err)
+			}
+		}
+		if err := a.Reset(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Take(ctx, "k", l); err != nil {
+			t.Fatalf("after Reset: %v", err)
+		}
+		if err := a.Take(ctx, "k", Limit{Free: -1}); err != nil {
+			t.Fatalf("no limit: %v", err)
+		}
+	})
+}
+
+// TestThrottleExactUnderConcurrency: 200 concurrent attempts at a limit of
+// 10 free ones from four Throttles (four processes) let exactly 10 through.
+func TestThrottleExactUnderConcurrency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &clock{t: time.Unix(1_700_000_000, 0)}
+		var ths [4]*Throttle
+		for i := range ths {
+			ths[i] = NewThrottle(db, c.Now)
+		}
+		l := Limit{Free: 10, Window: time.Hour, Backoff: time.Hour, MaxBackoff: time.Hour}
+		var ok, other atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				switch err := ths[i%4].Take(ctx, "flood", l); {
+				case err == nil:
+					ok.Add(1)
+				case !errors.Is(err, ErrThrottled):
+					other.Add(1)
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok.Load() != 10 {
+			t.Fatalf("%d attempts went through, want exactly 10", ok.Load())
+		}
+	})
+}
