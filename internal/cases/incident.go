@@ -1,0 +1,389 @@
+package cases
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/analyst"
+	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/store"
+)
+
+// Notices the back office sends customers (notify kinds; Japanese and
+// English, never a link).
+const (
+	NoticeFrozen       = "account_frozen"
+	NoticeReopened     = "account_reopened"
+	NoticeCompensation = "compensation_paid"
+)
+
+// Notifier queues a notice to the customer of account inside tx.
+type Notifier interface {
+	Notify(ctx context.Context, tx *sql.Tx, account, kind string, data map[string]string) error
+}
+
+// Access is one unauthorised access of an incident.
+type Access struct {
+	Time time.Time `json:"time"`
+	IP   string    `json:"ip,omitempty"`
+	Ref  string    `json:"ref,omitempty"` // the session or sign-in it was
+}
+
+// Incident is what happened to one account: its unauthorised accesses,
+// the fills (the fraudster's, and later sales of what they bought), and
+// the account just before the first access.
+type Incident struct {
+	Case     string   `json:"case"`
+	Account  string   `json:"account"`
+	Accesses []Access `json:"accesses"`
+	Fills    []Fill   `json:"fills"`
+	Snapshot Snapshot `json:"snapshot"`
+}
+
+// From is the time of the first unauthorised access (or the first fill).
+func (in *Incident) From() time.Time {
+	var t time.Time
+	for _, a := range in.Accesses {
+		if t.IsZero() || a.Time.Before(t) {
+			t = a.Time
+		}
+	}
+	for _, f := range in.Fills {
+		if t.IsZero() || f.Time.Before(t) {
+			t = f.Time
+		}
+	}
+	return t
+}
+
+func (in *Incident) check() error {
+	if len(in.Accesses) == 0 && len(in.Fills) == 0 {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "an incident needs at least one unauthorised access or fill")
+	}
+	for i, f := range in.Fills {
+		if f.Side != "buy" && f.Side != "sell" {
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "fills[%d].side %q: want buy or sell", i, f.Side)
+		}
+		if f.Symbol == "" || f.Qty <= 0 || !(f.Price > 0) || math.IsInf(f.Price, 0) || f.FeeJPY < 0 || f.Time.IsZero() {
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "fills[%d]: a time, a symbol, a positive quantity and price, and a fee of zero or more", i)
+		}
+	}
+	for i, a := range in.Accesses {
+		if a.Time.IsZero() {
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "accesses[%d]: a time", i)
+		}
+	}
+	if in.Snapshot.CashJPY < 0 {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "snapshot.cash_jpy must not be negative")
+	}
+	for sym, q := range in.Snapshot.Shares {
+		if q < 0 || sym == "" {
+			return reason.New(http.StatusBadRequest, reason.InvalidField, "snapshot.shares: symbols with zero or more shares")
+		}
+	}
+	return nil
+}
+
+// RecordIncident records, as analyst name, the incident of the case's
+// account (replacing what was recorded before, while nothing was paid).
+func (s *Service) RecordIncident(ctx context.Context, name, caseID string, in Incident) error {
+	if err := in.check(); err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := analyst.Active(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var account string
+		err = tx.QueryRowContext(ctx, `SELECT account FROM cases WHERE id = $1`, caseID).Scan(&account)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && account == "") {
+			return reason.New(http.StatusNotFound, ReasonUnknownCase, "no account case %q", caseID)
+		} else if err != nil {
+			return err
+		}
+		var paid int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM compensations WHERE case_id = $1 AND status = 'paid'`, caseID).Scan(&paid); err != nil {
+			return err
+		}
+		if paid > 0 {
+			return reason.New(http.StatusConflict, ReasonAlreadyPaid, "case %s was compensated; its incident is closed", caseID)
+		}
+		for _, t := range []string{"incident_accesses", "incident_fills", "incident_snapshots"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE case_id = $1`, caseID); err != nil {
+				return err
+			}
+		}
+		for _, x := range in.Accesses {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO incident_accesses (id, case_id, account, time_us, ip, ref) VALUES ($1, $2, $3, $4, $5, $6)`,
+				newID("A"), caseID, account, store.Micros(x.Time), x.IP, x.Ref); err != nil {
+				return err
+			}
+		}
+		for _, f := range in.Fills {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO incident_fills (id, case_id, account, time_us, symbol, side, qty, price, fee_jpy, fraudulent, ref)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				newID("F"), caseID, account, store.Micros(f.Time), f.Symbol, f.Side, f.Qty, f.Price, f.FeeJPY, store.Int(f.Fraudulent), f.Ref); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO incident_snapshots (case_id, symbol, qty, cash_jpy) VALUES ($1, '', 0, $2)`, caseID, in.Snapshot.CashJPY); err != nil {
+			return err
+		}
+		for sym, q := range in.Snapshot.Shares {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO incident_snapshots (case_id, symbol, qty, cash_jpy) VALUES ($1, $2, $3, 0)`, caseID, sym, q); err != nil {
+				return err
+			}
+		}
+		from := in.From()
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET incident_from_us = $1, updated_us = $2 WHERE id = $3`, store.Micros(from), store.Micros(now), caseID); err != nil {
+			return err
+		}
+		if err := s.eventTx(ctx, tx, caseID, "incident", "", a.Actor(), fmt.Sprintf("%d unauthorised accesses, %d fills", len(in.Accesses), len(in.Fills)), now); err != nil {
+			return err
+		}
+		return audit.AppendTx(ctx, tx, audit.Entry{Time: now, Actor: a.Actor(), Action: "incident_recorded", Subject: account,
+			Detail: map[string]any{"case": caseID, "accesses": len(in.Accesses), "fills": len(in.Fills), "from": from.UTC().Format(time.RFC3339)}})
+	})
+}
+
+// Incident returns the case's recorded incident.
+func (s *Service) Incident(ctx context.Context, caseID string) (*Incident, error) {
+	return incidentTx(ctx, s.cfg.DB, caseID)
+}
+
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func incidentTx(ctx context.Context, q querier, caseID string) (*Incident, error) {
+	in := &Incident{Case: caseID, Accesses: []Access{}, Fills: []Fill{}, Snapshot: Snapshot{Shares: map[string]int64{}}}
+	err := q.QueryRowContext(ctx, `SELECT account FROM cases WHERE id = $1`, caseID).Scan(&in.Account)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, reason.New(http.StatusNotFound, ReasonUnknownCase, "no case %q", caseID)
+	} else if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT symbol, qty, cash_jpy FROM incident_snapshots WHERE case_id = $1`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for rows.Next() {
+		var sym string
+		var qty, cash int64
+		if err := rows.Scan(&sym, &qty, &cash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		n++
+		if sym == "" {
+			in.Snapshot.CashJPY = cash
+		} else {
+			in.Snapshot.Shares[sym] = qty
+		}
+	}
+	rows.Close()
+	if n == 0 {
+		return nil, reason.New(http.StatusConflict, ReasonNoIncident, "case %s has no recorded incident", caseID)
+	}
+	rows, err = q.QueryContext(ctx, `SELECT time_us, ip, ref FROM incident_accesses WHERE case_id = $1 ORDER BY time_us, id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var a Access
+		var us int64
+		if err := rows.Scan(&us, &a.IP, &a.Ref); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		a.Time = store.FromMicros(us)
+		in.Accesses = append(in.Accesses, a)
+	}
+	rows.Close()
+	rows, err = q.QueryContext(ctx, `SELECT time_us, symbol, side, qty, price, fee_jpy, fraudulent, ref FROM incident_fills WHERE case_id = $1 ORDER BY time_us, id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f Fill
+		var us, fr int64
+		if err := rows.Scan(&us, &f.Symbol, &f.Side, &f.Qty, &f.Price, &f.FeeJPY, &fr, &f.Ref); err != nil {
+			return nil, err
+		}
+		f.Time, f.Fraudulent = store.FromMicros(us), fr != 0
+		in.Fills = append(in.Fills, f)
+	}
+	return in, rows.Err()
+}
+
+// Compensation is a proposed or paid compensation of a case.
+type Compensation struct {
+	ID        string `json:"id"`
+	Case      string `json:"case"`
+	Account   string `json:"account"`
+	Method    string `json:"method"`
+	AmountJPY int64  `json:"amount_jpy"`
+	// Half or Restore is the working of the method.
+	Half     *Half    `json:"half,omitempty"`
+	Restore  *Restore `json:"restore,omitempty"`
+	Approval string   `json:"approval"`
+	Status   string   `json:"status"`
+}
+
+// Prices gives current prices for marking and restoring.
+type Prices func(symbol string) (float64, bool)
+
+// ProposeCompensation works out, as analyst name, the compensation of the
+// case's incident by method at current prices, and proposes it for a
+// supervisor's approval. Nothing is paid until then.
+func (s *Service) ProposeCompensation(ctx context.Context, name, caseID, method string, prices Prices) (*Compensation, *Approval, error) {
+	if method != MethodHalf && method != MethodRestore {
+		return nil, nil, reason.New(http.StatusBadRequest, reason.InvalidField, "method %q: want half or restore", method)
+	}
+	now := s.cfg.Now()
+	var c *Compensation
+	var ap *Approval
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := analyst.Active(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		in, err := incidentTx(ctx, tx, caseID)
+		if err != nil {
+			return err
+		}
+		var paid int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM compensations WHERE case_id = $1 AND status = 'paid'`, caseID).Scan(&paid); err != nil {
+			return err
+		}
+		if paid > 0 {
+			return reason.New(http.StatusConflict, ReasonAlreadyPaid, "case %s was already compensated", caseID)
+		}
+		marks := map[string]float64{}
+		for _, f := range in.Fills {
+			if _, ok := marks[f.Symbol]; ok {
+				continue
+			}
+			p, ok := prices(f.Symbol)
+			if !ok || !(p > 0) {
+				return reason.New(http.StatusConflict, reason.UnknownSymbol, "no current price of %s: compensation needs one", f.Symbol)
+			}
+			marks[f.Symbol] = p
+		}
+		c = &Compensation{ID: newID("C"), Case: caseID, Account: in.Account, Method: method, Status: "proposed"}
+		if method == MethodHalf {
+			h := ComputeHalf(in.Fills, marks)
+			c.Half, c.AmountJPY = &h, h.TotalJPY
+		} else {
+			r := ComputeRestore(in.Snapshot, in.Fills, marks)
+			c.Restore, c.AmountJPY = &r, r.TotalJPY
+		}
+		if c.AmountJPY <= 0 {
+			return reason.New(http.StatusConflict, ReasonNothingToPay, "by the %s method this incident leaves nothing to pay", method)
+		}
+		ap, err = s.proposeTx(ctx, tx, a, KindCompensation, caseID, caseID, map[string]any{"compensation": c.ID, "method": method, "amount_jpy": c.AmountJPY}, "", now)
+		if err != nil {
+			return err
+		}
+		c.Approval = ap.ID
+		detail, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO compensations (id, case_id, account, method, amount_jpy, detail, approval_id, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'proposed')`,
+			c.ID, caseID, in.Account, method, c.AmountJPY, string(detail), ap.ID)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ap, nil
+}
+
+// payTx posts the approved compensation to the ledger and tells the
+// customer, inside the approval's transaction.
+func (s *Service) payTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, ap *Approval, detail map[string]any, now time.Time) error {
+	if s.cfg.Ledger == nil {
+		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "no ledger to pay into; nothing was paid")
+	}
+	var id, caseID, account, method string
+	var amount int64
+	err := tx.QueryRowContext(ctx, `SELECT id, case_id, account, method, amount_jpy FROM compensations WHERE approval_id = $1`, ap.ID).Scan(&id, &caseID, &account, &method, &amount)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE compensations SET status = 'paid', paid_us = $1 WHERE id = $2 AND status = 'proposed'
+		AND NOT EXISTS (SELECT 1 FROM compensations c2 WHERE c2.case_id = $3 AND c2.status = 'paid')`, store.Micros(now), id, caseID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return reason.New(http.StatusConflict, ReasonAlreadyPaid, "case %s was already compensated", caseID)
+	}
+	if err := s.cfg.Ledger.CreditTx(ctx, tx, account, amount, "compensation:"+id, now); err != nil {
+		return err
+	}
+	detail["compensation"], detail["method"], detail["amount_jpy"], detail["account"] = id, method, amount, account
+	if s.cfg.Notify != nil {
+		return s.cfg.Notify.Notify(ctx, tx, account, NoticeCompensation, map[string]string{"Amount": Yen(amount), "Method": method})
+	}
+	return nil
+}
+
+// Yen writes n yen with thousands separators: ¥1,234,567.
+func Yen(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-¥" + string(out)
+	}
+	return "¥" + string(out)
+}
+
+// Compensations returns the case's compensations, newest first.
+func (s *Service) Compensations(ctx context.Context, caseID string) ([]Compensation, error) {
+	rows, err := s.cfg.DB.QueryContext(ctx, `SELECT detail, status FROM compensations WHERE case_id = $1`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Compensation{}
+	for rows.Next() {
+		var d, st string
+		if err := rows.Scan(&d, &st); err != nil {
+			return nil, err
+		}
+		var c Compensation
+		if err := json.Unmarshal([]byte(d), &c); err != nil {
+			return nil, err
+		}
+		c.Status = st
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out, rows.Err()
+}
