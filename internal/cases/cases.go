@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -103,6 +104,14 @@ func newID(prefix string) string {
 	var b [10]byte
 	rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// seqID returns an id that sorts after the ids made before it in this
+// process, so entries of one instant keep their order.
+func seqID(prefix string) string {
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s%016x%s", prefix, time.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
 // tx runs fn in a transaction, again when two writers of the audit trail
@@ -207,7 +216,7 @@ func (s *Service) eventTx(ctx context.Context, tx *sql.Tx, caseID, kind, ref, ac
 		actor = "system"
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO case_events (id, case_id, time_us, kind, ref, actor, text) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		newID("V"), caseID, store.Micros(now), kind, ref, actor, text)
+		seqID("V"), caseID, store.Micros(now), kind, ref, actor, text)
 	return err
 }
 
