@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/server"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -20,7 +21,7 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 	var c common
 	c.register(fs, "./data")
 	name := fs.String("create", "", "create a key with this name and print its secret (shown once)")
-	scopes := fs.String("scopes", "broker,events", "scopes of a new key: broker, events, admin (comma-separated)")
+	scopes := fs.String("scopes", "broker,events", "scopes of a new key: broker, events, admin, metrics (comma-separated)")
 	revoke := fs.String("revoke", "", "revoke the key with this id")
 	if err := parse(fs, env, args, "Create or revoke API keys for the brokerage's systems."); err != nil {
 		return err
@@ -32,10 +33,10 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 	for _, s := range strings.Split(*scopes, ",") {
 		s = strings.TrimSpace(s)
 		switch s {
-		case apikey.ScopeBroker, apikey.ScopeEvents, apikey.ScopeAdmin:
+		case apikey.ScopeBroker, apikey.ScopeEvents, apikey.ScopeAdmin, server.ScopeMetrics:
 			sc = append(sc, s)
 		default:
-			return usageError{fmt.Errorf("--scopes: unknown scope %q (want broker, events or admin)", s)}
+			return usageError{fmt.Errorf("--scopes: unknown scope %q (want broker, events, admin or metrics)", s)}
 		}
 	}
 	db, err := c.open(ctx)

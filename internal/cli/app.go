@@ -103,6 +103,7 @@ type appOptions struct {
 	haltScore    int
 	freezeScore  int
 	holdProceeds time.Duration
+	demoKey      bool // accept server.DemoKey on loopback connections (kabuto demo only)
 	// the front door
 	publicURL, smtpAddr, smtpFrom, webhookURL, webhookSecret string
 }
@@ -157,11 +158,11 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	} else if n > 0 {
 		log.Info("guard lists loaded", "entries", n)
 	}
-	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists})
+	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists, AllowDemoKey: o.demoKey})
 	a := &app{key: key, pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record
-	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log}).Mount(srv.Mux())
+	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db}).Mount(srv.Mux())
 	if err := fd.mount(ctx, a); err != nil {
 		return nil, err
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
-// DemoKey is the demo's well-known API key, accepted only while the demo
-// listens on a loopback address.
-const DemoKey = "kb_demo_local_only"
+// DemoKey is the demo's well-known API key, accepted only by `kabuto demo`
+// listening on a loopback address, on loopback connections.
+const DemoKey = server.DemoKey
 
 func runDemo(ctx context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -62,6 +62,10 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Never a well-known key on a reachable address.
+	if ip, ok := ln.Addr().(*net.TCPAddr); ok && ip.IP.IsLoopback() {
+		o.demoKey = true
+	}
 	db, err := c.open(ctx)
 	if err != nil {
 		ln.Close()
@@ -79,8 +83,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	key := DemoKey
-	if ip, ok := ln.Addr().(*net.TCPAddr); !ok || !ip.IP.IsLoopback() {
-		key = "" // never a well-known key on a reachable address
+	if !o.demoKey {
+		key = ""
 	}
 	scopes := []string{apikey.ScopeBroker, apikey.ScopeEvents, apikey.ScopeAdmin}
 	if key == "" {

@@ -131,14 +131,14 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("withdrawal before sign-in: %d %v", code, m)
 	}
 	// The brokerage's front door runs the passkey step-up for this very
-	// withdrawal and says so; a step-up for another amount does not count.
-	binding := m["binding"].(string)
+	// withdrawal and says so with the server's challenge; a step-up for
+	// another amount does not count.
+	proof := stepUpProof(t, m)
 	wrong := map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + strings.Repeat("0", 64)}
 	if code, m := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w0b", `{"amount_jpy":10000}`, customer, wrong); code != 403 || m["error"] != "step_up_required" {
 		t.Fatalf("withdrawal with a step-up for something else: %d %v", code, m)
 	}
-	if code, m := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w0c", `{"amount_jpy":10000}`, customer,
-		map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + binding}); code != 201 || m["status"] != "sent" {
+	if code, m := call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w0c", `{"amount_jpy":10000}`, customer, proof); code != 201 || m["status"] != "sent" {
 		t.Fatalf("withdrawal with its step-up: %d %v", code, m)
 	}
 	cash -= 10000
@@ -213,7 +213,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	if after["cash_jpy"] != acct["cash_jpy"] {
 		t.Errorf("refused requests changed cash: %v → %v", acct["cash_jpy"], after["cash_jpy"])
 	}
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/"} {
+	if code, _ := call(t, "GET", base+"/metrics", DemoKey, "", ""); code != 200 {
+		t.Errorf("GET /metrics with the admin key: %d", code)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/api/v1/openapi.json", "/"} {
 		resp, err := http.Get(base + p)
 		if err != nil || resp.StatusCode != 200 {
 			t.Errorf("GET %s: %v %v", p, resp, err)
@@ -330,7 +333,7 @@ func TestHeldWithdrawalTellsTheCustomer(t *testing.T) {
 	code, m := call(t, "PUT", api+"/accounts/C0000001/bank", DemoKey, "b1", `{"bank":"Sony Bank 001-7654321"}`, customer)
 	if code == 403 && m["error"] == "step_up_required" { // the front door's passkey step-up for this change
 		code, m = call(t, "PUT", api+"/accounts/C0000001/bank", DemoKey, "b2", `{"bank":"Sony Bank 001-7654321"}`, customer,
-			map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + m["binding"].(string)})
+			stepUpProof(t, m))
 	}
 	if code != 200 {
 		t.Fatalf("bank change: %d %v", code, m)
@@ -338,7 +341,7 @@ func TestHeldWithdrawalTellsTheCustomer(t *testing.T) {
 	code, m = call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w1", `{"amount_jpy":50000}`, customer)
 	if code == 403 && m["error"] == "step_up_required" {
 		code, m = call(t, "POST", api+"/accounts/C0000001/withdrawals", DemoKey, "w2", `{"amount_jpy":50000}`, customer,
-			map[string]string{"X-Kabuto-Step-Up": "phishing_resistant:" + m["binding"].(string)})
+			stepUpProof(t, m))
 	}
 	if code != 202 || m["error"] != "held_for_review" {
 		t.Fatalf("withdrawal after a bank change: %d %v", code, m)

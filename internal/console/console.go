@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 //go:embed templates/*.html
@@ -55,6 +57,13 @@ type Config struct {
 	Audit     *audit.Log
 	Log       *slog.Logger
 	Now       func() time.Time
+	// CheckKey checks an API key presented at sign-in on request r (nil:
+	// Keys.Check), so the server's rules for keys (the demo key on
+	// loopback only) hold here too.
+	CheckKey func(r *http.Request, secret string) (*apikey.Key, error)
+	// DB keeps the sign-in throttle, shared by every process (nil: no
+	// throttle; tests of other things only).
+	DB *store.DB
 }
 
 // Console serves the analyst pages.
@@ -89,6 +98,9 @@ func New(cfg Config) *Console {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.CheckKey == nil && cfg.Keys != nil {
+		cfg.CheckKey = func(r *http.Request, secret string) (*apikey.Key, error) { return cfg.Keys.Check(r.Context(), secret) }
+	}
 	t := template.Must(template.New("").Funcs(template.FuncMap{
 		"hhmmss": func(t time.Time) string { return t.Format("15:04:05") },
 		"date":   func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
@@ -112,6 +124,9 @@ func headers(w http.ResponseWriter) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Cache-Control", "no-store")
+	// Not no-referrer: with it Chromium sends Origin: null on the
+	// sign-in form's POST, which the origin check must refuse.
+	h.Set("Referrer-Policy", "same-origin")
 }
 
 func (c *Console) render(w http.ResponseWriter, status int, name string, data any) {
@@ -132,7 +147,7 @@ func (c *Console) page(h func(w http.ResponseWriter, r *http.Request, a *analyst
 			return
 		}
 		if r.Method == http.MethodPost {
-			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+			if !sameOrigin(r) {
 				http.Error(w, "cross-origin request refused", http.StatusForbidden)
 				return
 			}
@@ -143,11 +158,6 @@ func (c *Console) page(h func(w http.ResponseWriter, r *http.Request, a *analyst
 		}
 		h(w, r, a)
 	}
-}
-
-func sameOrigin(origin string, r *http.Request) bool {
-	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
 }
 
 func (c *Console) analyst(r *http.Request) *analyst {
@@ -177,14 +187,26 @@ func randHex(n int) string {
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+	headers(w)
+	if !sameOrigin(r) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}
-	k, err := c.cfg.Keys.Check(r.Context(), r.PostFormValue("key"))
+	client := clientOf(r)
+	if wait, err := c.throttled(r.Context(), client); err != nil {
+		c.fail(w, err)
+		return
+	} else if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		c.render(w, http.StatusTooManyRequests, "login.html", map[string]any{"Error": "Too many failed sign-ins from here; wait and try again. · 失敗が続いたため、しばらくしてからお試しください。", "Next": safeNext(r.PostFormValue("next"))})
+		return
+	}
+	k, err := c.cfg.CheckKey(r, r.PostFormValue("key"))
 	if err != nil || !k.Has(apikey.ScopeAdmin) {
-		c.audit(r.Context(), "analyst:unknown", "console_login_failed", "", map[string]any{"ip": r.RemoteAddr})
-		c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Error": "That key is not an analyst (admin) key. · 管理者キーではありません。"})
+		if err := c.failed(r.Context(), client); err != nil {
+			c.cfg.Log.Error("console sign-in throttle", "err", err)
+		}
+		c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Error": "That key is not an analyst (admin) key. · 管理者キーではありません。", "Next": safeNext(r.PostFormValue("next"))})
 		return
 	}
 	id := randHex(32)
@@ -193,12 +215,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.sessions[id] = &analyst{key: k.ID, name: k.Name, csrf: randHex(16), created: now, seen: now}
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: id, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
-	c.audit(r.Context(), "analyst:"+k.Name, "console_login", k.ID, map[string]any{"ip": r.RemoteAddr})
-	next := r.PostFormValue("next")
-	if next == "" || next[0] != '/' || (len(next) > 1 && (next[1] == '/' || next[1] == '\\')) {
-		next = "/console"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	c.audit(r.Context(), "analyst:"+k.Name, "console_login", k.ID, map[string]any{"ip": client})
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analyst) {

@@ -36,6 +36,7 @@ func (s *Server) apiRoutes() []route {
 		{"GET", "/api/v1/lists", apikey.ScopeAdmin, s.getLists},
 		{"PUT", "/api/v1/lists/{list}", apikey.ScopeAdmin, s.putListEntry},
 		{"DELETE", "/api/v1/lists/{list}", apikey.ScopeAdmin, s.deleteListEntry},
+		{"GET", "/metrics", ScopeMetrics, s.metrics},
 	}
 }
 
@@ -113,7 +114,11 @@ func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	o, err := s.cfg.Broker.PlaceOrder(r.Context(), s.actor(r), r.PathValue("account"), req, r.Header.Get("Idempotency-Key"))
+	a, err := s.stepUpActor(r)
+	if err != nil {
+		return err
+	}
+	o, err := s.cfg.Broker.PlaceOrder(r.Context(), a, r.PathValue("account"), req, r.Header.Get("Idempotency-Key"))
 	if o == nil {
 		return respond(w, nil, err, true)
 	}
@@ -121,7 +126,11 @@ func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.cfg.Broker.CancelOrder(r.Context(), s.actor(r), r.PathValue("account"), r.PathValue("order"), r.Header.Get("Idempotency-Key"))
+	a, err := s.stepUpActor(r)
+	if err != nil {
+		return err
+	}
+	o, err := s.cfg.Broker.CancelOrder(r.Context(), a, r.PathValue("account"), r.PathValue("order"), r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
@@ -136,7 +145,11 @@ func (s *Server) withdraw(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	wd, err := s.cfg.Broker.Withdraw(r.Context(), s.actor(r), r.PathValue("account"), req.AmountJPY, r.Header.Get("Idempotency-Key"))
+	a, err := s.stepUpActor(r)
+	if err != nil {
+		return err
+	}
+	wd, err := s.cfg.Broker.Withdraw(r.Context(), a, r.PathValue("account"), req.AmountJPY, r.Header.Get("Idempotency-Key"))
 	if wd == nil {
 		return respond(w, nil, err, true)
 	}
@@ -150,7 +163,11 @@ func (s *Server) changeBank(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	c, err := s.cfg.Broker.ChangeBank(r.Context(), s.actor(r), r.PathValue("account"), req.Bank, r.Header.Get("Idempotency-Key"))
+	a, err := s.stepUpActor(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.cfg.Broker.ChangeBank(r.Context(), a, r.PathValue("account"), req.Bank, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
@@ -166,7 +183,11 @@ func (s *Server) changeContact(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	c, err := s.cfg.Broker.ChangeContact(r.Context(), s.actor(r), r.PathValue("account"), req.Field, req.Value, r.Header.Get("Idempotency-Key"))
+	a, err := s.stepUpActor(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.cfg.Broker.ChangeContact(r.Context(), a, r.PathValue("account"), req.Field, req.Value, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
 	"github.com/kabuto-sec/kabuto/internal/reason"
+	"github.com/kabuto-sec/kabuto/internal/stepup"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -45,7 +47,22 @@ type Config struct {
 	Decisions DecisionStore
 	// Lists keeps the guard's block, allow and watch lists.
 	Lists ListStore
+	// StepUps issues and spends the step-up challenges of
+	// X-Kabuto-Step-Up (nil: a store on DB).
+	StepUps *stepup.Store
+	// AllowDemoKey lets DemoKey authenticate, on loopback connections
+	// only. Only `kabuto demo` on a loopback address sets it.
+	AllowDemoKey bool
 }
+
+// DemoKey is the demo's well-known API key. It is a default credential:
+// a server accepts it only when AllowDemoKey is set and the connection
+// is on a loopback address, so the key left in a demo's database opens
+// nothing when the same data is served by `kabuto serve`.
+const DemoKey = "kb_demo_local_only"
+
+// ScopeMetrics is the API key scope that may read /metrics (as may admin).
+const ScopeMetrics = "metrics"
 
 // DecisionStore answers queries about stored decisions and alerts.
 type DecisionStore interface {
@@ -82,6 +99,9 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.StepUps == nil && cfg.DB != nil {
+		cfg.StepUps = stepup.New(cfg.DB, nil)
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kabuto_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "code"})
@@ -112,13 +132,19 @@ func New(cfg Config) *Server {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": string(cfg.DB.Dialect)})
 	})
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	})
 	s.mux.HandleFunc("GET /{$}", s.home)
 	return s
+}
+
+// metrics serves the Prometheus metrics, to a key with the metrics or
+// admin scope only: they tell an attacker how the guard answers.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	return nil
 }
 
 // Mux returns the server's mux, so other parts can add routes.
@@ -146,7 +172,10 @@ func (s *Server) handle(rt route) {
 
 type ctxKey int
 
-const keyCtx ctxKey = 0
+const (
+	keyCtx   ctxKey = iota // the caller's *apikey.Key
+	proofCtx               // why the X-Kabuto-Step-Up sent was refused
+)
 
 func (s *Server) authorize(r *http.Request, scope string) error {
 	if scope == "" {
@@ -157,7 +186,7 @@ func (s *Server) authorize(r *http.Request, scope string) error {
 	if !ok {
 		return reason.New(http.StatusUnauthorized, reason.Unauthenticated, "send an API key as Authorization: Bearer kb_…")
 	}
-	k, err := s.cfg.Keys.Check(r.Context(), strings.TrimSpace(secret))
+	k, err := s.CheckKey(r, strings.TrimSpace(secret))
 	if errors.Is(err, apikey.ErrInvalid) {
 		return reason.New(http.StatusUnauthorized, reason.Unauthenticated, "the API key is not valid")
 	}
@@ -171,12 +200,42 @@ func (s *Server) authorize(r *http.Request, scope string) error {
 	return nil
 }
 
+// CheckKey returns the API key whose secret this is, for a request that
+// came in on r. DemoKey is refused unless the server allows it and r came
+// over a loopback connection.
+func (s *Server) CheckKey(r *http.Request, secret string) (*apikey.Key, error) {
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(DemoKey)) == 1 && !(s.cfg.AllowDemoKey && loopback(r)) {
+		return nil, apikey.ErrInvalid
+	}
+	return s.cfg.Keys.Check(r.Context(), secret)
+}
+
+// loopback reports whether r came over a connection whose both ends are
+// loopback addresses.
+func loopback(r *http.Request) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	lip, _, err := net.SplitHostPort(la.String())
+	if err != nil {
+		return false
+	}
+	rip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	l, r2 := net.ParseIP(lip), net.ParseIP(rip)
+	return l != nil && r2 != nil && l.IsLoopback() && r2.IsLoopback()
+}
+
 // errorBody is the JSON of every error response.
 type errorBody struct {
 	Error    string          `json:"error"`
 	Message  string          `json:"message"`
 	Factor   string          `json:"factor,omitempty"`
 	Binding  string          `json:"binding,omitempty"`
+	StepUp   *stepUpAnswer   `json:"step_up,omitempty"`
 	Decision *event.Decision `json:"decision,omitempty"`
 }
 
@@ -186,6 +245,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body := errorBody{Error: e.Code, Message: e.Message, Decision: e.Decision}
 		if e.Decision != nil && e.Code == reason.StepUpRequired {
 			body.Factor, body.Binding = e.Decision.Factor, e.Binding
+			su, err := s.challenge(r, e)
+			if err != nil {
+				s.cfg.Log.ErrorContext(r.Context(), "could not issue a step-up challenge", "err", err)
+				writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: reason.Unavailable, Message: "the step-up could not be prepared, so nothing was done; please try again"})
+				return
+			}
+			body.StepUp = su
+			if why, ok := r.Context().Value(proofCtx).(string); ok {
+				body.Message += " (" + why + ")"
+			}
 		}
 		writeJSON(w, e.Status, body)
 		return
@@ -281,16 +350,6 @@ func (s *Server) actor(r *http.Request) broker.Actor {
 	if a.Country == "" {
 		if info, ok := s.cfg.Net.Lookup(a.IP); ok {
 			a.Country = info.Country
-		}
-	}
-	// The brokerage's own front door ran a step-up for one action and
-	// says so: "phishing_resistant:<binding>" (the binding from the
-	// step_up_required answer). It counts only for that very action.
-	if v := h.Get("X-Kabuto-Step-Up"); v != "" {
-		f, b, ok := strings.Cut(v, ":")
-		if ok && (f == event.FactorPhishingResistant || f == event.FactorMFA) && len(b) == 64 && strings.Trim(b, "0123456789abcdef") == "" {
-			a.StepUp = &broker.StepUp{Factor: f, Binding: b}
-			s.cfg.Log.InfoContext(r.Context(), "step-up attested by the caller", "principal", a.Principal, "factor", f, "binding", b, "session", a.Session)
 		}
 	}
 	return a

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
@@ -24,6 +25,12 @@ import (
 type httpBrokerage struct {
 	base, key string
 	c         *http.Client
+
+	// challenges holds the step-up challenge of each action the server
+	// asked to confirm, by the action's binding, until it is sent back
+	// once with the step-up.
+	mu         sync.Mutex
+	challenges map[string]string
 }
 
 func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.Actor, idem string, body, out any) (int, error) {
@@ -55,8 +62,13 @@ func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.A
 		req.Header.Set("X-Kabuto-UA", a.UA)
 		req.Header.Set("X-Kabuto-Channel", a.Channel)
 		if a.StepUp != nil {
-			// The front door's step-up for this very action.
-			req.Header.Set("X-Kabuto-Step-Up", a.StepUp.Factor+":"+a.StepUp.Binding)
+			// The front door's step-up for this very action, with the
+			// challenge the server issued for it, sent once.
+			h.mu.Lock()
+			c := h.challenges[a.StepUp.Binding]
+			delete(h.challenges, a.StepUp.Binding)
+			h.mu.Unlock()
+			req.Header.Set("X-Kabuto-Step-Up", a.StepUp.Factor+":"+c)
 		}
 	}
 	resp, err := h.c.Do(req)
@@ -83,13 +95,24 @@ func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.A
 	}
 	if resp.StatusCode >= 400 {
 		var e struct {
-			Error    string          `json:"error"`
-			Message  string          `json:"message"`
-			Binding  string          `json:"binding"`
+			Error   string `json:"error"`
+			Message string `json:"message"`
+			Binding string `json:"binding"`
+			StepUp  struct {
+				Challenge string `json:"challenge"`
+			} `json:"step_up"`
 			Decision *event.Decision `json:"decision"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		}
+		if e.StepUp.Challenge != "" && e.Binding != "" {
+			h.mu.Lock()
+			if h.challenges == nil {
+				h.challenges = map[string]string{}
+			}
+			h.challenges[e.Binding] = e.StepUp.Challenge
+			h.mu.Unlock()
 		}
 		return resp.StatusCode, &reason.Error{Status: resp.StatusCode, Code: e.Error, Message: e.Message, Binding: e.Binding, Decision: e.Decision}
 	}
