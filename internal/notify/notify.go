@@ -57,6 +57,7 @@ var Kinds = []Kind{KindSignIn, KindSignInFailed, KindLocked, KindUnlocked, KindS
 type Message struct {
 	Account string
 	To      string // email address
+	Phone   string // mobile number for SMS texts ("" for none)
 	Locale  string // "ja" or "en"; anything else is "ja"
 	Kind    Kind
 	// Data fills the template: Name, Time, Device, Place, Amount, Bank,
@@ -74,26 +75,41 @@ type Execer interface {
 type Outbox struct {
 	// Webhook, when true, also queues every message for the webhook channel.
 	Webhook bool
+	// SMS, when true, also queues a short text of every message that has a
+	// phone number.
+	SMS bool
 }
 
 // Enqueue renders m and writes it to the outbox through ex, normally the
-// transaction of the action the message reports.
+// transaction of the action the message reports: one row per channel
+// (email when m.To is set, SMS when m.Phone is set and o.SMS, the webhook
+// when o.Webhook), each with a reference code of its own at its end.
 func (o *Outbox) Enqueue(ctx context.Context, ex Execer, m Message, now time.Time) error {
 	subject, body, err := Render(m)
 	if err != nil {
 		return err
 	}
-	channels := []struct{ ch, addr string }{}
+	type channel struct{ ch, addr string }
+	var channels []channel
 	if m.To != "" {
-		channels = append(channels, struct{ ch, addr string }{ChannelEmail, m.To})
+		channels = append(channels, channel{ChannelEmail, m.To})
+	}
+	if o != nil && o.SMS && m.Phone != "" {
+		channels = append(channels, channel{ChannelSMS, m.Phone})
 	}
 	if o != nil && o.Webhook {
-		channels = append(channels, struct{ ch, addr string }{ChannelWebhook, "webhook"})
+		channels = append(channels, channel{ChannelWebhook, "webhook"})
 	}
+	loc := locale(m.Locale)
 	for _, c := range channels {
-		_, err := ex.ExecContext(ctx, `INSERT INTO outbox (id, account, channel, address, kind, locale, subject, body, status, next_us, created_us)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)`,
-			newID(), m.Account, c.ch, c.addr, string(m.Kind), locale(m.Locale), subject, body, store.Micros(now), store.Micros(now))
+		ref := NewRef()
+		text := body + "\n\n" + fmt.Sprintf(refText[loc], ref)
+		if c.ch == ChannelSMS {
+			text = fmt.Sprintf(smsText[loc], subject, ref)
+		}
+		_, err := ex.ExecContext(ctx, `INSERT INTO outbox (id, account, channel, address, kind, locale, subject, body, status, next_us, created_us, ref)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)`,
+			newID(), m.Account, c.ch, c.addr, string(m.Kind), loc, subject, text, store.Micros(now), store.Micros(now), ref)
 		if err != nil {
 			return fmt.Errorf("notify: enqueue %s: %w", m.Kind, err)
 		}
@@ -104,6 +120,7 @@ func (o *Outbox) Enqueue(ctx context.Context, ex Execer, m Message, now time.Tim
 // Channels of delivery.
 const (
 	ChannelEmail   = "email"
+	ChannelSMS     = "sms"
 	ChannelWebhook = "webhook"
 )
 
@@ -188,7 +205,7 @@ func TemplateText() []string {
 			out = append(out, st[0], st[1])
 		}
 	}
-	out = append(out, footers["ja"], footers["en"])
+	out = append(out, footers["ja"], footers["en"], refText["ja"], refText["en"], smsText["ja"], smsText["en"])
 	return out
 }
 

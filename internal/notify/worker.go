@@ -10,11 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/smtp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -31,6 +28,9 @@ type Delivery struct {
 	Subject  string `json:"subject"`
 	Body     string `json:"body"`
 	Attempts int    `json:"attempt"`
+	// Ref is the message's reference code, which the customer can check
+	// on the public "did we send this?" page.
+	Ref string `json:"ref"`
 }
 
 // Sender delivers messages of one channel.
@@ -81,7 +81,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if lease == 0 {
 		lease = 2 * time.Minute
 	}
-	rows, err := w.DB.QueryContext(ctx, `SELECT id, account, channel, address, kind, locale, subject, body, attempts, status, next_us
+	rows, err := w.DB.QueryContext(ctx, `SELECT id, account, channel, address, kind, locale, subject, body, attempts, status, next_us, ref
 		FROM outbox WHERE status IN ('pending', 'sending') AND next_us <= $1 ORDER BY next_us LIMIT 100`, store.Micros(now))
 	if err != nil {
 		return 0, err
@@ -94,7 +94,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	var list []due
 	for rows.Next() {
 		var x due
-		if err := rows.Scan(&x.d.ID, &x.d.Account, &x.d.Channel, &x.d.Address, &x.d.Kind, &x.d.Locale, &x.d.Subject, &x.d.Body, &x.d.Attempts, &x.status, &x.next); err != nil {
+		if err := rows.Scan(&x.d.ID, &x.d.Account, &x.d.Channel, &x.d.Address, &x.d.Kind, &x.d.Locale, &x.d.Subject, &x.d.Body, &x.d.Attempts, &x.status, &x.next, &x.d.Ref); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -170,26 +170,6 @@ func (w *Worker) Run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
-}
-
-// SMTP sends email through an SMTP server.
-type SMTP struct {
-	Addr string    // host:port
-	From string    // envelope and header sender
-	Auth smtp.Auth // nil: none
-}
-
-// Send sends d as a plain-text UTF-8 email.
-func (s SMTP) Send(ctx context.Context, d Delivery) error {
-	if strings.ContainsAny(d.Address, "\r\n") || strings.ContainsAny(s.From, "\r\n") {
-		return errors.New("smtp: address contains a line break")
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\nMessage-ID: <%s@kabuto>\r\n\r\n",
-		s.From, d.Address, mime.BEncoding.Encode("UTF-8", d.Subject), d.ID)
-	b.WriteString(strings.ReplaceAll(d.Body, "\n", "\r\n"))
-	b.WriteString("\r\n")
-	return smtp.SendMail(s.Addr, s.Auth, s.From, []string{d.Address}, b.Bytes())
 }
 
 // Webhook posts each message as JSON to URL, signed with Secret: the
