@@ -106,6 +106,7 @@ type appOptions struct {
 	demoKey      bool // accept server.DemoKey on loopback connections (kabuto demo only)
 	// the front door
 	publicURL, smtpAddr, smtpFrom, webhookURL, webhookSecret string
+	mail                                                     mailOptions // DKIM keys, mail posture (serve only)
 }
 
 // guardFlags registers the guard's flags on fs.

@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/config"
 	"github.com/kabuto-sec/kabuto/internal/maildomain"
+	"github.com/kabuto-sec/kabuto/internal/notify"
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 // listFlag is a flag that may be given more than once, each value also a
@@ -137,4 +140,72 @@ func printReports(w io.Writer, reports []maildomain.Report) {
 		}
 		tw.Flush()
 	}
+}
+
+// mailOptions are serve's settings of the firm's mail: the DKIM keys every
+// email is signed with, and the domains whose posture the console shows.
+type mailOptions struct {
+	edKey, edSelector, rsaKey, rsaSelector string
+	domains, noMail                        listFlag
+	resolver                               string
+	every                                  time.Duration
+}
+
+// mailFlags registers the mail flags on fs.
+func mailFlags(fs *flag.FlagSet, o *mailOptions) {
+	fs.StringVar(&o.edKey, "dkim-ed25519-key", "", "Ed25519 DKIM private key (PKCS #8 PEM) signing every email: a file name, or the PEM itself via KABUTO_DKIM_ED25519_KEY_FILE")
+	fs.StringVar(&o.edSelector, "dkim-ed25519-selector", "kabuto-ed", "DKIM selector of the Ed25519 key (its public key at SELECTOR._domainkey.<From's domain>)")
+	fs.StringVar(&o.rsaKey, "dkim-rsa-key", "", "RSA (>= 2048 bits) DKIM private key (PKCS #8 or #1 PEM) signing every email: a file name, or the PEM itself via KABUTO_DKIM_RSA_KEY_FILE")
+	fs.StringVar(&o.rsaSelector, "dkim-rsa-selector", "kabuto-rsa", "DKIM selector of the RSA key")
+	fs.Var(&o.domains, "mail-domains", "the firm's sending domains, checked like check-domain for the console's mail posture (comma-separated)")
+	fs.Var(&o.noMail, "mail-no-mail-domains", "look-alike domains the firm holds that send no mail, checked for the console (comma-separated)")
+	fs.StringVar(&o.resolver, "mail-resolver", "", "DNS server for the mail posture checks, host:port (default: /etc/resolv.conf)")
+	fs.DurationVar(&o.every, "mail-check-every", 6*time.Hour, "how often the mail posture is checked")
+}
+
+// keys reads the DKIM keys given.
+func (o mailOptions) keys() ([]notify.DKIMKey, error) {
+	var keys []notify.DKIMKey
+	for _, k := range []struct{ flag, key, selector string }{{"--dkim-ed25519-key", o.edKey, o.edSelector}, {"--dkim-rsa-key", o.rsaKey, o.rsaSelector}} {
+		if k.key == "" {
+			continue
+		}
+		dk, err := notify.ParseDKIMKey(k.selector, k.key)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", k.flag, err)}
+		}
+		keys = append(keys, dk)
+	}
+	return keys, nil
+}
+
+// smtp returns the email sender: every message DKIM-signed with the keys
+// given, by the domain of from, over STARTTLS.
+func (o mailOptions) smtp(addr, from string) (notify.SMTP, error) {
+	keys, err := o.keys()
+	if err != nil {
+		return notify.SMTP{}, err
+	}
+	s := notify.SMTP{Addr: addr, From: from, Keys: keys}
+	if err := s.Check(); err != nil {
+		return notify.SMTP{}, usageError{fmt.Errorf("--smtp-addr: %w (give --dkim-ed25519-key and --dkim-rsa-key)", err)}
+	}
+	return s, nil
+}
+
+// monitor returns the checker of the configured domains, or nil when
+// none are configured.
+func (o mailOptions) monitor(db *store.DB, log *slog.Logger) *maildomain.Monitor {
+	if len(o.domains) == 0 && len(o.noMail) == 0 {
+		return nil
+	}
+	var selectors []string
+	if o.edKey != "" {
+		selectors = append(selectors, o.edSelector)
+	}
+	if o.rsaKey != "" {
+		selectors = append(selectors, o.rsaSelector)
+	}
+	return &maildomain.Monitor{DB: db, Sending: o.domains, NoMail: o.noMail, Every: o.every, Log: log,
+		Checker: &maildomain.Checker{Resolver: maildomain.DNS{Server: o.resolver}, Selectors: selectors}}
 }

@@ -3,7 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,5 +62,44 @@ func TestCheckDomainCommand(t *testing.T) {
 	}
 	if code, _ := run(); code != 2 {
 		t.Fatalf("no domain: exit %d", code)
+	}
+}
+
+// TestDKIMFlags: serve's email sender takes its keys from a file or from
+// KABUTO_DKIM_*_KEY_FILE, and refuses to send unsigned mail.
+func TestDKIMFlags(t *testing.T) {
+	dir := t.TempDir()
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	p8, _ := x509.MarshalPKCS8PrivateKey(ed)
+	edFile := filepath.Join(dir, "ed.pem")
+	os.WriteFile(edFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	rsaFile := filepath.Join(dir, "rsa.pem")
+	os.WriteFile(rsaFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}), 0o600)
+
+	parse := func(args ...string) mailOptions {
+		t.Helper()
+		var o mailOptions
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		mailFlags(fs, &o)
+		if err := parse(fs, &Env{Stdout: io.Discard, Stderr: io.Discard}, args, ""); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if _, err := parse().smtp("mx.test:25", "notice@kabuto.test"); err == nil {
+		t.Fatal("an SMTP sender without a DKIM key")
+	}
+	t.Setenv("KABUTO_DKIM_RSA_KEY_FILE", rsaFile)
+	s, err := parse("--dkim-ed25519-key", edFile, "--dkim-ed25519-selector", "ed1").smtp("mx.test:25", "兜証券 <notice@kabuto.test>")
+	if err != nil || len(s.Keys) != 2 || s.Keys[0].Selector != "ed1" || s.Keys[1].Selector != "kabuto-rsa" {
+		t.Fatalf("%+v %v", s.Keys, err)
+	}
+	if _, err := parse("--dkim-ed25519-key", filepath.Join(dir, "missing.pem")).smtp("mx.test:25", "notice@kabuto.test"); err == nil {
+		t.Fatal("a missing key file accepted")
+	}
+	m := parse("--mail-domains", "kabuto.test", "--mail-no-mail-domains", "kabuto-login.test,kabuto-sec.test", "--dkim-ed25519-key", edFile).monitor(nil, nil)
+	if m == nil || len(m.Sending) != 1 || len(m.NoMail) != 2 || len(m.Checker.Selectors) != 2 { // the RSA key still comes from the environment
+		t.Fatalf("%+v", m)
 	}
 }

@@ -183,7 +183,11 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 	})
 	senders := map[string]notify.Sender{notify.ChannelEmail: notify.Mailbox{}}
 	if o := fd.opts; o.smtpAddr != "" {
-		senders[notify.ChannelEmail] = notify.SMTP{Addr: o.smtpAddr, From: o.smtpFrom}
+		s, err := o.mail.smtp(o.smtpAddr, o.smtpFrom)
+		if err != nil {
+			return err
+		}
+		senders[notify.ChannelEmail] = s
 	}
 	if o := fd.opts; o.webhookURL != "" {
 		senders[notify.ChannelWebhook] = notify.Webhook{URL: o.webhookURL, Secret: []byte(o.webhookSecret)}

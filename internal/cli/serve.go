@@ -24,6 +24,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	var o appOptions
 	guardFlags(fs, &o)
 	frontFlags(fs, &o)
+	mailFlags(fs, &o.mail)
 	warmDays := fs.Int("warm-days", 90, "at start, rebuild the guard's customer profiles from this many days of stored records and decisions (0: start cold)")
 	if err := parse(fs, env, args, "Run Kabuto: the brokerage API, the guard and the back office."); err != nil {
 		return err
@@ -59,6 +60,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	go a.broker.Run(ctx, time.Second)
+	if m := o.mail.monitor(db, log); m != nil {
+		go m.Run(ctx)
+	}
 	log.Info("kabuto serving", "addr", "http://"+ln.Addr().String(), "database", db.Dialect, "where", db.Where, "version", version())
 	return server.Serve(ctx, ln, a.server.Handler(), log)
 }

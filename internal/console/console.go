@@ -117,6 +117,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/logout", c.page(c.logout))
 	mux.HandleFunc("POST /console/halts/{symbol}", c.page(c.setHalt))
 	mux.HandleFunc("POST /console/held/{kind}/{id}", c.page(c.review))
+	mux.HandleFunc("GET /console/mail", c.page(c.mail))
 }
 
 func headers(w http.ResponseWriter) {
@@ -278,7 +279,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) {
 		}
 	}
 	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs, "Held": held,
-		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols)})
+		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols), "MailWarnings": c.mailWarnings(ctx)})
 }
 
 func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst) {
