@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
 // The abuse cases of the API and the analyst console, run against the real
@@ -211,5 +213,40 @@ func TestMetricsNeedAKey(t *testing.T) {
 		if tt.code == 200 && !strings.Contains(string(body), "kabuto_http_requests_total") {
 			t.Errorf("GET /metrics with %q: no metrics", tt.key)
 		}
+	}
+}
+
+// TestASVS2_2_1_ConsoleGuessesThrottled: a stranger guessing admin keys
+// at the demo's console is made to wait after five failures, and the
+// audit trail gets a few entries with counts, not one per guess (before:
+// 40 guesses, 40 audit entries, no wait).
+func TestASVS2_2_1_ConsoleGuessesThrottled(t *testing.T) {
+	base, dir := startDemoIn(t, "--customers", "20")
+	codes := map[int]int{}
+	for i := range 40 {
+		form := url.Values{"key": {"kb_guess_" + strings.Repeat("a", 10+i)}}
+		req, _ := http.NewRequest("POST", base+"/console/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusUnauthorized] != 5 || codes[http.StatusTooManyRequests] != 35 {
+		t.Errorf("40 guesses answered %v, want 5 × 401 then 429", codes)
+	}
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit WHERE action = 'console_login_failed'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || n > 4 {
+		t.Errorf("%d audit entries for 40 guesses", n)
 	}
 }

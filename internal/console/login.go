@@ -55,7 +55,7 @@ func safeNext(next string) string {
 			return home
 		}
 	}
-	if strings.Contains(next, "//") || strings.Contains(next, "/../") || strings.HasSuffix(next, "/..") || strings.Contains(strings.ToLower(next), "%2f") || strings.Contains(strings.ToLower(next), "%5c") {
+	if strings.Contains(next, "//") || strings.Contains(next, "/../") || strings.HasSuffix(next, "/..") || strings.Contains(strings.ToLower(next), "%2f") || strings.Contains(strings.ToLower(next), "%5c") || strings.Contains(strings.ToLower(next), "%2e") {
 		return home
 	}
 	if _, err := url.PathUnescape(next); err != nil {
