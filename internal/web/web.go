@@ -167,6 +167,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	h("POST /portal/api/unlock", p.apiUnlock)
 	h("POST /portal/api/unlock-password", p.apiUnlockPassword)
 	h("GET /portal/mailbox", p.mailbox)
+	p.registerGenuine(h)
 	mux.Handle("GET /portal/static/", http.StripPrefix("/portal/", http.FileServerFS(assets)))
 }
 
