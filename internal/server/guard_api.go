@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,7 +23,10 @@ const MaxBatch = 10000
 // (Content-Type application/x-ndjson), and returns a decision for every
 // customer action, in order. Every record is validated before any is
 // processed: one bad record refuses the whole batch, naming it and its
-// field, and changes nothing.
+// field, and changes nothing. Should the guard then fail on a record, the
+// batch stops there and the answer (503 guard_unavailable) reports each
+// record's outcome: the decisions of those before it, stored and final,
+// and the rest as unprocessed, of which nothing is stored (see partial).
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Guard == nil {
 		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server runs no guard")
@@ -44,6 +48,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	recs := make([]*event.Record, 0, len(raw))
+	index := make([]int, 0, len(raw)) // of each record in the batch
 	skipped := 0
 	for i, b := range raw {
 		rec, err := event.Decode(b)
@@ -64,35 +69,82 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 			return &reason.Error{Status: http.StatusBadRequest, Code: reason.BadRequest, Message: msg}
 		}
 		recs = append(recs, rec)
+		index = append(index, i)
 	}
 	ctx := r.Context()
 	out := make([]event.Decision, 0, len(recs))
-	for _, rec := range recs {
+	for k, rec := range recs {
+		var err error
 		if rec.Type.Action() {
-			d, err := s.cfg.Guard.Decide(ctx, rec)
-			if err != nil {
-				s.cfg.Log.ErrorContext(ctx, "guard could not decide", "event", rec.ID, "err", err)
-				return reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable,
-					"no decision could be made for %s; treat it as refused (money movement must fail closed)", rec.ID)
+			var d event.Decision
+			if d, err = s.cfg.Guard.Decide(ctx, rec); err == nil {
+				out = append(out, d)
+				continue
 			}
-			out = append(out, d)
+		} else if err = s.cfg.Guard.Observe(ctx, rec); err == nil {
 			continue
 		}
-		if err := s.cfg.Guard.Observe(ctx, rec); err != nil {
-			return err
-		}
+		s.cfg.Log.ErrorContext(ctx, "guard could not take a record; the rest of the batch is not processed", "event", rec.ID, "decided", len(out), "unprocessed", len(recs)-k, "err", err)
+		writeCompact(w, http.StatusServiceUnavailable, partial(out, recs[k:], index[k:], ndjson, skipped))
+		return nil
 	}
 	b := append(make([]byte, 0, 64+200*len(out)), `{"decisions":[`...)
-	for i := range out {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = out[i].AppendJSON(b)
-	}
+	b = appendDecisions(b, out)
 	b = append(b, `],"skipped_unknown_types":`...)
 	b = strconv.AppendInt(b, int64(skipped), 10)
 	writeCompact(w, http.StatusOK, append(b, "}\n"...))
 	return nil
+}
+
+func appendDecisions(b []byte, ds []event.Decision) []byte {
+	for i := range ds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = ds[i].AppendJSON(b)
+	}
+	return b
+}
+
+// partial is the answer to a batch the guard failed part-way through.
+// Records are taken in order, each on its own: those before the failure
+// were decided (or observed) and stored, and their decisions are final;
+// from the record the guard could not take on, nothing was decided and
+// nothing of them is stored. The answer lists both: decisions for the
+// first, and "unprocessed" (index, or line for JSON Lines, and id) for
+// the rest, to be sent again, alone. Fail closed: an action with no
+// decision is refused.
+func partial(done []event.Decision, rest []*event.Record, index []int, ndjson bool, skipped int) []byte {
+	msg := "the guard failed part-way through the batch: the decisions listed are stored and final; " +
+		"the records under unprocessed were not decided, nothing of them is stored: treat their actions as refused " +
+		"(money movement must fail closed) and send those records again"
+	b, _ := json.Marshal(reason.GuardUnavailable)
+	b = append([]byte(`{"error":`), b...)
+	m, _ := json.Marshal(msg)
+	b = append(append(b, `,"message":`...), m...)
+	b = append(b, `,"decisions":[`...)
+	b = appendDecisions(b, done)
+	b = append(b, `],"unprocessed":[`...)
+	where := "index"
+	if ndjson {
+		where = "line"
+	}
+	for i, rec := range rest {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		n := index[i]
+		if ndjson {
+			n++
+		}
+		id, _ := json.Marshal(rec.ID)
+		b = append(b, `{"`+where+`":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(append(append(b, `,"event":`...), id...), `,"type":"`+string(rec.Type)+`"}`...)
+	}
+	b = append(b, `],"skipped_unknown_types":`...)
+	b = strconv.AppendInt(b, int64(skipped), 10)
+	return append(b, "}\n"...)
 }
 
 // bodies hold request bodies of POST /api/v1/events while they are read
