@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/assurance"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/market"
@@ -106,6 +107,9 @@ type Broker struct {
 	inTx  func(context.Context, *sql.Tx, *event.Record) error
 	gate  func(context.Context, string, GateOp) error
 
+	rule    assurance.Rule
+	passkey func(ctx context.Context, account string) (bool, error)
+
 	subMu sync.RWMutex
 	subs  []func(context.Context, *event.Record)
 
@@ -147,6 +151,27 @@ func (b *Broker) checkGate(ctx context.Context, account string, op GateOp) error
 		return nil
 	}
 	return b.gate(ctx, account, op)
+}
+
+// SetStepUpRule makes rule decide which step-up meets a challenge, and
+// passkey tell whether an account has a passkey (which the rule needs).
+// Unset: a passkey meets every challenge and a code an mfa one.
+func (b *Broker) SetStepUpRule(rule assurance.Rule, passkey func(ctx context.Context, account string) (bool, error)) {
+	b.rule, b.passkey = rule, passkey
+}
+
+// meets reports whether su meets a challenge for asked on r (fails
+// closed when the account's passkeys cannot be read).
+func (b *Broker) meets(ctx context.Context, asked string, su *StepUp, r *event.Record) bool {
+	has := true
+	if b.passkey != nil {
+		var err error
+		if has, err = b.passkey(ctx, r.Account); err != nil {
+			b.log.ErrorContext(ctx, "could not read the account's passkeys; refusing a code step-up", "account", r.Account, "err", err)
+			has = true
+		}
+	}
+	return b.rule.Meets(asked, su.Factor, r.Type, has, r.Time)
 }
 
 // SetGuard replaces the guard asked before every action.
@@ -224,8 +249,7 @@ func (b *Broker) decide(ctx context.Context, a Actor, r *event.Record) (event.De
 	case event.Allow:
 		return d, nil
 	case event.Challenge:
-		if a.StepUp != nil && a.StepUp.Binding == Binding(r) &&
-			(a.StepUp.Factor == event.FactorPhishingResistant || a.StepUp.Factor == d.Factor) {
+		if a.StepUp != nil && a.StepUp.Binding == Binding(r) && b.meets(ctx, d.Factor, a.StepUp, r) {
 			return d, nil
 		}
 		e := reason.New(http.StatusForbidden, reason.StepUpRequired, "confirm this action with %s first", factorText(d.Factor))
