@@ -444,22 +444,21 @@ func (l *Log) write(ctx context.Context, rows []row) error {
 	return err
 }
 
-// writerConn returns the connection the writer keeps on SQLite. Its
-// statement journals are kept in memory: each multi-row INSERT keeps one,
-// and in a temporary file the writer took about a seventh longer per
-// decision (BenchmarkLogWrite, 100 a commit: 45.6 µs against 39.2 µs).
-// Only on this connection: elsewhere a large sort, such as a migration's
-// index build, still spills to disk.
+// writerConn returns the connection the writer keeps on SQLite: the
+// store's pool for writes that need survive only a crash of the process
+// (store.DB.FastWrites: synchronous=NORMAL, statement journals in memory),
+// never a connection of the main pool, whose commits of money movement
+// are durable against a power loss.
 func (l *Log) writerConn(ctx context.Context) (*sql.Conn, error) {
 	if l.conn != nil {
 		return l.conn, nil
 	}
-	c, err := l.db.Conn(ctx)
+	fast, err := l.db.FastWrites()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.ExecContext(ctx, `PRAGMA temp_store = MEMORY`); err != nil {
-		c.Close()
+	c, err := fast.Conn(ctx)
+	if err != nil {
 		return nil, err
 	}
 	l.conn = c
@@ -471,7 +470,12 @@ func (l *Log) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	if s, ok := l.stmts[n]; ok {
 		return s, nil
 	}
-	s, err := l.db.PrepareContext(ctx, multiInsert(l.db.Dialect, n))
+	// prepared on the pool the writer's transactions run on
+	pool, err := l.db.FastWrites()
+	if err != nil {
+		return nil, err
+	}
+	s, err := pool.PrepareContext(ctx, multiInsert(l.db.Dialect, n))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -34,6 +35,86 @@ func TestCheckConstraints(t *testing.T) {
 			VALUES ('A', 'n', 'e', 'p', 'eh', 'ph', 'b', 'bh', '2020-01-01', -1, 0)`)
 		if err == nil {
 			t.Fatal("negative cash accepted")
+		}
+	})
+}
+
+// TestMoneyWritesAreDurable holds every connection that writes money (the
+// main pool: orders, fills, withdrawals, bank changes, the ledger, the
+// decisions on money movement) to commits that survive a power loss:
+// synchronous=FULL on SQLite, synchronous_commit on PostgreSQL. Only the
+// decision log's own pool (FastWrites) commits with synchronous=NORMAL.
+func TestMoneyWritesAreDurable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		// Take every connection the pool may open at once, so that each
+		// one is checked, not the same idle one again and again.
+		var conns []*sql.Conn
+		for range 4 {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			if db.Dialect == store.SQLite {
+				var n int
+				if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != store.SyncDurable {
+					t.Errorf("connection %d of the main pool: synchronous=%d, want %d (FULL)", i, n, store.SyncDurable)
+				}
+				var mode string
+				if err := c.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+					t.Errorf("connection %d: journal_mode %q %v, want wal", i, mode, err)
+				}
+			} else {
+				var v string
+				if err := c.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				if v != "on" && v != "remote_apply" && v != "remote_write" {
+					t.Errorf("connection %d: synchronous_commit=%s", i, v)
+				}
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		// A money write through a transaction of the pool commits on one of
+		// those connections.
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			if db.Dialect != store.SQLite {
+				return nil
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&n); err != nil {
+				return err
+			}
+			if n != store.SyncDurable {
+				t.Errorf("a transaction of the pool: synchronous=%d", n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, err := db.FastWrites()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect == store.SQLite {
+			if fast == db.DB {
+				t.Fatal("FastWrites is the main pool on SQLite")
+			}
+			var n int
+			if err := fast.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&n); err != nil || n != store.SyncFast {
+				t.Errorf("FastWrites: synchronous=%d %v, want %d (NORMAL)", n, err, store.SyncFast)
+			}
+		} else if fast != db.DB {
+			t.Error("FastWrites is not the one pool on PostgreSQL")
 		}
 	})
 }
