@@ -8,6 +8,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -51,6 +52,9 @@ type Pipeline struct {
 	// across restarts of a live server (replay leaves it empty, so its
 	// output depends on the input alone).
 	AlertPrefix string
+
+	// Log receives the operator's warnings (nil: slog.Default()).
+	Log *slog.Logger
 
 	mu sync.Mutex // orders the watchtower's view of the stream
 }
@@ -119,6 +123,9 @@ func (p *Pipeline) watch(ctx context.Context, r *event.Record, d *event.Decision
 	}
 	var err error
 	for i := range alerts {
+		if alerts[i].Kind == surveil.KindClientContext {
+			p.warnGateway(ctx, r)
+		}
 		if e := p.Sink.Alert(ctx, &alerts[i]); e != nil && err == nil {
 			err = e
 		}
@@ -198,3 +205,21 @@ func (p *Pipeline) SetHalt(symbol string, halted bool) {
 		p.Watch.Release(symbol)
 	}
 }
+
+// warnGateway tells the operator that many accounts act from r's address
+// with no client context.
+func (p *Pipeline) warnGateway(ctx context.Context, r *event.Record) {
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.WarnContext(ctx, "many accounts act from one address with no client context: this looks like the brokerage's gateway, not its customers; "+
+		"surveillance weighs the address as unknown, and loses the customers' address and device signals until the integration sends them "+
+		"(X-Kabuto-Client-IP and X-Kabuto-Device headers, or the ip and device fields of each record)",
+		"ip", r.IP, "account", r.Account, "type", r.Type)
+}
+
+// Gateways returns the addresses the watchtower recognised as gateways:
+// many accounts acted from each with no client context (see
+// surveil.Watch.Gateways).
+func (p *Pipeline) Gateways() []surveil.Gateway { return p.Watch.Gateways() }

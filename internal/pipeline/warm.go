@@ -68,3 +68,43 @@ func Warm(ctx context.Context, db *store.DB, eng *risk.Engine, since time.Time) 
 	}
 	return n, nil
 }
+
+// Reference tells p (the guard and the watchtower) every instrument's
+// reference data stored in the database: each instrument record the
+// brokerage logged, oldest first, so that the latest of each symbol is
+// the one in force. A live server calls it once at start, before the
+// first action: the brokerage logs an instrument record only when an
+// instrument is listed or changes, so without it the watchtower would
+// know nothing of an issue's market, price or liquidity after a restart
+// (or when the instruments were listed before the guard was wired) and
+// could not tell Toyota from a thin ¥100 issue. It returns how many
+// records it fed.
+func Reference(ctx context.Context, db *store.DB, p *Pipeline) (int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT body FROM events WHERE type = 'instrument' ORDER BY time_us, id`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var recs []*event.Record
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return 0, err
+		}
+		r, err := event.Decode([]byte(body))
+		if err != nil {
+			return 0, fmt.Errorf("stored instrument record: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	rows.Close() // the pipeline may write while it takes them in
+	for _, r := range recs {
+		if err := p.Observe(ctx, r); err != nil {
+			return 0, err
+		}
+	}
+	return len(recs), nil
+}

@@ -280,11 +280,19 @@ func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 	a.loginAt = now
 	a.loginDev = fnv(r.Device)
 	a.loginIP = 0
-	if r.IP != "" {
+	// with no client context the address is the gateway's: weighed as
+	// unknown (no network facts, no sharing, no session-jump reference)
+	ctxless := contextless(r)
+	if ctxless {
+		w.noClientContext(r, a, now)
+	} else if r.IP != "" {
 		a.loginIP = fnv(r.IP)
 	}
 	a.firstOrder = 0
 	a.sBits = w.guardBits(d)
+	if ctxless {
+		a.sBits &^= netMask | bNewDevice
+	}
 	if r.Method == event.FactorPasskey {
 		a.sBits |= bPasskey
 	}
@@ -303,12 +311,12 @@ func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 			}
 		}
 	}
-	if r.ASN != 0 {
+	if r.ASN != 0 && !ctxless {
 		if !touch(&a.nets, uint64(r.ASN), day) && histN {
 			a.sBits |= bNewNetwork
 		}
 	}
-	if r.IP != "" {
+	if r.IP != "" && !ctxless {
 		h := fnv(r.IP)
 		if n := w.share(w.ips, h, a.idx, now); n >= w.cfg.SharedIPAccounts {
 			w.sharedInfra("ip:"+r.IP, h, w.ips, now, bSharedIP, 40)

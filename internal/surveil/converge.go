@@ -18,6 +18,11 @@ const ringSlip = 0.03
 // dilution times the suspects.
 const dilution = 3
 
+// walkShare is the least share of an issue's market volume over 30
+// minutes the firm's own customers' buys must make for a price walk (R5,
+// R6) to be one they cause, and so evidence about the issue.
+const walkShare = 0.10
+
 // nonTargetCap is the highest heat of an issue outside the R2 target
 // profile, below the default halt score.
 const nonTargetCap = 75
@@ -126,6 +131,9 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 	in := w.instrument(r.Symbol, now)
 	day := dayOf(now)
 	sh := fnv(r.Session)
+	if contextless(r) {
+		w.noClientContext(r, a, now)
+	}
 	// a login record may carry no session yet: the orders that follow from
 	// the same device belong to it
 	inSess := a.loginAt != 0 && dayOf(a.loginAt) == day &&
@@ -161,6 +169,11 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 		// sees each hijacked buy.
 		if p := a.position(in); p == nil || p.firstDay == day {
 			gb, refused := w.orderDecision(d)
+			if contextless(r) {
+				// the guard read the gateway's address and a missing
+				// device: unknown, not new
+				gb &^= netMask | bNewDevice
+			}
 			bits := w.orderBits(a, r, day, inSess) | gb
 			if a.r1Hit == in {
 				bits |= bR1
@@ -204,6 +217,10 @@ func (w *Watch) orderBits(a *acct, r *event.Record, day int32, inSess bool) uint
 		if s, ok := w.devs[h]; ok && s.n >= 2 && r.Time.UnixNano()-s.last <= w.sharedWin {
 			b |= bSharedDevice
 		}
+	}
+	if contextless(r) {
+		// the address is the gateway's: nothing about the customer
+		return b
 	}
 	if r.ASN != 0 {
 		if history(&a.nets, day) && !known(&a.nets, uint64(r.ASN), day) {
@@ -299,13 +316,13 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 		e.orders++
 	}
 	e.last = now
-	if r.IP != "" {
-		e.ip, e.ipS = fnv(r.IP), r.IP
-	}
-	if r.Device != "" {
+	if !contextless(r) {
+		if r.IP != "" {
+			e.ip, e.ipS = fnv(r.IP), r.IP
+		}
 		e.dev, e.devS = fnv(r.Device), r.Device
+		e.asn = r.ASN
 	}
-	e.asn = r.ASN
 	const odd = bNewNetwork | bHosting | bForeign | bProxy
 	for i := range in.conv {
 		o := &in.conv[i]
@@ -458,9 +475,12 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	}
 	m = min(m, 45)
 	score := min(100, t+m)
-	if in.profBits&(bR2|bUnknownInstrument) == 0 {
-		// outside the target profile (a large cap, or a dear or liquid
-		// issue) hijacked accounts cannot move the price: never halted
+	if !w.issueEvidence(in, now) {
+		// accounts converging on an issue outside the target profile (a
+		// large cap, a dear or liquid issue) cannot move its price: a
+		// matter for those accounts (the guard steps them up on the heat,
+		// hijacked_accounts freezes them on their own evidence, the alert
+		// tells the analysts), never a halt of the issue
 		score = min(score, nonTargetCap)
 	}
 	in.heat, in.heatAt = score, now
@@ -473,6 +493,31 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	if c.FreezeScore > 0 && score >= c.FreezeScore {
 		w.raise(KindHijackedAccounts, in.sym, in.sym, now, score, bits, w.sus)
 	}
+}
+
+// issueEvidence reports whether there is evidence about in itself, the
+// only ground on which buying of an issue is halted: the 2025 target
+// profile (R2: thin, low-priced or foreign small caps, scaled by
+// liquidity), abnormal participation of the firm's customers in its
+// market volume (R4), or a price walk (R5 walk-up, R6 deviation) that the
+// firm's own customers are a real part of (walkShare of the market volume
+// over 30 minutes). An issue Kabuto has no reference data for has only the
+// last two. Convergence of accounts, however many and however they share
+// an address or a device, is evidence about the accounts.
+func (w *Watch) issueEvidence(in *inst, now int64) bool {
+	if in.profBits&bR2 != 0 {
+		return true
+	}
+	if in.r4At != 0 && now-in.r4At <= 30*nsPerMin && in.mBits&(bR4Thirty|bR4Five) != 0 {
+		return true
+	}
+	walk := in.r5At != 0 && now-in.r5At <= 10*nsPerMin && in.mBits&bR5 != 0 ||
+		in.r6At != 0 && now-in.r6At <= 30*nsPerMin && in.mBits&(bR6Sigma|bR6PrevClose) != 0
+	if !walk || in.flow == nil {
+		return false
+	}
+	mkt, firm := in.flow.sum(minuteOf(now), 30)
+	return firm > 0 && float64(firm) >= walkShare*float64(max(mkt, firm))
 }
 
 func (w *Watch) onFill(r *event.Record, now int64) {

@@ -39,6 +39,7 @@ const (
 	bR3Repeat
 	bR7Attempt
 	bKnownDevice
+	bNoClientContext
 	numReasons = iota
 )
 
@@ -80,6 +81,7 @@ var reasonNames = [numReasons]string{
 	"R3_repeat_buys",
 	"R7_ring_attempt",
 	"known_device",
+	"no_client_context",
 }
 
 // ReasonCodes returns every reason code an alert may carry, in the order
@@ -146,6 +148,12 @@ var pointWeights = [...]struct {
 const sessionMask = bR1 | bNewDevice | bNewNetwork | bForeign | bHosting | bProxy |
 	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey | bKnownDevice |
 	bSessionJump | bSoldHoldings | bRefused
+
+// netMask selects the bits read from a record's IP address (its network,
+// country, hosting or proxy): on a record with no client context the
+// address is the brokerage's gateway's, not the customer's, and they say
+// nothing about the customer.
+const netMask = bNewNetwork | bForeign | bHosting | bProxy
 
 // linkMask selects the bits that only say an account shares something with
 // other buyers (an IP, an ASN, a device). They make a buyer a suspect for

@@ -61,6 +61,12 @@ const (
 	KindSpikeReversal        = "spike_reversal"
 	KindSharedInfrastructure = "shared_infrastructure"
 	KindCampaign             = "campaign"
+	// KindClientContext is raised once many accounts act from one address
+	// with no client context (no device): the brokerage's gateway calling
+	// without the customer's address and device (see Gateways). It names
+	// no accounts and takes no action: it tells the operator that the
+	// integration leaves out the headers surveillance needs.
+	KindClientContext = "client_context_missing"
 )
 
 // symbolKind reports whether alerts of kind are about an instrument: such
@@ -212,6 +218,16 @@ type Config struct {
 	SharedIPAccounts     int
 	SharedDeviceAccounts int
 	SharedWindow         time.Duration
+
+	// Gateways: a record with no device carries no client context, and
+	// its IP address may be the brokerage's gateway's rather than the
+	// customer's: the watchtower weighs that address as unknown (no
+	// shared IP, network, country, hosting or new-device points, no
+	// campaign link, no shared-infrastructure alert). GatewayAccounts
+	// distinct accounts acting so from one address within SharedWindow
+	// make it a recognised gateway (Gateways) and raise
+	// client_context_missing.
+	GatewayAccounts int
 }
 
 // DefaultConfig returns the reference's starting thresholds, halting buys at
@@ -272,6 +288,8 @@ func DefaultConfig() Config {
 		SharedIPAccounts:     5,
 		SharedDeviceAccounts: 3,
 		SharedWindow:         24 * time.Hour,
+
+		GatewayAccounts: 3,
 	}
 }
 
@@ -299,6 +317,7 @@ type Watch struct {
 
 	ips  map[uint64]shared
 	devs map[uint64]shared
+	gws  map[uint64]*gateway
 
 	alerts    []*alertRec
 	open      map[string]*alertRec
@@ -332,6 +351,7 @@ func New(cfg Config) *Watch {
 		accts:     make(map[string]*acct),
 		ips:       make(map[uint64]shared),
 		devs:      make(map[uint64]shared),
+		gws:       make(map[uint64]*gateway),
 		open:      make(map[string]*alertRec),
 		link:      newLinker(),
 	}
@@ -410,6 +430,7 @@ func withDefaults(c Config) Config {
 	setI(&c.SharedIPAccounts, d.SharedIPAccounts)
 	setI(&c.SharedDeviceAccounts, d.SharedDeviceAccounts)
 	setD(&c.SharedWindow, d.SharedWindow)
+	setI(&c.GatewayAccounts, d.GatewayAccounts)
 	return c
 }
 
@@ -469,6 +490,11 @@ func (w *Watch) rollDay(day int32, now int64) {
 	for k, s := range w.devs {
 		if now-s.last > w.sharedWin {
 			delete(w.devs, k)
+		}
+	}
+	for k, g := range w.gws {
+		if now-g.last > w.sharedWin {
+			delete(w.gws, k)
 		}
 	}
 	for k, a := range w.open {
