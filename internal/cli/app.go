@@ -150,6 +150,11 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 		return nil, err
 	}
 	b.SetGuard(pipe)
+	// the instruments listed before (this start's or an earlier one's),
+	// so that surveillance knows each issue's profile from the first order
+	if _, err := pipeline.Reference(ctx, db, pipe); err != nil {
+		return nil, fmt.Errorf("instruments for the guard: %w", err)
+	}
 	trail := audit.New(db)
 	pipe.OnAlert = func(ctx context.Context, al event.Alert) { onAlert(ctx, log, b, trail, al) }
 	keys := apikey.New(db)
