@@ -73,7 +73,8 @@ type DecisionStore interface {
 // Server is Kabuto's HTTP server.
 type Server struct {
 	cfg     Config
-	mux     *http.ServeMux
+	api     *http.ServeMux // the API surface (see isAPI): keys, JSON errors
+	web     *http.ServeMux // the browser surface: pages, forms, cookies
 	routes  []route
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
@@ -102,7 +103,7 @@ func New(cfg Config) *Server {
 	if cfg.StepUps == nil && cfg.DB != nil {
 		cfg.StepUps = stepup.New(cfg.DB, nil)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, api: http.NewServeMux(), web: http.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kabuto_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "code"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kabuto_http_request_seconds", Help: "HTTP request latency by route.",
@@ -120,10 +121,10 @@ func New(cfg Config) *Server {
 	for _, rt := range s.routes {
 		s.handle(rt)
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.api.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": cfg.Version})
 	})
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	s.api.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := cfg.DB.PingContext(ctx); err != nil {
@@ -132,11 +133,11 @@ func New(cfg Config) *Server {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": string(cfg.DB.Dialect)})
 	})
-	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	s.api.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	})
-	s.mux.HandleFunc("GET /{$}", s.home)
+	s.web.HandleFunc("GET /{$}", s.home)
 	return s
 }
 
@@ -147,15 +148,26 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Mux returns the server's mux, so other parts can add routes.
-func (s *Server) Mux() *http.ServeMux { return s.mux }
+// Mux returns the mux of the browser surface, where the pages (the
+// console, the portal) are added. It serves every path but the API's
+// (isAPI), with the browser's secure defaults (browserDefaults).
+func (s *Server) Mux() *http.ServeMux { return s.web }
 
 // Handler returns the server's handler with its middleware.
-func (s *Server) Handler() http.Handler { return s.middleware(s.mux) }
+func (s *Server) Handler() http.Handler {
+	api, web := apiDefaults(s.api), browserDefaults(s.web)
+	return s.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPI(r.URL.Path) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		web.ServeHTTP(w, r)
+	}))
+}
 
 func (s *Server) handle(rt route) {
 	pattern := rt.method + " " + rt.path
-	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.api.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusWriter{ResponseWriter: w, code: 200}
 		err := s.authorize(r, rt.scope)
@@ -368,23 +380,20 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// middleware adds security headers, request logs and panic recovery.
+// middleware adds request logs, panic recovery and the body limit, for
+// both surfaces; each adds its own defaults (apiDefaults, browserDefaults).
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		}
 		sw := &statusWriter{ResponseWriter: w, code: 200}
 		defer func() {
 			if p := recover(); p != nil {
 				s.cfg.Log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p))
-				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: reason.Internal, Message: "something went wrong on our side"})
+				if isAPI(r.URL.Path) {
+					writeJSON(sw, http.StatusInternalServerError, errorBody{Error: reason.Internal, Message: "something went wrong on our side"})
+				} else {
+					http.Error(sw, "something went wrong on our side · システムエラーが発生しました", http.StatusInternalServerError)
+				}
 			}
 			s.cfg.Log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", sw.code,
 				"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
