@@ -110,6 +110,7 @@ func New(cfg Config) *Server {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
 	s.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kabuto_broker_actions_total", Help: "Brokerage actions by type and outcome code."}, []string{"type", "outcome"})
 	s.reg.MustRegister(s.reqs, s.latency, s.actions)
+	s.registerGatewayMetric()
 	if cfg.Broker != nil {
 		cfg.Broker.Subscribe(func(_ context.Context, r *event.Record) {
 			if r.Type.Action() {
@@ -131,7 +132,7 @@ func New(cfg Config) *Server {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": reason.Unavailable, "message": "database unreachable"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": string(cfg.DB.Dialect)})
+		writeJSON(w, http.StatusOK, s.readyDetail())
 	})
 	s.api.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
