@@ -279,7 +279,8 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) {
 		}
 	}
 	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs, "Held": held,
-		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols), "MailWarnings": c.mailWarnings(ctx)})
+		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols), "MailWarnings": c.mailWarnings(ctx),
+		"Gateway": gatewayWarning(as, since)})
 }
 
 func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst) {
