@@ -195,12 +195,12 @@ func newID(prefix string) string {
 
 // Refusals.
 var (
-	errWrong    = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "口座番号またはパスワードが違います / the account number or password is wrong")
-	errLocked   = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
+	errWrong  = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "口座番号またはパスワードが違います / the account number or password is wrong")
+	errLocked = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
 	// errLockedNow is errLocked answering the wrong password that set the lock.
 	errLockedNow = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
-	errBusy     = reason.New(http.StatusServiceUnavailable, reason.RateLimited, "ただいまログインが混み合っています。少し待ってからもう一度お試しください / sign-in is busy right now; please try again in a minute")
-	errThrottle = reason.New(http.StatusTooManyRequests, reason.RateLimited, "この接続からの試行が多すぎます。しばらく待ってからお試しください / too many attempts from your connection; please wait a few minutes")
+	errBusy      = reason.New(http.StatusServiceUnavailable, reason.RateLimited, "ただいまログインが混み合っています。少し待ってからもう一度お試しください / sign-in is busy right now; please try again in a minute")
+	errThrottle  = reason.New(http.StatusTooManyRequests, reason.RateLimited, "この接続からの試行が多すぎます。しばらく待ってからお試しください / too many attempts from your connection; please wait a few minutes")
 )
 
 // WrongPassword reports whether err (from CheckPassword) answers a
@@ -482,9 +482,20 @@ func (s *Service) Message(a *Account, kind notify.Kind, c session.Client, now ti
 // SetGuard replaces the guard asked about every login.
 func (s *Service) SetGuard(g guard.Guard) { s.cfg.Guard = g }
 
+// Salutation is how every message addresses the customer: by account
+// number, never by the display name, which whoever opened the account
+// typed (an attacker signing up with a victim's address would otherwise
+// put their own text into a Kabuto email).
+func Salutation(account, locale string) string {
+	if locale == "en" {
+		return "customer " + account
+	}
+	return account
+}
+
 // message builds a notification to a with the device and place of c.
 func (s *Service) message(a *Account, kind notify.Kind, c session.Client, now time.Time, data map[string]string) notify.Message {
-	d := map[string]string{"Name": a.Name, "Time": now.In(store.JST).Format("2006-01-02 15:04 MST"), "Device": DeviceText(c.UA, a.Locale), "Place": PlaceText(c, a.Locale)}
+	d := map[string]string{"Name": Salutation(a.ID, a.Locale), "Time": now.In(store.JST).Format("2006-01-02 15:04 MST"), "Device": DeviceText(c.UA, a.Locale), "Place": PlaceText(c, a.Locale)}
 	for k, v := range data {
 		d[k] = v
 	}

@@ -77,9 +77,12 @@ func (s *Service) SetSelfLock(ctx context.Context, account string, scope int, by
 	return s.cfg.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var cur int64
 		err := tx.QueryRowContext(ctx, `SELECT scope FROM self_locks WHERE account = $1`, account).Scan(&cur)
+		same := err == nil && int(cur) == scope
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = tx.ExecContext(ctx, `INSERT INTO self_locks (account, scope, set_us, set_by) VALUES ($1, $2, $3, $4)`, account, scope, store.Micros(now), by)
+		case same:
+			// Already locked so: nothing changes, and no second message.
 		case err == nil && widens(int(cur), scope):
 			_, err = tx.ExecContext(ctx, `UPDATE self_locks SET scope = $1, set_us = $2, set_by = $3 WHERE account = $4`, scope, store.Micros(now), by, account)
 		}
@@ -90,6 +93,9 @@ func (s *Service) SetSelfLock(ctx context.Context, account string, scope int, by
 			if err := more(tx); err != nil {
 				return err
 			}
+		}
+		if same {
+			return nil
 		}
 		a, err := s.LookupAccount(ctx, tx, account)
 		if err != nil {

@@ -513,6 +513,13 @@ type Passkey struct {
 	BackedUp       bool
 }
 
+// HasPasskey reports whether account has a passkey.
+func (s *Service) HasPasskey(ctx context.Context, account string) (bool, error) {
+	var n int64
+	err := s.cfg.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM passkeys WHERE account = $1`, account).Scan(&n)
+	return n > 0, err
+}
+
 // Passkeys lists account's passkeys.
 func (s *Service) Passkeys(ctx context.Context, account string) ([]Passkey, error) {
 	rows, err := s.cfg.DB.QueryContext(ctx, `SELECT id, name, created_us, last_used_us, sign_count, backup_eligible, backup_state FROM passkeys WHERE account = $1 ORDER BY created_us`, account)

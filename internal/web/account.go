@@ -39,6 +39,7 @@ func (p *Portal) pageFor(name string, data func(rq *req) (map[string]any, error)
 			return err
 		}
 		d["Factors"], d["Interim"], d["Deadline"], d["Scope"] = f, f.Passkeys == 0, p.cfg.Policy.Deadline, scope
+		d["BeforeDeadline"] = p.cfg.Identity.Now().Before(p.cfg.Policy.Deadline)
 		p.render(w, r, name, d)
 		return nil
 	}
@@ -97,12 +98,11 @@ type action struct {
 	Prev   string               `json:"prev,omitempty"` // previous contact, for the notice
 }
 
-// need returns the strength an action needs from this customer now, and
-// whether the session's context jumped (which asks for the strongest).
-func (p *Portal) need(rq *req, want string, f identity.Factors) string {
-	if want == session.StrengthPhishingResistant && f.Passkeys == 0 {
-		want = session.StrengthMFA // interim mode
-	}
+// need returns the strength an action of type t needs from this customer
+// now, by the step-up rule, raised to the strongest factor the customer
+// has when the session's context jumped.
+func (p *Portal) need(rq *req, want string, f identity.Factors, t event.Type) string {
+	want = p.rule().Need(want, t, f.Passkeys > 0, p.cfg.Identity.Now())
 	if !rq.sess.Jumped.IsZero() && session.Rank(f.Strongest()) > session.Rank(want) {
 		want = f.Strongest()
 	}
@@ -116,6 +116,14 @@ func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request, rq *req, f ident
 	act.Want = want
 	body := map[string]any{}
 	jumped := !rq.sess.Jumped.IsZero()
+	if want == session.StrengthPhishingResistant && f.Passkeys == 0 {
+		// Only a passkey will do and there is none: guide the customer to
+		// enrol one now (after a fresh proof of what they have), then
+		// approve the action with it.
+		writeJSON(w, http.StatusAccepted, map[string]any{"step_up": map[string]any{"kind": "enrol", "summary": purpose,
+			"message": localize("この操作はパスキーで承認していただく必要があります。いまパスキーを登録し、そのパスキーで承認してください / this needs your approval with a passkey: set one up now, then approve with it", rq.lang)}})
+		return nil
+	}
 	if f.Passkeys > 0 {
 		id, opts, err := p.cfg.Identity.BeginStepUp(ctx, rq.sess.Account, rq.sess.ID, binding, act)
 		if err != nil {
@@ -138,6 +146,9 @@ func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request, rq *req, f ident
 		body = map[string]any{"ceremony": id, "kind": "code", "method": method, "prompt": prompt}
 	}
 	msg := localize("確認のため、パスキーでこの操作を承認してください / confirm this with your passkey", rq.lang)
+	if f.Passkeys == 0 {
+		msg = localize("確認コードでこの操作を承認してください。コードは偽サイトに中継されると防げない確認方法です（フィッシング耐性なし）。パスキーの登録をおすすめします / approve this with a one-time code. A code can be relayed by a fake site (it is not phishing-resistant): we recommend setting up a passkey", rq.lang)
+	}
 	if jumped {
 		msg = localize("このログインはいつもと違うネットワークやブラウザから使われています。続けるには、いちばん強い認証方法で本人確認をしてください / this session is now being used from a different network or browser; to continue, confirm it is you with your strongest sign-in method", rq.lang)
 	}
@@ -210,7 +221,7 @@ func (p *Portal) apiOrder(w http.ResponseWriter, r *http.Request) error {
 		// proof of the strongest factor.
 		rec := &event.Record{Type: event.TypeOrder, Account: rq.sess.Account, Session: rq.sess.ID, Symbol: req.Symbol, Side: req.Side, Qty: req.Qty,
 			PriceType: req.PriceType, LimitPrice: req.LimitPrice, AccountKind: req.Kind}
-		return p.stepUp(w, r, rq, f, p.need(rq, f.Strongest(), f), broker.Binding(rec), act, orderText(req, rq.lang))
+		return p.stepUp(w, r, rq, f, p.need(rq, f.Strongest(), f, event.TypeOrder), broker.Binding(rec), act, orderText(req, rq.lang))
 	}
 	return p.run(w, r, rq, act, nil, f)
 }
@@ -253,7 +264,7 @@ func (p *Portal) apiWithdraw(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec := &event.Record{Type: event.TypeWithdrawal, Account: rq.sess.Account, Session: rq.sess.ID, AmountJPY: in.Amount, BankHash: a.BankHash}
 	purpose := localize(fmt.Sprintf("出金 ¥%s（出金先 %s） / withdrawal of ¥%s to %s", commas(in.Amount), a.Bank, commas(in.Amount), a.Bank), rq.lang)
-	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.Withdrawal, f), broker.Binding(rec), action{Kind: "withdraw", Amount: in.Amount, Idem: newIdem()}, purpose)
+	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.Withdrawal, f, event.TypeWithdrawal), broker.Binding(rec), action{Kind: "withdraw", Amount: in.Amount, Idem: newIdem()}, purpose)
 }
 
 type valueIn struct {
@@ -280,7 +291,7 @@ func (p *Portal) apiBank(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec := &event.Record{Type: event.TypeBankChange, Account: rq.sess.Account, Session: rq.sess.ID, BankHash: p.cfg.Broker.Hash("bank", in.Value)}
 	purpose := localize("出金先口座の変更: "+in.Value+" / changing the withdrawal bank account to "+in.Value, rq.lang)
-	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.BankChange, f), broker.Binding(rec), action{Kind: "bank", Value: in.Value, Idem: newIdem()}, purpose)
+	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.BankChange, f, event.TypeBankChange), broker.Binding(rec), action{Kind: "bank", Value: in.Value, Idem: newIdem()}, purpose)
 }
 
 func (p *Portal) apiContact(w http.ResponseWriter, r *http.Request) error {
@@ -307,7 +318,7 @@ func (p *Portal) apiContact(w http.ResponseWriter, r *http.Request) error {
 	rec := &event.Record{Type: event.TypeContactChange, Account: rq.sess.Account, Session: rq.sess.ID, Field: in.Field, NewHash: p.cfg.Broker.Hash(in.Field, in.Value)}
 	purpose := localize("連絡先の変更 / changing your contact details", rq.lang)
 	// Changing contact details needs the strongest factor the account has.
-	want := p.need(rq, p.cfg.Policy.ContactChange, f)
+	want := p.need(rq, p.cfg.Policy.ContactChange, f, event.TypeContactChange)
 	if session.Rank(f.Strongest()) > session.Rank(want) {
 		want = f.Strongest()
 	}
@@ -328,7 +339,7 @@ func (p *Portal) apiStepUp(w http.ResponseWriter, r *http.Request) error {
 		binding, raw, err = p.cfg.Identity.FinishStepUp(ctx, rq.sess.Account, rq.sess.ID, in.Ceremony, in.Credential)
 		factor = event.FactorPasskey
 	} else {
-		binding, raw, factor, err = p.cfg.Identity.FinishCodeStepUp(ctx, rq.sess.Account, rq.sess.ID, in.Ceremony, in.Code)
+		binding, raw, factor, err = p.cfg.Identity.FinishCodeStepUpBy(ctx, rq.sess.Account, in.Ceremony, in.Code, p.try(rq))
 	}
 	if err != nil {
 		return err
@@ -374,9 +385,7 @@ func (p *Portal) run(w http.ResponseWriter, r *http.Request, rq *req, act action
 			if e.Decision != nil && e.Decision.Factor == event.FactorPhishingResistant {
 				want = session.StrengthPhishingResistant
 			}
-			if want == session.StrengthPhishingResistant && f.Passkeys == 0 {
-				return reason.New(http.StatusForbidden, reason.StepUpRequired, "この注文にはパスキーでの確認が必要です。「セキュリティ」でパスキーを登録してください / this order needs your passkey; register one under Security")
-			}
+			want = p.need(rq, want, f, event.TypeOrder)
 			return p.stepUp(w, r, rq, f, want, e.Binding, act, orderText(*act.Order, rq.lang))
 		}
 		if err != nil {

@@ -42,13 +42,17 @@ type kabuto struct {
 	db     *store.DB
 	b      *broker.Broker
 	id     *identity.Service
+	portal *Portal
 	url    string // http://localhost:port
 	mu     sync.Mutex
 	stepUp []byte // body of the last POST /portal/api/step-up
 	cookie []*http.Cookie
 }
 
-func startKabuto(t *testing.T) *kabuto {
+func startKabuto(t *testing.T) *kabuto { return startKabutoWith(t, nil) }
+
+// startKabutoWith starts a portal whose configuration mod may change.
+func startKabutoWith(t *testing.T, mod func(*Config)) *kabuto {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.SQLite(t)
@@ -76,10 +80,16 @@ func startKabuto(t *testing.T) *kabuto {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Config{DB: db, Broker: b, Identity: k.id, Sessions: session.New(session.Config{DB: db}), ClientIPHeader: "X-Forwarded-For", SignUpCash: 2_000_000, Demo: true})
+	pc := Config{DB: db, Broker: b, Identity: k.id, Sessions: session.New(session.Config{DB: db}), ClientIPHeader: "X-Forwarded-For", SignUpCash: 2_000_000, Demo: true}
+	if mod != nil {
+		mod(&pc)
+	}
+	p, err := New(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k.portal = p
+	t.Cleanup(p.Wait)
 	p.Register(srv.Mux())
 	h := srv.Handler()
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

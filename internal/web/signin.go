@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -210,7 +212,12 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := p.cfg.Identity.CheckPassword(ctx, account, pw, rq.client); err != nil {
 		if e := reason.As(err); e != nil {
-			p.cfg.Identity.Login(ctx, account, "", event.FactorPassword, nil, false, rq.client)
+			// Only a password checked and found wrong is a failed sign-in
+			// for the guard: one refused unchecked (throttled, locked)
+			// tested nothing, and anyone can make those.
+			if identity.WrongPassword(err) {
+				p.cfg.Identity.Login(ctx, account, "", event.FactorPassword, nil, false, rq.client)
+			}
 			return p.signinError(w, r, e.Message)
 		}
 		return err
@@ -233,7 +240,7 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 	}
 	session.SetCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 5*time.Minute), 5*time.Minute)
 	if !f.TOTP {
-		if _, err := p.cfg.Identity.SendCode(ctx, account, "signin:"+rq.device, localize("ログイン / sign-in", rq.lang), rq.client); err != nil {
+		if _, err := p.cfg.Identity.SendCodeBy(ctx, account, "signin:"+rq.device, localize("ログイン / sign-in", rq.lang), p.try(rq)); err != nil {
 			return err
 		}
 	}
@@ -289,7 +296,7 @@ func (p *Portal) secondFactor(w http.ResponseWriter, r *http.Request) error {
 	}
 	method := r.PostFormValue("method")
 	if r.PostFormValue("send") != "" {
-		if _, err := p.cfg.Identity.SendCode(ctx, account, "signin:"+rq.device, localize("ログイン / sign-in", rq.lang), rq.client); err != nil {
+		if _, err := p.cfg.Identity.SendCodeBy(ctx, account, "signin:"+rq.device, localize("ログイン / sign-in", rq.lang), p.try(rq)); err != nil {
 			return err
 		}
 		http.Redirect(w, r, "/portal/signin/second?method=email_otp", http.StatusSeeOther)
@@ -299,10 +306,10 @@ func (p *Portal) secondFactor(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch method {
 	case event.FactorTOTP:
-		err = p.cfg.Identity.VerifyTOTP(ctx, account, code)
+		err = p.cfg.Identity.VerifyTOTPBy(ctx, account, code, p.try(rq))
 	default:
 		method = event.FactorEmailOTP
-		err = p.cfg.Identity.VerifyCode(ctx, account, "signin:"+rq.device, code)
+		err = p.cfg.Identity.VerifyCodeBy(ctx, account, "signin:"+rq.device, code, p.try(rq))
 	}
 	factors := []string{event.FactorPassword, method}
 	if err != nil {
@@ -333,8 +340,26 @@ func (p *Portal) signupPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// validName reports whether a display name is made of letters (any
+// script), combining marks, spaces and the few marks names use (・ - '),
+// at most 40 of them: no digits, dots, slashes or colons, so no link, host
+// name or telephone number. Messages never show the name (they address
+// the customer by account number); the portal and the console do.
+func validName(name string) bool {
+	n := 0
+	for _, r := range name {
+		n++
+		if !(unicode.IsLetter(r) || unicode.Is(unicode.Mn, r) || r == ' ' || r == '\u3000' || r == '・' || r == '-' || r == '\'') {
+			return false
+		}
+	}
+	return n > 0 && n <= 40
+}
+
 // signup opens an account with a password and confirms the email
-// address with a code; the customer then enrols a passkey.
+// address with a code; the customer then enrols a passkey. It is
+// throttled per client, network and email address, so it cannot be used
+// to send mail to anyone's address at will.
 func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 	rq := getReq(r)
 	ctx := r.Context()
@@ -347,6 +372,17 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	if name == "" || len(name) > 100 || !strings.Contains(email, "@") || len(email) > 200 || phone == "" || len(phone) > 30 || bank == "" || len(bank) > 100 {
 		return fail("すべての欄を入力してください / please fill in every field")
+	}
+	if !validName(name) {
+		return fail("お名前は文字とスペースで、40文字以内で入力してください（数字や記号は使えません） / enter your name in letters and spaces, at most 40 (no digits or symbols)")
+	}
+	if err := p.cfg.Identity.Anonymous(ctx, "signup", p.cfg.Broker.Hash("email", email), rq.client); err != nil {
+		if e := reason.As(err); e != nil {
+			w.WriteHeader(e.Status)
+			p.render(w, r, "signup", map[string]any{"Error": localize(e.Message, rq.lang), "Name": name, "Email": email, "Phone": phone, "Bank": bank})
+			return nil
+		}
+		return err
 	}
 	n, _ := rand.Int(rand.Reader, big.NewInt(9_000_000))
 	account := fmt.Sprintf("N%07d", 1_000_000+n.Int64())
@@ -365,7 +401,7 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 	if err := p.cfg.Identity.Enrol(ctx, nil, account, "", hash); err != nil {
 		return err
 	}
-	if _, err := p.cfg.Identity.SendCode(ctx, account, "signin:"+rq.device, localize("口座開設のメールアドレス確認 / confirming your email address", rq.lang), rq.client); err != nil {
+	if _, err := p.cfg.Identity.SendCodeBy(ctx, account, "signin:"+rq.device, localize("口座開設のメールアドレス確認 / confirming your email address", rq.lang), p.try(rq)); err != nil {
 		return err
 	}
 	session.SetCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 10*time.Minute), 10*time.Minute)
@@ -379,19 +415,28 @@ func (p *Portal) lockPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 // lockWithoutSignin stops all trading and sign-in from the sign-in page:
-// the account number plus a registered email or phone number. The answer
-// is the same whether or not they match, so it tells nobody anything.
+// the account number plus a registered email or phone number. It is
+// throttled per client, network and account number; the answer is the
+// same, and is sent before the account is even looked up, whether or not
+// the account exists, the contact matches or a limit refused it, so it
+// tells nobody anything, by its content or its timing.
 func (p *Portal) lockWithoutSignin(w http.ResponseWriter, r *http.Request) error {
 	rq := getReq(r)
 	ctx := r.Context()
 	account := strings.ToUpper(strings.TrimSpace(r.PostFormValue("account")))
 	contact := strings.TrimSpace(r.PostFormValue("contact"))
-	if account != "" && contact != "" && len(account) <= 20 && len(contact) <= 200 &&
-		p.cfg.Identity.MatchContact(ctx, account, p.cfg.Broker.Hash, contact) {
-		err := p.cfg.Identity.SetSelfLock(ctx, account, identity.LockTradingAndLogin, "signin-page", rq.client, func(tx *sql.Tx) error {
-			return p.cfg.Sessions.RevokeAll(ctx, tx, account, "")
-		})
-		if err != nil {
+	if account != "" && contact != "" && len(account) <= 20 && len(contact) <= 200 {
+		if err := p.cfg.Identity.Anonymous(ctx, "selflock", account, rq.client); err == nil {
+			c := rq.client
+			p.later(ctx, func(ctx context.Context) error {
+				if !p.cfg.Identity.MatchContact(ctx, account, p.cfg.Broker.Hash, contact) {
+					return nil
+				}
+				return p.cfg.Identity.SetSelfLock(ctx, account, identity.LockTradingAndLogin, "signin-page", c, func(tx *sql.Tx) error {
+					return p.cfg.Sessions.RevokeAll(ctx, tx, account, "")
+				})
+			})
+		} else if reason.As(err) == nil {
 			return err
 		}
 	}
@@ -406,37 +451,57 @@ func (p *Portal) unlockPage(w http.ResponseWriter, r *http.Request) error {
 
 // unlockWithCode re-verifies a customer without a passkey: a code sent to
 // the registered email, plus the authenticator app when there is one. It
-// clears the password lock and a self-lock.
+// clears the password lock and a self-lock. "Send me a code" is throttled
+// per client, network and account number (and the codes per account), and
+// answers with the same page, before the account is even looked up,
+// whether or not the account exists or has an authenticator app.
 func (p *Portal) unlockWithCode(w http.ResponseWriter, r *http.Request) error {
 	rq := getReq(r)
 	ctx := r.Context()
 	account := strings.ToUpper(strings.TrimSpace(r.PostFormValue("account")))
+	if len(account) > 20 {
+		account = account[:20]
+	}
 	data := map[string]any{"Account": account}
-	f, err := p.cfg.Identity.Factors(ctx, account)
 	if r.PostFormValue("send") != "" {
-		if err == nil && f.Passkeys == 0 {
-			p.cfg.Identity.SendCode(ctx, account, "unlock:"+rq.device, localize("ロックの解除 / unlocking your account", rq.lang), rq.client)
+		if account != "" {
+			if err := p.cfg.Identity.Anonymous(ctx, "unlock", account, rq.client); err == nil {
+				try, purpose := p.try(rq), localize("ロックの解除 / unlocking your account", rq.lang)
+				p.later(ctx, func(ctx context.Context) error {
+					f, err := p.cfg.Identity.Factors(ctx, account)
+					if err != nil || f.Passkeys > 0 {
+						return nil
+					}
+					_, err = p.cfg.Identity.SendCodeBy(ctx, account, "unlock:"+try.Session, purpose, try)
+					if reason.As(err) != nil {
+						return nil
+					}
+					return err
+				})
+			} else if reason.As(err) == nil {
+				return err
+			}
 		}
 		data["Sent"] = true
-		data["TOTP"] = err == nil && f.TOTP
 		p.render(w, r, "unlock", data)
 		return nil
 	}
+	f, err := p.cfg.Identity.Factors(ctx, account)
 	bad := func() error {
 		data["Sent"], data["Error"] = true, localize("確認できませんでした。コードを確かめてもう一度お試しください / we could not verify you; check the codes and try again", rq.lang)
 		w.WriteHeader(http.StatusUnauthorized)
 		p.render(w, r, "unlock", data)
 		return nil
 	}
-	if err != nil || f.Passkeys > 0 {
-		return bad()
-	}
-	if err := p.cfg.Identity.VerifyCode(ctx, account, "unlock:"+rq.device, r.PostFormValue("code")); err != nil {
+	// The code is checked (and counted) for unknown accounts too, so the
+	// answer takes as long.
+	codeErr := p.cfg.Identity.VerifyCodeBy(ctx, account, "unlock:"+rq.device, r.PostFormValue("code"), p.try(rq))
+	if err != nil || f.Passkeys > 0 || codeErr != nil {
 		return bad()
 	}
 	factor := event.FactorEmailOTP
 	if f.TOTP {
-		if err := p.cfg.Identity.VerifyTOTP(ctx, account, r.PostFormValue("totp")); err != nil {
+		if err := p.cfg.Identity.VerifyTOTPBy(ctx, account, r.PostFormValue("totp"), p.try(rq)); err != nil {
 			return bad()
 		}
 		factor = event.FactorTOTP

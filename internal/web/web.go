@@ -28,9 +28,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/assurance"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/identity"
@@ -44,23 +46,26 @@ import (
 var assets embed.FS
 
 // Policy says which strength each action needs. Orders need what the
-// guard asks for. A customer without a passkey is in interim mode: where
-// phishing_resistant is asked, mfa is accepted until Deadline.
+// guard asks for. Which proof meets which need is the one step-up rule
+// (assurance.Rule): a customer without a passkey may approve a withdrawal
+// with a one-time code until Deadline, and is guided to enrol a passkey
+// for anything that needs one.
 type Policy struct {
 	SignIn, Withdrawal, BankChange, ContactChange, FactorChange string
-	// Deadline is the date from which passkeys are mandatory, shown to
-	// interim-mode customers.
+	// Deadline is when passkeys become mandatory for withdrawals (the
+	// step-up rule's PasskeyDeadline, which New gives the brokerage too);
+	// zero: they are already.
 	Deadline time.Time
 	// Fresh is how long a proof counts as fresh for authenticator
 	// changes (default 5 min).
 	Fresh time.Duration
 }
 
-// DefaultPolicy follows the JSDA guideline of October 2025.
+// DefaultPolicy follows the JSDA guideline of October 2025, with no
+// interim: set Deadline for one.
 func DefaultPolicy() Policy {
 	pr := session.StrengthPhishingResistant
-	return Policy{SignIn: pr, Withdrawal: pr, BankChange: pr, ContactChange: pr, FactorChange: pr,
-		Deadline: time.Date(2026, 3, 31, 0, 0, 0, 0, store.JST), Fresh: 5 * time.Minute}
+	return Policy{SignIn: pr, Withdrawal: pr, BankChange: pr, ContactChange: pr, FactorChange: pr, Fresh: 5 * time.Minute}
 }
 
 // Config configures the portal.
@@ -93,6 +98,41 @@ type Portal struct {
 	cfg  Config
 	tmpl *template.Template
 	demo atomic.Bool
+	bg   sync.WaitGroup
+	// hold, when set (tests), runs before every piece of deferred work.
+	hold func()
+}
+
+// later runs fn after the answer, off the request: the work of anonymous
+// endpoints that depends on whether an account exists (looking it up,
+// sending its mail, locking it), so that neither the answer nor its
+// timing depends on it.
+func (p *Portal) later(ctx context.Context, fn func(ctx context.Context) error) {
+	ctx = context.WithoutCancel(ctx)
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		if p.hold != nil {
+			p.hold()
+		}
+		if err := fn(ctx); err != nil {
+			p.cfg.Log.ErrorContext(ctx, "portal deferred work failed", "err", err)
+		}
+	}()
+}
+
+// Wait waits for the work deferred by anonymous endpoints (mail sent,
+// self-locks set after the answer).
+func (p *Portal) Wait() { p.bg.Wait() }
+
+// try is who makes an attempt at a code in rq: the session, or before
+// sign-in the browser's device id, and the client.
+func (p *Portal) try(rq *req) identity.Try {
+	t := identity.Try{Session: "dev:" + rq.device, Client: rq.client}
+	if rq.sess != nil {
+		t.Session = rq.sess.ID
+	}
+	return t
 }
 
 // SetDemo turns the demo's mailbox page and hints on or off.
@@ -122,7 +162,17 @@ func New(c Config) (*Portal, error) {
 	}
 	p := &Portal{cfg: c, tmpl: t}
 	p.demo.Store(c.Demo)
+	// The brokerage checks every step-up, from any channel, by the same
+	// rule the portal runs its ceremonies by.
+	if c.Broker != nil && c.Identity != nil {
+		c.Broker.SetStepUpRule(p.rule(), c.Identity.HasPasskey)
+	}
 	return p, nil
+}
+
+// rule is the step-up rule.
+func (p *Portal) rule() assurance.Rule {
+	return assurance.Rule{PasskeyDeadline: p.cfg.Policy.Deadline}
 }
 
 // handler is a handler that returns its error to one place.
@@ -323,12 +373,41 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, rq *req, err error
 		e = reason.New(http.StatusInternalServerError, reason.Internal, "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed")
 	}
 	msg := localize(e.Message, rq.lang)
+	if !strings.Contains(e.Message, " / ") && rq.lang != "en" {
+		// A refusal from elsewhere (the brokerage) in English only: the
+		// Japanese page gets the text for its reason code.
+		msg = localize(bilingual(e.Code), rq.lang)
+	}
 	if isJSON(r) {
 		writeJSON(w, e.Status, map[string]any{"error": e.Code, "message": msg})
 		return
 	}
 	w.WriteHeader(e.Status)
 	p.render(w, r, "error", map[string]any{"Message": msg, "Code": e.Code})
+}
+
+// bilingual returns the customer text for a reason code whose refusal
+// came without one.
+func bilingual(code string) string {
+	switch code {
+	case reason.StepUpRequired:
+		return "この操作には追加の本人確認が必要です。もう一度お試しください / this needs you to confirm it is you; please try again"
+	case reason.Held:
+		return "安全のため、この操作は確認のため保留されています。結果はお知らせします / this is held for review for your protection; we will tell you the outcome"
+	case reason.Denied:
+		return "安全のため、この操作は止められました。お手数ですがお電話でお問い合わせください / this was stopped for your protection; please call us"
+	case reason.AccountLocked:
+		return "この操作はお客様ご自身のロックで止められています / this is stopped by the lock you set on your account"
+	case reason.InsufficientCash:
+		return "出金できる金額を超えています / that is more than you can withdraw"
+	case reason.GuardUnavailable:
+		return "安全確認ができなかったため、何も行いませんでした。少し待ってからお試しください / the safety check could not run, so nothing was done; please try again shortly"
+	case reason.RateLimited:
+		return "試行が多すぎます。しばらく待ってからもう一度お試しください / too many attempts; please wait a while and try again"
+	case reason.Internal:
+		return "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed"
+	}
+	return "この操作はできませんでした / this could not be done"
 }
 
 // localize picks one side of a "日本語 / English" message.

@@ -79,9 +79,17 @@
     el.dataset.state = bad ? "error" : "ok";
   }
 
+  // afterOK runs instead of the usual ending once a step-up succeeds (the
+  // fresh proof before enrolling a passkey in the middle of an action).
+  let afterOK = null;
+  // last is the action the page sent last, sent again once a passkey was
+  // enrolled for it.
+  let last = null;
+
   function finish(data) {
     if (data.step_up) return stepUp(data.step_up);
-    if (data.error) { show(data.message, true); return; }
+    if (data.error) { afterOK = null; show(data.message, true); return; }
+    if (afterOK) { const f = afterOK; afterOK = null; return f(); }
     show(data.message, false);
     if (data.redirect) setTimeout(() => { location.href = data.redirect; }, data.message ? 700 : 0);
   }
@@ -93,8 +101,15 @@
     $("stepup-message").textContent = s.message || "";
     $("stepup-summary").textContent = s.summary || "";
     dlg.hidden = false;
-    const close = () => { dlg.hidden = true; $("stepup-code").hidden = true; };
-    $("stepup-cancel").onclick = () => { close(); show(en ? "Cancelled. Nothing was done." : "中止しました。何も実行していません。", true); };
+    const close = () => { dlg.hidden = true; $("stepup-code").hidden = true; $("stepup-enrol").hidden = true; };
+    $("stepup-cancel").onclick = () => { afterOK = null; close(); show(en ? "Cancelled. Nothing was done." : "中止しました。何も実行していません。", true); };
+    if (s.kind === "enrol") {
+      // Only a passkey approves this and the customer has none: enrol one
+      // now, then send the action again to approve it with the passkey.
+      $("stepup-enrol").hidden = false;
+      $("stepup-enrol-start").onclick = () => { close(); enrolThen(last); };
+      return;
+    }
     if (s.kind === "passkey") {
       try {
         const cred = await navigator.credentials.get({ publicKey: requestOptions(s.publicKey) });
@@ -129,6 +144,7 @@
         else body[el.name] = el.value;
       }
       show(en ? "Working…" : "処理中…", false);
+      last = { url: f.dataset.api, body: body };
       finish(await post(f.dataset.api, body));
     });
   });
@@ -176,6 +192,24 @@
         // Not right after signing out or an error, nor when asked not to (autofill=0).
         if (ok && q.get("autofill") !== "0" && q.get("out") !== "1" && !$("error")) signin(true); });
     }
+  }
+
+  // enrolThen enrols a passkey (after a fresh proof when one is asked
+  // for) and then sends action again.
+  async function enrolThen(action) {
+    const begin = await post("/portal/api/passkeys/begin");
+    if (begin.step_up) { afterOK = () => enrolThen(action); return stepUp(begin.step_up); }
+    if (begin.error) return finish(begin);
+    let fin;
+    try {
+      const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
+      fin = await post("/portal/api/passkeys/finish", { ceremony: begin.ceremony, credential: attestationJSON(cred), name: "" });
+    } catch (e) {
+      show(en ? "The passkey was not created. Nothing was done." : "パスキーを作成できませんでした。何も実行していません。", true);
+      return;
+    }
+    if (fin.error || !action) return finish(fin);
+    finish(await post(action.url, action.body));
   }
 
   // Passkey enrolment.
