@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -113,7 +114,7 @@ func New(cfg Config) *Console {
 func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console", c.page(c.home))
 	mux.HandleFunc("GET /console/instruments/{symbol}", c.page(c.instrument))
-	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("POST /console/login", c.one(c.login))
 	mux.HandleFunc("POST /console/logout", c.page(c.logout))
 	mux.HandleFunc("POST /console/halts/{symbol}", c.page(c.setHalt))
 	mux.HandleFunc("POST /console/held/{kind}/{id}", c.page(c.review))
@@ -138,26 +139,50 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 	}
 }
 
+// pageFunc is a console page that returns its error to one writer.
+type pageFunc func(w http.ResponseWriter, r *http.Request, a *analyst) error
+
 // page wraps a handler that needs a signed-in analyst; POSTs also need the
-// session's CSRF token and a same-origin Origin header.
-func (c *Console) page(h func(w http.ResponseWriter, r *http.Request, a *analyst)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// session's CSRF token and a same-origin request (sameOrigin).
+func (c *Console) page(h pageFunc) http.HandlerFunc {
+	return c.one(func(w http.ResponseWriter, r *http.Request) error {
 		a := c.analyst(r)
 		if a == nil {
-			c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Next": r.URL.Path})
-			return
+			c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Next": safeNext(r.URL.Path)})
+			return nil
 		}
 		if r.Method == http.MethodPost {
 			if !sameOrigin(r) {
-				http.Error(w, "cross-origin request refused", http.StatusForbidden)
-				return
+				return errCrossOrigin
 			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(a.csrf)) != 1 {
-				http.Error(w, "the form expired; reload the page", http.StatusForbidden)
-				return
+				return reason.New(http.StatusForbidden, reason.Forbidden, "the form expired; reload the page · フォームの有効期限が切れました。再読み込みしてください")
 			}
 		}
-		h(w, r, a)
+		return h(w, r, a)
+	})
+}
+
+var errCrossOrigin = reason.New(http.StatusForbidden, reason.Forbidden, "cross-origin request refused · 他のサイトからの送信は受け付けません")
+
+// one serves h and writes its error, the one place console errors become
+// responses: a reason error's status and message as text; anything else
+// logged and answered 500 without detail.
+func (c *Console) one(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		if e := reason.As(err); e != nil {
+			http.Error(w, e.Message, e.Status)
+			return
+		}
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		c.cfg.Log.ErrorContext(r.Context(), "console", "path", r.URL.Path, "err", err)
+		http.Error(w, "the console could not load this page; see the server log · ページを表示できませんでした", http.StatusInternalServerError)
 	}
 }
 
@@ -187,20 +212,18 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 	headers(w)
 	if !sameOrigin(r) {
-		http.Error(w, "cross-origin request refused", http.StatusForbidden)
-		return
+		return errCrossOrigin
 	}
 	client := clientOf(r)
 	if wait, err := c.throttled(r.Context(), client); err != nil {
-		c.fail(w, err)
-		return
+		return err
 	} else if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		c.render(w, http.StatusTooManyRequests, "login.html", map[string]any{"Error": "Too many failed sign-ins from here; wait and try again. · 失敗が続いたため、しばらくしてからお試しください。", "Next": safeNext(r.PostFormValue("next"))})
-		return
+		return nil
 	}
 	k, err := c.cfg.CheckKey(r, r.PostFormValue("key"))
 	if err != nil || !k.Has(apikey.ScopeAdmin) {
@@ -208,7 +231,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			c.cfg.Log.Error("console sign-in throttle", "err", err)
 		}
 		c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Error": "That key is not an analyst (admin) key. · 管理者キーではありません。", "Next": safeNext(r.PostFormValue("next"))})
-		return
+		return nil
 	}
 	id := randHex(32)
 	now := c.cfg.Now()
@@ -218,9 +241,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: id, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	c.audit(r.Context(), "analyst:"+k.Name, "console_login", k.ID, map[string]any{"ip": client})
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+	return nil
 }
 
-func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analyst) {
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analyst) error {
 	if ck, err := r.Cookie(cookie); err == nil {
 		c.mu.Lock()
 		delete(c.sessions, ck.Value)
@@ -228,6 +252,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analyst) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
+	return nil
 }
 
 func (c *Console) audit(ctx context.Context, actor, action, subject string, detail map[string]any) {
@@ -244,18 +269,16 @@ type alertRow struct {
 	Accounts int
 }
 
-func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) {
+func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) error {
 	ctx := r.Context()
 	since := c.cfg.Now().Add(-24 * time.Hour)
 	as, err := c.cfg.Alerts.Alerts(ctx, "", time.Time{}, 200)
 	if err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	halts, err := c.cfg.Halts.Halts(ctx)
 	if err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	var rows []alertRow
 	symbols := map[string]int{}
@@ -274,27 +297,25 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) {
 	var held []broker.HeldAction
 	if c.cfg.Review != nil {
 		if held, err = c.cfg.Review.Held(ctx, 200); err != nil {
-			c.fail(w, err)
-			return
+			return err
 		}
 	}
 	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs, "Held": held,
 		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols), "MailWarnings": c.mailWarnings(ctx),
 		"Gateway": gatewayWarning(as, since)})
+	return nil
 }
 
-func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst) {
+func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst) error {
 	ctx := r.Context()
 	sym := r.PathValue("symbol")
 	as, err := c.cfg.Alerts.Alerts(ctx, sym, time.Time{}, 200)
 	if err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	halts, err := c.cfg.Halts.Halts(ctx)
 	if err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	in := chartInput{Symbol: sym, Flagged: map[string]bool{}}
 	in.Bars, in.Orders = c.cfg.Tape.snapshot(sym)
@@ -316,9 +337,10 @@ func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst)
 	why, halted := halts[sym]
 	c.render(w, http.StatusOK, "instrument.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Symbol": sym, "Chart": chart(in),
 		"Alerts": as, "Orders": flagged, "Halted": halted, "HaltWhy": why})
+	return nil
 }
 
-func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) {
+func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) error {
 	sym := r.PathValue("symbol")
 	on := r.PostFormValue("halt") == "on"
 	why := r.PostFormValue("why")
@@ -326,8 +348,7 @@ func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) {
 		why = "halted by analyst " + a.name
 	}
 	if err := c.cfg.Halts.SetHalt(r.Context(), sym, on, why); err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	if c.cfg.GuardHalt != nil {
 		c.cfg.GuardHalt(sym, on)
@@ -338,15 +359,11 @@ func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) {
 	}
 	c.audit(r.Context(), "analyst:"+a.name, action, sym, map[string]any{"why": why})
 	http.Redirect(w, r, "/console/instruments/"+url.PathEscape(sym), http.StatusSeeOther)
-}
-
-func (c *Console) fail(w http.ResponseWriter, err error) {
-	c.cfg.Log.Error("console", "err", err)
-	http.Error(w, "the console could not load this page; see the server log", http.StatusInternalServerError)
+	return nil
 }
 
 // review approves or rejects a held action.
-func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) {
+func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) error {
 	kind, id := r.PathValue("kind"), r.PathValue("id")
 	approve := r.PostFormValue("decision") == "approve"
 	var err error
@@ -356,16 +373,10 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) {
 	case "order":
 		_, err = c.cfg.Review.ReleaseOrder(r.Context(), id, approve)
 	default:
-		http.Error(w, "unknown kind of action", http.StatusBadRequest)
-		return
-	}
-	if e := reason.As(err); e != nil {
-		http.Error(w, e.Message, e.Status)
-		return
+		return reason.New(http.StatusBadRequest, reason.BadRequest, "unknown kind of action")
 	}
 	if err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	action := kind + "_rejected"
 	if approve {
@@ -373,4 +384,5 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) {
 	}
 	c.audit(r.Context(), "analyst:"+a.name, action, id, map[string]any{"kind": kind})
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
+	return nil
 }

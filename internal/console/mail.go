@@ -51,11 +51,11 @@ func (c *Console) mailWarnings(ctx context.Context) []string {
 
 // mail shows the firm's mail posture: the latest check-domain result of
 // each configured domain, every finding with its fix.
-func (c *Console) mail(w http.ResponseWriter, r *http.Request, a *analyst) {
+func (c *Console) mail(w http.ResponseWriter, r *http.Request, a *analyst) error {
 	p, err := c.mailPosture(r.Context())
 	if err != nil {
-		c.fail(w, err)
-		return
+		return err
 	}
 	c.render(w, http.StatusOK, "mail.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Posture": p})
+	return nil
 }
