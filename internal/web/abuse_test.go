@@ -37,18 +37,22 @@ type agent struct {
 	ip string
 }
 
-type fwd struct{ ip string }
+type fwd struct{ ip, lang string }
 
 func (f fwd) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("X-Forwarded-For", f.ip)
-	r.Header.Set("Accept-Language", "en")
+	r.Header.Set("Accept-Language", f.lang)
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func (k *kabuto) agent(t *testing.T, ip string) *agent {
+// agent returns a client at ip whose pages are in English.
+func (k *kabuto) agent(t *testing.T, ip string) *agent { return k.agentIn(t, ip, "en") }
+
+// agentIn returns a client at ip whose pages are in lang.
+func (k *kabuto) agentIn(t *testing.T, ip, lang string) *agent {
 	jar, _ := cookiejar.New(nil)
-	return &agent{t: t, k: k, ip: ip, c: &http.Client{Jar: jar, Transport: fwd{ip}}}
+	return &agent{t: t, k: k, ip: ip, c: &http.Client{Jar: jar, Transport: fwd{ip, lang}}}
 }
 
 var metaCSRF = regexp.MustCompile(`<meta name="csrf" content="([^"]+)">`)
@@ -479,5 +483,99 @@ func TestASVS_2_2_1_AntiAutomation_SignUpMail(t *testing.T) {
 	}
 	if ok > 10 {
 		t.Errorf("one client opened %d accounts in a row; want at most 10", ok)
+	}
+}
+
+// approveWithPasskey signs the passkey step-up s with key and sends it.
+func (a *agent) approveWithPasskey(key *softkey.Key, su map[string]any) (int, map[string]any, []byte) {
+	a.t.Helper()
+	var opts protocol.CredentialAssertion
+	remarshal(a.t, su, &opts)
+	body, err := key.Get(opts.Response, a.k.url)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	in := map[string]any{"ceremony": su["ceremony"], "credential": json.RawMessage(body)}
+	status, out := a.api("/portal/api/step-up", in)
+	b, _ := json.Marshal(in)
+	return status, out, b
+}
+
+// TestASVS_3_7_1_StepUpRule (finding 10): one step-up rule for the
+// portal and the brokerage. Before the passkey deadline a customer
+// without a passkey approves a withdrawal with an emailed code (and the
+// brokerage accepts it: before, it refused with English text on the
+// Japanese page); bank changes need a passkey even then. After the
+// deadline the portal asks the customer to enrol a passkey, then to
+// approve with it. Every step-up is single-use and bound to its action.
+func TestASVS_3_7_1_StepUpRule(t *testing.T) {
+	for _, lang := range []string{"ja", "en"} {
+		t.Run("before the deadline/"+lang, func(t *testing.T) {
+			k := startKabutoWith(t, func(c *Config) { c.Policy = DefaultPolicy(); c.Policy.Deadline = time.Now().AddDate(1, 0, 0) })
+			k.customer(t, "C0300001", lang)
+			a := k.agentIn(t, "192.0.2.70", lang)
+			a.signIn("C0300001", "")
+			status, out := a.api("/portal/api/withdraw", map[string]any{"amount_jpy": 10000})
+			su, _ := out["step_up"].(map[string]any)
+			if status != http.StatusAccepted || su["kind"] != "code" || su["method"] != "email_otp" {
+				t.Fatalf("withdrawal: %d %v", status, out)
+			}
+			if !strings.Contains(fmt.Sprint(su["message"]), map[string]string{"ja": "フィッシング耐性なし", "en": "not phishing-resistant"}[lang]) {
+				t.Errorf("the code step-up is not labelled as not phishing-resistant: %q", su["message"])
+			}
+			in := map[string]any{"ceremony": su["ceremony"], "code": k.codeFor(t, "C0300001")}
+			status, out = a.api("/portal/api/step-up", in)
+			if status != http.StatusOK {
+				t.Fatalf("approving with the emailed code: %d %v", status, out)
+			}
+			if status, out = a.api("/portal/api/step-up", in); status == http.StatusOK {
+				t.Fatalf("the same code step-up approved twice: %v", out)
+			}
+			if n := k.count(t, `SELECT COUNT(*) FROM withdrawals WHERE account = 'C0300001'`); n != 1 {
+				t.Fatalf("%d withdrawals", n)
+			}
+			// A bank change needs a passkey even before the deadline.
+			status, out = a.api("/portal/api/bank", map[string]any{"value": "Attacker Bank 999-0000001"})
+			if su, _ := out["step_up"].(map[string]any); status != http.StatusAccepted || su["kind"] != "enrol" {
+				t.Fatalf("bank change without a passkey: %d %v", status, out)
+			}
+		})
+		t.Run("after the deadline/"+lang, func(t *testing.T) {
+			k := startKabuto(t) // DefaultPolicy: passkeys are mandatory
+			k.customer(t, "C0300002", lang)
+			a := k.agentIn(t, "192.0.2.71", lang)
+			a.signIn("C0300002", "")
+			status, out := a.api("/portal/api/withdraw", map[string]any{"amount_jpy": 20000})
+			su, _ := out["step_up"].(map[string]any)
+			if status != http.StatusAccepted || su["kind"] != "enrol" {
+				t.Fatalf("withdrawal without a passkey after the deadline: %d %v", status, out)
+			}
+			if k.count(t, `SELECT COUNT(*) FROM outbox WHERE account = 'C0300002' AND kind = 'one_time_code'`) != 1 {
+				t.Error("a code was sent for a withdrawal a code cannot approve")
+			}
+			key := a.enrolPasskey()
+			status, out = a.api("/portal/api/withdraw", map[string]any{"amount_jpy": 20000})
+			su, _ = out["step_up"].(map[string]any)
+			if status != http.StatusAccepted || su["kind"] != "passkey" {
+				t.Fatalf("withdrawal after enrolling: %d %v", status, out)
+			}
+			status, out, body := a.approveWithPasskey(key, su)
+			if status != http.StatusOK {
+				t.Fatalf("approving with the new passkey: %d %v", status, out)
+			}
+			// The assertion again (single use), and on another action.
+			if status, out := a.api("/portal/api/step-up", json.RawMessage(body)); status == http.StatusOK {
+				t.Fatalf("the passkey step-up approved twice: %v", out)
+			}
+			if n := k.count(t, `SELECT COUNT(*) FROM withdrawals WHERE account = 'C0300002'`); n != 1 {
+				t.Fatalf("%d withdrawals", n)
+			}
+			// The brokerage holds to the same rule on its own: a code step-up
+			// bound to the very withdrawal does not meet its passkey challenge.
+			status, out = a.api("/portal/api/withdraw", map[string]any{"amount_jpy": 30000})
+			if su, _ := out["step_up"].(map[string]any); status != http.StatusAccepted || su["kind"] != "passkey" {
+				t.Fatalf("a passkey customer's withdrawal: %d %v", status, out)
+			}
+		})
 	}
 }

@@ -414,3 +414,68 @@ func browserCookies(t *testing.T, ctx context.Context, u string) []*http.Cookie 
 	}))
 	return out
 }
+
+// TestBrowserWithoutPasskey: a customer without a passkey withdraws in
+// Chromium, in Japanese and in English: before the passkey deadline with
+// an emailed code (labelled not phishing-resistant); after it by enrolling
+// a passkey at that moment (the virtual authenticator) and approving the
+// withdrawal with it. No English refusal ever reaches the Japanese page.
+func TestBrowserWithoutPasskey(t *testing.T) {
+	chromium(t)
+	for _, c := range []struct {
+		name   string
+		before bool
+		lang   string
+	}{{"before the deadline/ja", true, "ja"}, {"before the deadline/en", true, "en"}, {"after the deadline/ja", false, "ja"}, {"after the deadline/en", false, "en"}} {
+		t.Run(c.name, func(t *testing.T) {
+			k := startKabutoWith(t, func(pc *Config) {
+				pc.Policy = DefaultPolicy()
+				if c.before {
+					pc.Policy.Deadline = time.Now().AddDate(0, 6, 0)
+				}
+			})
+			account := "C04000" + map[bool]string{true: "1", false: "2"}[c.before] + map[string]string{"ja": "1", "en": "2"}[c.lang]
+			k.customer(t, account, c.lang)
+			ctx := browser(t)
+			authenticator(t, ctx)
+			u := k.url
+			run(t, ctx, chromedp.Navigate(u+"/portal/signin?autofill=0&lang="+c.lang), chromedp.WaitVisible(chromedp.ID("password-form")),
+				chromedp.SendKeys(chromedp.ID("account"), account), chromedp.SendKeys(chromedp.ID("password"), "violet-kettle-42-orbit"),
+				chromedp.Submit(chromedp.ID("password-form")), chromedp.WaitVisible(chromedp.ID("code")))
+			run(t, ctx, chromedp.SendKeys(chromedp.ID("code"), k.codeFor(t, account)), chromedp.Submit(chromedp.ID("second-form")))
+			waitJS(t, ctx, `location.pathname == "/portal/security"`, "signed in")
+			run(t, ctx, chromedp.Navigate(u+"/portal/withdraw"), chromedp.WaitVisible(chromedp.ID("amount")))
+			deadline, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("interim-deadline")))
+			if c.before != (strings.Contains(deadline, "メールのコードでも承認できます") || strings.Contains(deadline, "approve one with an emailed code")) {
+				t.Errorf("the interim notice says %q", deadline)
+			}
+			run(t, ctx, chromedp.SendKeys(chromedp.ID("amount"), "12000"), chromedp.Click(chromedp.ID("withdraw-submit")))
+			if c.before {
+				waitJS(t, ctx, `!document.getElementById("stepup-code").hidden`, "the code step-up")
+				msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("stepup-message")))
+				if !strings.Contains(msg, map[string]string{"ja": "フィッシング耐性なし", "en": "not phishing-resistant"}[c.lang]) {
+					t.Errorf("the code step-up says %q", msg)
+				}
+				// The withdrawal's email (sent before the dialog opened).
+				if n := k.count(t, `SELECT COUNT(*) FROM outbox WHERE account = $1 AND kind = 'one_time_code'`, account); n != 2 {
+					t.Fatalf("%d code emails, want the sign-in's and the withdrawal's", n)
+				}
+				run(t, ctx, chromedp.SendKeys(chromedp.ID("stepup-input"), k.codeFor(t, account)), chromedp.Click(chromedp.ID("stepup-submit")))
+			} else {
+				waitJS(t, ctx, `!document.getElementById("stepup-enrol").hidden`, "the offer to enrol a passkey")
+				run(t, ctx, chromedp.Click(chromedp.ID("stepup-enrol-start")))
+			}
+			waitJS(t, ctx, `document.getElementById("result").dataset.state == "ok" && document.getElementById("result").textContent.includes("12,000")`, "the withdrawal")
+			txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("result")))
+			if c.lang == "ja" && (strings.Contains(txt, "confirm") || strings.Contains(txt, "passkey") || strings.Contains(txt, "withdraw")) {
+				t.Errorf("English on the Japanese page: %q", txt)
+			}
+			if n := k.count(t, `SELECT COUNT(*) FROM withdrawals WHERE account = $1`, account); n != 1 {
+				t.Fatalf("%d withdrawals", n)
+			}
+			if n := k.count(t, `SELECT COUNT(*) FROM passkeys WHERE account = $1`, account); n != map[bool]int{true: 0, false: 1}[c.before] {
+				t.Fatalf("%d passkeys", n)
+			}
+		})
+	}
+}
