@@ -15,6 +15,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/cases"
 	"github.com/kabuto-sec/kabuto/internal/console"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
@@ -156,7 +157,11 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 		return nil, fmt.Errorf("instruments for the guard: %w", err)
 	}
 	trail := audit.New(db)
-	pipe.OnAlert = func(ctx context.Context, al event.Alert) { onAlert(ctx, log, b, trail, al) }
+	office, err := newBackOffice(ctx, db, log, b, pipe, fd)
+	if err != nil {
+		return nil, err
+	}
+	pipe.OnAlert = func(ctx context.Context, al event.Alert) { officeAlert(ctx, log, office, al) }
 	keys := apikey.New(db)
 	lists := pipeline.NewLists(db, pipe.Risk)
 	if n, err := lists.Load(ctx); err != nil {
@@ -164,11 +169,11 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	} else if n > 0 {
 		log.Info("guard lists loaded", "entries", n)
 	}
-	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists, AllowDemoKey: o.demoKey})
+	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists, BackOffice: office, AllowDemoKey: o.demoKey})
 	a := &app{key: key, pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record
-	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: b, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db}).Mount(srv.Mux())
+	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: cases.Halter{S: office, By: "console"}, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db}).Mount(srv.Mux())
 	if err := fd.mount(ctx, a); err != nil {
 		return nil, err
 	}
@@ -232,22 +237,4 @@ func newPipeline(ctx context.Context, log *slog.Logger, db *store.DB, o appOptio
 	p.AlertPrefix = fmt.Sprintf("%x-", time.Now().Unix())
 	log.Info("guard ready", "policy", eng.Policy().Version, "halt_score", cfg.HaltScore, "freeze_score", cfg.FreezeScore)
 	return p, dlog, nil
-}
-
-// onAlert carries out an alert's action in the brokerage and audits it.
-func onAlert(ctx context.Context, log *slog.Logger, b *broker.Broker, trail *audit.Log, al event.Alert) {
-	log.Warn("surveillance alert", "alert", al.Alert, "kind", al.Kind, "symbol", al.Symbol, "accounts", len(al.Accounts), "score", al.Score, "action", al.Action)
-	if al.Action == event.AlertHaltBuys && al.Symbol != "" {
-		if err := b.SetHalt(ctx, al.Symbol, true, "surveillance "+al.Kind+" "+al.Alert); err != nil {
-			log.Error("could not halt buying", "symbol", al.Symbol, "err", err)
-		}
-	}
-	if al.Action == event.AlertNone {
-		return
-	}
-	err := trail.Append(ctx, audit.Entry{Time: al.Time, Actor: "system:surveil", Action: al.Action, Subject: al.Symbol,
-		Detail: map[string]any{"alert": al.Alert, "kind": al.Kind, "score": al.Score, "accounts": al.Accounts, "campaign": al.Campaign}})
-	if err != nil {
-		log.Error("could not audit alert", "alert", al.Alert, "err", err)
-	}
 }

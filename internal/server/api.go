@@ -74,7 +74,11 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a)
+	v, err := s.withFreeze(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -223,7 +227,7 @@ func (s *Server) setHalt(w http.ResponseWriter, r *http.Request) error {
 	if req.Reason == "" {
 		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: say why buying is halted")
 	}
-	if err := s.cfg.Broker.SetHalt(r.Context(), r.PathValue("symbol"), true, req.Reason); err != nil {
+	if err := s.setHaltState(r, r.PathValue("symbol"), true, req.Reason); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"symbol": r.PathValue("symbol"), "buy_halted": true, "reason": req.Reason})
@@ -231,7 +235,7 @@ func (s *Server) setHalt(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) clearHalt(w http.ResponseWriter, r *http.Request) error {
-	if err := s.cfg.Broker.SetHalt(r.Context(), r.PathValue("symbol"), false, ""); err != nil {
+	if err := s.setHaltState(r, r.PathValue("symbol"), false, ""); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"symbol": r.PathValue("symbol"), "buy_halted": false})

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/cases"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
@@ -47,6 +48,9 @@ type Config struct {
 	Decisions DecisionStore
 	// Lists keeps the guard's block, allow and watch lists.
 	Lists ListStore
+	// BackOffice freezes accounts, halts instruments and answers the
+	// regulator's figures (nil: halts go to the brokerage alone).
+	BackOffice *cases.Service
 	// StepUps issues and spends the step-up challenges of
 	// X-Kabuto-Step-Up (nil: a store on DB).
 	StepUps *stepup.Store
@@ -118,7 +122,7 @@ func New(cfg Config) *Server {
 			}
 		})
 	}
-	s.routes = s.apiRoutes()
+	s.routes = append(s.apiRoutes(), s.backOfficeRoutes()...)
 	for _, rt := range s.routes {
 		s.handle(rt)
 	}

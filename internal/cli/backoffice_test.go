@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/cases"
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/store"
+	"github.com/kabuto-sec/kabuto/internal/store/storetest"
+)
+
+// runUntilStopped runs `kabuto args…` until stop is called, and returns
+// once it answers /healthz (serve) or printed ready (demo).
+func runUntilStopped(t *testing.T, ready func(out string) bool, args ...string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, args, &out, &errs) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 || t.Failed() {
+				t.Errorf("%s exited %d: %s", args[0], code, errs.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("%s did not shut down", args[0])
+		}
+	}
+	t.Cleanup(stop)
+	start := time.Now()
+	for !ready(out.String()) {
+		select {
+		case code := <-done:
+			t.Fatalf("%s exited %d: %s", args[0], code, errs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%s not ready after 30 s: %s", args[0], errs.String())
+		}
+	}
+	return stop
+}
+
+func serveOn(t *testing.T, dir string) (base string, stop func()) {
+	addr := freeAddr(t)
+	base = "http://" + addr
+	healthy := func(string) bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	return base, runUntilStopped(t, healthy, "serve", "--addr", addr, "--data", dir, "--log-level", "warn", "--warm-days", "0", "--market-hours", "always")
+}
+
+func reasonsOf(m map[string]any) []string {
+	var out []string
+	if d, ok := m["decision"].(map[string]any); ok {
+		if rs, ok := d["reasons"].([]any); ok {
+			for _, r := range rs {
+				out = append(out, r.(string))
+			}
+		}
+	}
+	return out
+}
+
+// TestFreezeSurvivesRestart freezes an account through the API of a real
+// `kabuto serve`, restarts it on the same data, and finds every action of
+// the account still refused with account_frozen, and the account's GET
+// showing the freeze and its case. Before the back office a freeze lived
+// in the guard's memory only, and the restarted server let the order through.
+func TestFreezeSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kabuto demo and serve")
+	}
+	dir := t.TempDir()
+	stopDemo := runUntilStopped(t, func(out string) bool { return strings.Contains(out, "Kabuto demo is running") },
+		"demo", "--addr", freeAddr(t), "--data", dir, "--customers", "20", "--log-level", "warn")
+	stopDemo()
+	var out, errs syncBuffer
+	if code := Run(context.Background(), []string{"apikey", "--create", "ops", "--scopes", "broker,events,admin", "--data", dir, "--log-level", "warn"}, &out, &errs); code != 0 {
+		t.Fatalf("apikey: %s", errs.String())
+	}
+	admin := regexp.MustCompile(`secret: (\S+)`).FindStringSubmatch(out.String())[1]
+	out = syncBuffer{}
+	if code := Run(context.Background(), []string{"apikey", "--create", "app", "--scopes", "broker", "--data", dir, "--log-level", "warn"}, &out, &errs); code != 0 {
+		t.Fatalf("apikey: %s", errs.String())
+	}
+	brokerKey := regexp.MustCompile(`secret: (\S+)`).FindStringSubmatch(out.String())[1]
+
+	base, stop := serveOn(t, dir)
+	api := base + "/api/v1"
+	order := `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`
+	if code, m := call(t, "POST", api+"/accounts/C0000002/orders", brokerKey, "before", order, customer); code >= 500 || slices.Contains(reasonsOf(m), "account_frozen") {
+		t.Fatalf("order before the freeze: %d %v", code, m)
+	}
+	// The careless integrator and the stranger.
+	abuse := []struct {
+		name, key, idem, acct, body string
+		status                      int
+		code                        string
+	}{
+		{"no key", "", "f0", "C0000002", `{"reason":"x"}`, 401, "unauthenticated"},
+		{"broker scope", brokerKey, "f0", "C0000002", `{"reason":"x"}`, 403, "forbidden"},
+		{"no idempotency key", admin, "", "C0000002", `{"reason":"x"}`, 400, "idempotency_key_required"},
+		{"no reason", admin, "f1", "C0000002", `{}`, 400, "invalid_field"},
+		{"unknown field", admin, "f1", "C0000002", `{"reason":"x","until":"never"}`, 400, "invalid_field"},
+		{"unknown account", admin, "f1", "C9999999", `{"reason":"x"}`, 404, "unknown_account"},
+	}
+	for _, a := range abuse {
+		if code, m := call(t, "POST", api+"/accounts/"+a.acct+"/freeze", a.key, a.idem, a.body); code != a.status || m["error"] != a.code {
+			t.Errorf("%s: %d %v, want %d %s", a.name, code, m, a.status, a.code)
+		}
+	}
+	code, fr := call(t, "POST", api+"/accounts/C0000002/freeze", admin, "freeze-1", `{"reason":"customer called: sales not theirs"}`)
+	if code != 200 || fr["frozen"] != true || fr["case"] == "" {
+		t.Fatalf("freeze: %d %v", code, fr)
+	}
+	if code, again := call(t, "POST", api+"/accounts/C0000002/freeze", admin, "freeze-1", `{"reason":"customer called: sales not theirs"}`); code != 200 || again["case"] != fr["case"] || again["frozen_at"] != fr["frozen_at"] {
+		t.Errorf("retried freeze: %d %v", code, again)
+	}
+	if code, m := call(t, "POST", api+"/accounts/C0000002/freeze", admin, "freeze-1", `{"reason":"something else"}`); code != 422 || m["error"] != "idempotency_key_reused" {
+		t.Errorf("key reused for another request: %d %v", code, m)
+	}
+	check := func(when string) {
+		t.Helper()
+		code, m := call(t, "POST", api+"/accounts/C0000002/orders", brokerKey, "o-"+when, order, customer)
+		if code != 403 || !slices.Contains(reasonsOf(m), "account_frozen") {
+			t.Errorf("%s: order of the frozen account: %d %v", when, code, m)
+		}
+		code, m = call(t, "POST", api+"/accounts/C0000002/withdrawals", brokerKey, "w-"+when, `{"amount_jpy":1000}`, customer)
+		if code != 403 || !slices.Contains(reasonsOf(m), "account_frozen") {
+			t.Errorf("%s: withdrawal of the frozen account: %d %v", when, code, m)
+		}
+		code, m = call(t, "GET", api+"/accounts/C0000002", brokerKey, "", "")
+		if code != 200 || m["frozen"] != true || m["case"] != fr["case"] {
+			t.Errorf("%s: account GET: %d frozen=%v case=%v", when, code, m["frozen"], m["case"])
+		}
+		code, m = call(t, "GET", api+"/accounts/C0000001", brokerKey, "", "")
+		if code != 200 || m["frozen"] != false {
+			t.Errorf("%s: another account: %d frozen=%v", when, code, m["frozen"])
+		}
+		if code, m := call(t, "POST", api+"/accounts/C0000001/orders", brokerKey, "other-"+when, order, customer); code >= 500 || slices.Contains(reasonsOf(m), "account_frozen") {
+			t.Errorf("%s: another account's order: %d %v", when, code, m)
+		}
+	}
+	check("before restart")
+	stop()
+	base, _ = serveOn(t, dir)
+	api = base + "/api/v1"
+	check("after restart")
+}
+
+// TestHaltLiftedAnywhereIsLiftedInTheGuard: the watchtower halts buying
+// of a thin issue (in the guard and, through the back office, the
+// brokerage's list); an admin lifts it through the API; buys go through
+// again. Before the back office the API lifted the brokerage's list only
+// and the guard kept refusing with instrument_halted.
+func TestHaltLiftedAnywhereIsLiftedInTheGuard(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		base, _, a := startEventsServer(t, ctx, db, 20, log)
+		admin, _, err := a.keys.Create(ctx, "ops", []string{apikey.ScopeAdmin}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = a.broker.OpenAccount(ctx, broker.NewAccount{ID: "C1", Name: "Sato", Email: "c1@example.jp", Phone: "090-0000-0001",
+			Bank: "Mizuho 001-1234567", CashJPY: 5_000_000, Opened: time.Now().AddDate(-3, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sym := a.broker.Exchange().Symbols()[0]
+		for _, s := range a.broker.Exchange().Symbols() {
+			if strings.HasPrefix(s, "7203") {
+				sym = s
+			}
+		}
+		// The watchtower's halt, as the pipeline applies it.
+		al := event.Alert{Alert: "T-1", Time: time.Now(), Kind: "walk_up", Symbol: sym, Accounts: []string{"C1"}, Score: 95, Action: event.AlertHaltBuys, Campaign: "T-C"}
+		a.pipe.Risk.SetHalt(sym, true)
+		a.pipe.OnAlert(ctx, al)
+		api := base + "/api/v1"
+		order := `{"symbol":"` + sym + `","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`
+		code, m := call(t, "POST", api+"/accounts/C1/orders", admin, "o1", order, customer)
+		if code != 403 && code != 409 && code != 400 {
+			t.Fatalf("buy of a halted issue: %d %v", code, m)
+		}
+		code, m = call(t, "GET", api+"/halts", admin, "", "")
+		if hs, _ := m["halts"].(map[string]any); code != 200 || hs[sym] == nil {
+			t.Fatalf("halt list: %d %v", code, m)
+		}
+		if code, m := call(t, "DELETE", api+"/halts/"+sym, admin, "lift-1", ""); code != 200 {
+			t.Fatalf("lift: %d %v", code, m)
+		}
+		code, m = call(t, "POST", api+"/accounts/C1/orders", admin, "o2", order, customer)
+		if code != 201 && (code != 403 || m["error"] != "step_up_required" || slices.Contains(reasonsOf(m), "instrument_halted")) {
+			t.Fatalf("buy after the halt was lifted through the API: %d %v (reasons %v)", code, m, reasonsOf(m))
+		}
+		// Halting through the API reaches the guard too.
+		if code, m := call(t, "PUT", api+"/halts/"+sym, admin, "halt-2", `{"reason":"ramp"}`); code != 200 {
+			t.Fatalf("halt: %d %v", code, m)
+		}
+		if code, _ := call(t, "POST", api+"/accounts/C1/orders", admin, "o3", order, customer); code == 201 {
+			t.Error("a buy went through the API's halt")
+		}
+		cs, err := cases.New(cases.Config{DB: db}).Cases(ctx, "T-C", 10)
+		if err != nil || len(cs) != 2 {
+			t.Errorf("the alert's cases: %+v, %v", cs, err)
+		}
+	})
+}
