@@ -231,3 +231,43 @@ func TestHaltLiftedAnywhereIsLiftedInTheGuard(t *testing.T) {
 		}
 	})
 }
+
+// TestAnalystCommand creates, lists and disables analysts from the
+// terminal, refuses bad input with a usage error, and audits each change
+// with the operator.
+func TestAnalystCommand(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (int, string, string) {
+		var out, errs syncBuffer
+		code := Run(context.Background(), append(append([]string{"analyst"}, args...), "--data", dir, "--log-level", "warn"), &out, &errs)
+		return code, out.String(), errs.String()
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"--create", "sato", "--role", "analyst"}, 0, "created analyst sato (analyst)"},
+		{[]string{"--create", "suzuki", "--role", "supervisor"}, 0, "created analyst suzuki (supervisor)"},
+		{[]string{"--create", "sato", "--role", "admin"}, 1, ""},    // exists
+		{[]string{"--create", "kato", "--role", "root"}, 2, ""},     // no such role
+		{[]string{"--create", "kato"}, 2, ""},                       // no role
+		{[]string{"--create", "Kato!", "--role", "analyst"}, 1, ""}, // bad name
+		{[]string{"--disable", "sato", "--role", "analyst"}, 2, ""}, // role without create
+		{[]string{"--list", "--disable", "sato"}, 2, ""},            // two at once
+		{[]string{}, 2, ""}, // nothing
+		{[]string{"--disable", "sato"}, 0, "disabled analyst sato"}, //
+		{[]string{"--disable", "sato"}, 1, ""},                      // already
+		{[]string{"--list"}, 0, "suzuki  supervisor"},               //
+	} {
+		code, out, errs := run(c.args...)
+		if code != c.code || !strings.Contains(out, c.out) {
+			t.Errorf("analyst %v = %d %q %q, want %d %q", c.args, code, out, errs, c.code, c.out)
+		}
+	}
+	var out, errs syncBuffer
+	Run(context.Background(), []string{"audit", "--list", "10", "--data", dir, "--log-level", "warn"}, &out, &errs)
+	if !strings.Contains(out.String(), "analyst_disabled") || !strings.Contains(out.String(), "operator:") {
+		t.Errorf("audit trail: %s %s", out.String(), errs.String())
+	}
+}

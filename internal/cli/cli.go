@@ -39,6 +39,7 @@ func commands() []command {
 		{"audit", "verify the audit trail's hash chain and list entries", runAudit},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"apikey", "create or revoke API keys for the brokerage's systems", runAPIKey},
+		{"analyst", "create, disable and list the back office's analysts (roles analyst, supervisor, admin)", runAnalyst},
 		{"check-domain", "check the mail domains' DMARC, SPF, DKIM, BIMI, MTA-STS and TLS-RPT", runCheckDomain},
 		{"version", "print the version", runVersion},
 	}
