@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
@@ -270,4 +271,71 @@ func TestAnalystCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "analyst_disabled") || !strings.Contains(out.String(), "operator:") {
 		t.Errorf("audit trail: %s %s", out.String(), errs.String())
 	}
+}
+
+// TestFSAStatsAPI asks the real server for the regulator's table, as JSON
+// and as CSV, from an incident recorded in a case; bad months get 400
+// bad_month, and only admin keys may ask.
+func TestFSAStatsAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		base, events, a := startEventsServer(t, ctx, db, 20, log)
+		admin, _, err := a.keys.Create(ctx, "ops", []string{apikey.ScopeAdmin}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := analyst.New(db, nil).Create(ctx, "sato", analyst.RoleAnalyst, "operator:test"); err != nil {
+			t.Fatal(err)
+		}
+		office := cases.New(cases.Config{DB: db})
+		caseID, err := office.Open(ctx, cases.Link{Kind: "customer_report", Account: "C1", Title: "not me"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Date(2025, 4, 30, 23, 50, 0, 0, time.FixedZone("JST", 9*3600))
+		err = office.RecordIncident(ctx, "sato", caseID, cases.Incident{
+			Accesses: []cases.Access{{Time: t0}, {Time: t0.Add(20 * time.Minute)}},
+			Fills: []cases.Fill{{Time: t0.Add(time.Minute), Symbol: "7203", Side: "sell", Qty: 200, Price: 2800, Fraudulent: true},
+				{Time: t0.Add(30 * time.Minute), Symbol: "9999", Side: "buy", Qty: 5000, Price: 130, Fraudulent: true}},
+			Snapshot: cases.Snapshot{CashJPY: 100_000, Shares: map[string]int64{"7203": 200}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := base + "/api/v1/stats/fsa"
+		code, m := call(t, "GET", api+"?from=2025-04&to=2025-05", admin, "", "")
+		ms, _ := m["months"].([]any)
+		if code != 200 || len(ms) != 2 {
+			t.Fatalf("fsa: %d %v", code, m)
+		}
+		apr, may := ms[0].(map[string]any), ms[1].(map[string]any)
+		if apr["month"] != "2025-04" || apr["unauthorised_accesses"] != 1.0 || apr["unauthorised_trades"] != 1.0 || apr["value_sold_jpy"] != 560000.0 || apr["value_bought_jpy"] != 0.0 {
+			t.Errorf("April = %v", apr)
+		}
+		if may["month"] != "2025-05" || may["unauthorised_accesses"] != 1.0 || may["unauthorised_trades"] != 1.0 || may["value_bought_jpy"] != 650000.0 {
+			t.Errorf("May = %v", may)
+		}
+		req, _ := http.NewRequest("GET", api+"?from=2025-04&to=2025-05", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Accept", "text/csv")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "month,unauthorised_accesses,unauthorised_trades,value_sold_jpy,value_bought_jpy\n2025-04,1,1,560000,0\n2025-05,1,1,0,650000\n"
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || string(body) != want {
+			t.Errorf("csv: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		for _, q := range []string{"", "?from=2025-04", "?from=2025-13&to=2026-01", "?from=2025-05&to=2025-04", "?from=April&to=May", "?from=2025-04&to=2025-05-01"} {
+			if code, m := call(t, "GET", api+q, admin, "", ""); code != 400 || m["error"] != "bad_month" {
+				t.Errorf("fsa%s: %d %v", q, code, m)
+			}
+		}
+		if code, m := call(t, "GET", api+"?from=2025-04&to=2025-05", events, "", ""); code != 403 {
+			t.Errorf("events key: %d %v", code, m)
+		}
+	})
 }
