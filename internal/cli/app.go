@@ -107,6 +107,7 @@ type appOptions struct {
 	demoKey      bool // accept server.DemoKey on loopback connections (kabuto demo only)
 	// the front door
 	publicURL, smtpAddr, smtpFrom, webhookURL, webhookSecret string
+	passkeyDeadline                                          string      // --passkey-deadline, YYYY-MM-DD (JST)
 	mail                                                     mailOptions // DKIM keys, mail posture (serve only)
 }
 

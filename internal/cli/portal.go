@@ -40,7 +40,8 @@ type frontDoor struct {
 	id       *identity.Service
 	sessions *session.Store
 	portal   *web.Portal
-	origin   string // --public-url, "" when unset
+	origin   string    // --public-url, "" when unset
+	deadline time.Time // --passkey-deadline, zero when unset
 	opts     appOptions
 }
 
@@ -55,6 +56,13 @@ func newFrontDoor(ctx context.Context, db *store.DB, log *slog.Logger, o appOpti
 			return nil, usageError{fmt.Errorf("--public-url %q: want an origin such as https://kabuto.example", fd.origin)}
 		}
 		rpID, origins = u.Hostname(), []string{fd.origin}
+	}
+	if d := o.passkeyDeadline; d != "" {
+		t, err := time.ParseInLocation("2006-01-02", d, store.JST)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--passkey-deadline %q: want a date such as 2027-03-31", d)}
+		}
+		fd.deadline = t
 	}
 	var err error
 	fd.id, err = identity.New(identity.Config{DB: db, Outbox: fd.outbox, Log: log, RPID: rpID, Origins: origins, LoginRecords: true})
@@ -160,7 +168,9 @@ func maskTail(s string) string {
 
 // mount registers the front door's routes and starts its workers.
 func (fd *frontDoor) mount(ctx context.Context, a *app) error {
-	p, err := web.New(web.Config{DB: a.db, Broker: a.broker, Identity: fd.id, Sessions: fd.sessions, Log: fd.log,
+	pol := web.DefaultPolicy()
+	pol.Deadline = fd.deadline
+	p, err := web.New(web.Config{DB: a.db, Broker: a.broker, Identity: fd.id, Sessions: fd.sessions, Log: fd.log, Policy: pol,
 		Secure: strings.HasPrefix(fd.origin, "https://"), Key: append([]byte("portal-csrf:"), a.key...), SignUpCash: 3_000_000})
 	if err != nil {
 		return err
@@ -251,4 +261,5 @@ func frontFlags(fs *flag.FlagSet, o *appOptions) {
 	fs.StringVar(&o.smtpFrom, "smtp-from", "no-reply@kabuto.invalid", "sender address of customer email")
 	fs.StringVar(&o.webhookURL, "webhook-url", "", "also deliver notifications as signed webhooks to this URL")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC key of the webhook signatures (use KABUTO_WEBHOOK_SECRET_FILE)")
+	fs.StringVar(&o.passkeyDeadline, "passkey-deadline", "", "until this date (YYYY-MM-DD, JST) a customer without a passkey may approve a withdrawal to the registered bank with an emailed code; unset: passkeys are mandatory now (the portal offers enrolment at the withdrawal)")
 }
