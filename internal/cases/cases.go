@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -71,6 +72,9 @@ type Sessions interface {
 type Ledger interface {
 	// CreditTx pays amount into account inside tx, with its ledger row.
 	CreditTx(ctx context.Context, tx *sql.Tx, account string, amount int64, ref string, now time.Time) error
+	// LedgerAt returns the account's cash and shares just before t and
+	// its buys and sells from t until until.
+	LedgerAt(ctx context.Context, account string, t, until time.Time) (cash int64, shares map[string]int64, fills []broker.LedgerFill, err error)
 }
 
 // Config configures a Service.

@@ -37,7 +37,7 @@ const maxReason = 500
 // Freeze freezes account: every action of the account is refused with
 // account_frozen until it is reopened through the four-eyes flow, every
 // session of the account ends, and the freeze opens or joins the account's
-// case. by is who froze it ("analyst:…", "apikey:…", "system:surveil").
+// case, and the customer is told (without a link). by is who froze it ("analyst:…", "apikey:…", "system:surveil").
 // Freezing a frozen account changes nothing and returns the freeze.
 func (s *Service) Freeze(ctx context.Context, by, account, why string, l Link) (*Freeze, error) {
 	why = strings.TrimSpace(why)
@@ -91,6 +91,9 @@ func (s *Service) Freeze(ctx context.Context, by, account, why string, l Link) (
 			return err
 		}
 		out = &Freeze{Account: account, Frozen: true, Case: caseID, Reason: why, By: by, Since: store.FromMicros(store.Micros(now))}
+		if s.cfg.Notify != nil {
+			return s.cfg.Notify.Notify(ctx, tx, account, NoticeFrozen, map[string]string{})
+		}
 		return nil
 	})
 	if err != nil {

@@ -230,6 +230,53 @@ func incidentTx(ctx context.Context, q querier, caseID string) (*Incident, error
 	return in, rows.Err()
 }
 
+// DraftIncident drafts the incident of the case's account from the
+// records, for an analyst to check and record: the cash and shares just
+// before from (the first unauthorised access) from the brokerage's
+// ledger, every fill from then until until (all marked fraudulent: the
+// analyst unmarks the customer's own and marks later sales of the
+// fraudster's buys as not fraudulent), and the successful sign-ins of the
+// window as the accesses.
+func (s *Service) DraftIncident(ctx context.Context, caseID string, from, until time.Time) (*Incident, error) {
+	if s.cfg.Ledger == nil {
+		return nil, reason.New(http.StatusServiceUnavailable, reason.Unavailable, "no ledger to read")
+	}
+	if !from.Before(until) {
+		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "the incident must begin before it ends")
+	}
+	c, err := s.Case(ctx, caseID)
+	if err != nil {
+		return nil, err
+	}
+	if c.Account == "" {
+		return nil, reason.New(http.StatusNotFound, ReasonUnknownCase, "case %s is not an account's", caseID)
+	}
+	cash, shares, fills, err := s.cfg.Ledger.LedgerAt(ctx, c.Account, from, until)
+	if err != nil {
+		return nil, err
+	}
+	in := &Incident{Case: caseID, Account: c.Account, Accesses: []Access{}, Fills: []Fill{}, Snapshot: Snapshot{CashJPY: cash, Shares: shares}}
+	for _, f := range fills {
+		in.Fills = append(in.Fills, Fill{Time: f.Time, Symbol: f.Symbol, Side: f.Side, Qty: f.Qty, Price: f.Price, Fraudulent: true, Ref: f.Order})
+	}
+	rows, err := s.cfg.DB.QueryContext(ctx, `SELECT time_us, ip, session FROM login_history WHERE account = $1 AND ok = 1 AND time_us >= $2 AND time_us < $3 ORDER BY time_us`,
+		c.Account, store.Micros(from), store.Micros(until))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Access
+		var us int64
+		if err := rows.Scan(&us, &a.IP, &a.Ref); err != nil {
+			return nil, err
+		}
+		a.Time = store.FromMicros(us)
+		in.Accesses = append(in.Accesses, a)
+	}
+	return in, rows.Err()
+}
+
 // Compensation is a proposed or paid compensation of a case.
 type Compensation struct {
 	ID        string `json:"id"`

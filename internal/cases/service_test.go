@@ -67,7 +67,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 		{Symbol: "9999", Name: "Thin (sim)", Market: market.TSEStandard, Currency: "JPY", Lot: 100, ADVShares: 200000, PrevClose: 130},
 		{Symbol: "7203", Name: "Toyota Motor", Market: market.TSEPrime, Currency: "JPY", Lot: 100, ADVShares: 28000000, PrevClose: 2800, LargeCap: true},
 	}
-	f.b = broker.New(broker.Config{DB: db, Exchange: market.NewExchange(ins, 1, market.Hours{}, open), HashKey: []byte("k")})
+	f.b = broker.New(broker.Config{DB: db, Exchange: market.NewExchange(ins, 1, market.Hours{Always: true}, time.Now()), HashKey: []byte("k")})
 	if err := f.b.SeedInstruments(ctx, ins); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestReopenNeedsReverificationAndFourEyes(t *testing.T) {
 		if reopened == nil || reopened.Actor != "analyst:suzuki" || reopened.Detail["proposed_by"] != "sato" || reopened.Detail["reverification"] != rv.ID {
 			t.Errorf("the reopening's audit entry = %+v", reopened)
 		}
-		if len(f.n.sent) != 1 || f.n.sent[0] != "A1 account_reopened " {
+		if len(f.n.sent) != 2 || f.n.sent[0] != "A1 account_frozen " || f.n.sent[1] != "A1 account_reopened " {
 			t.Errorf("notices = %q", f.n.sent)
 		}
 		// A freeze after the reopening needs a new re-verification.
@@ -405,7 +405,7 @@ func TestCompensationPaidOnceWithFourEyes(t *testing.T) {
 		if err := f.s.RecordIncident(ctx, "sato", fr.Case, in); codeOf(err) != ReasonAlreadyPaid {
 			t.Errorf("rewriting a paid incident: %v", err)
 		}
-		if len(f.n.sent) != 1 || f.n.sent[0] != "A1 compensation_paid ¥116,100" {
+		if len(f.n.sent) != 2 || f.n.sent[1] != "A1 compensation_paid ¥116,100" {
 			t.Errorf("notices = %q", f.n.sent)
 		}
 		cs, err := f.s.Compensations(ctx, fr.Case)
@@ -546,6 +546,58 @@ func FuzzParseMonths(f *testing.F) {
 		}
 		if !a.Before(b) || a.Day() != 1 || b.Day() != 1 || a.Format("2006-01") != from {
 			t.Fatalf("ParseMonths(%q, %q) = %v, %v", from, to, a, b)
+		}
+	})
+}
+
+// TestIncidentDraftedFromTheLedger: the fraudster's sell and buy go
+// through the reference brokerage; the draft of the incident finds the
+// snapshot before the first access and both fills in the ledger, and the
+// compensation proposed from it is the 50% method over those fills.
+func TestIncidentDraftedFromTheLedger(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		start := time.Now()
+		act := broker.Actor{Principal: "test", Session: "S-attacker", IP: "203.0.113.9", Channel: "web"}
+		if _, err := f.b.PlaceOrder(ctx, act, "A1", broker.OrderRequest{Symbol: "7203", Side: "sell", Qty: 200, PriceType: "market", Kind: "cash"}, "k1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.b.PlaceOrder(ctx, act, "A1", broker.OrderRequest{Symbol: "9999", Side: "buy", Qty: 1000, PriceType: "market", Kind: "cash"}, "k2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO login_history (id, account, time_us, method, factors, ok, outcome, ip, asn, country, ua, device, session)
+			VALUES ('L1', 'A1', $1, 'password', 'password', 1, 'ok', '203.0.113.9', 0, 'XX', 'x', 'x', 'S-attacker')`, store.Micros(start)); err != nil {
+			t.Fatal(err)
+		}
+		fr, err := f.s.Freeze(ctx, "analyst:sato", "A1", "takeover", Link{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := f.s.DraftIncident(ctx, fr.Case, start, time.Now().Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Snapshot.CashJPY != 100_000 || in.Snapshot.Shares["7203"] != 200 || len(in.Fills) != 2 || len(in.Accesses) != 1 || in.Accesses[0].Ref != "S-attacker" {
+			t.Fatalf("draft = %+v", in)
+		}
+		sell, buy := in.Fills[0], in.Fills[1]
+		if sell.Side != "sell" || sell.Qty != 200 || buy.Side != "buy" || buy.Symbol != "9999" || buy.Qty != 1000 || !buy.Fraudulent || buy.Price <= 0 {
+			t.Fatalf("fills = %+v", in.Fills)
+		}
+		if err := f.s.RecordIncident(ctx, "sato", fr.Case, *in); err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := f.s.ProposeCompensation(ctx, "sato", fr.Case, MethodHalf, f.prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ComputeHalf(in.Fills, map[string]float64{"7203": 2900, "9999": 95})
+		if c.AmountJPY != want.TotalJPY || c.Half.BoughtJPY != buy.Value() {
+			t.Errorf("compensation %+v, want %+v", c.Half, want)
+		}
+		if _, err := f.s.DraftIncident(ctx, fr.Case, start, start); codeOf(err) != reason.InvalidField {
+			t.Errorf("an empty window: %v", err)
 		}
 	})
 }

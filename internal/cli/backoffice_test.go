@@ -170,6 +170,17 @@ func TestFreezeSurvivesRestart(t *testing.T) {
 	base, _ = serveOn(t, dir)
 	api = base + "/api/v1"
 	check("after restart")
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	var body string
+	err = db.QueryRowContext(context.Background(), `SELECT COUNT(*), MAX(body) FROM outbox WHERE account = 'C0000002' AND kind = 'account_frozen' AND channel = 'email'`).Scan(&n, &body)
+	if err != nil || n != 1 || strings.Contains(body, "http") || strings.Contains(body, "www.") {
+		t.Errorf("the customer's notice of the freeze: %d, %v\n%s", n, err, body)
+	}
 }
 
 // TestHaltLiftedAnywhereIsLiftedInTheGuard: the watchtower halts buying
