@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // Level grades a finding.
@@ -150,6 +152,35 @@ func (c *Checker) dmarc(ctx context.Context, r *Report) {
 	recs, ok := c.lookup(ctx, r, CheckDMARC, name, prefix("v=DMARC1"))
 	if !ok {
 		return
+	}
+	if len(recs) == 0 {
+		if org, err := publicsuffix.EffectiveTLDPlusOne(r.Domain); err == nil && org != r.Domain {
+			// RFC 7489 section 6.6.3: without a record of its own, a
+			// subdomain takes its organisational domain's sp (or p).
+			orgName := "_dmarc." + org
+			orgRecs, ok := c.lookup(ctx, r, CheckDMARC, orgName, prefix("v=DMARC1"))
+			if !ok {
+				return
+			}
+			if len(orgRecs) == 1 {
+				if d, err := ParseDMARC(orgRecs[0]); err == nil {
+					policy := d.Policy
+					if d.SubPolicy != "" {
+						policy = d.SubPolicy
+					}
+					r.DMARCPolicy = policy
+					switch {
+					case policy != "reject":
+						r.add(CheckDMARC, LevelFail, "no record at "+name+"; "+orgName+" gives subdomains "+policy, whyDMARC, fix(DMARC{}))
+					case d.Percent < 100:
+						r.add(CheckDMARC, LevelFail, fmt.Sprintf("no record at %s; %s has pct=%d", name, orgName, d.Percent), fmt.Sprintf("the policy applies to only %d%% of forged mail; the rest is delivered", d.Percent), fix(DMARC{}))
+					default:
+						r.add(CheckDMARC, LevelOK, "no record at "+name+"; "+orgName+" gives subdomains reject", "", "")
+					}
+					return
+				}
+			}
+		}
 	}
 	switch len(recs) {
 	case 0:

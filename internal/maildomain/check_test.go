@@ -144,9 +144,9 @@ func TestCheckDomain(t *testing.T) {
 	}
 	srv := dnstest.Start(t, zones)
 	for i, c := range cases {
-		d := fmt.Sprintf("case%d.kabuto-sec.test", i)
+		d := fmt.Sprintf("case%d-kabuto-sec.test", i)
 		if !c.sending {
-			d = fmt.Sprintf("case%d.kabuto-sec-login.test", i)
+			d = fmt.Sprintf("case%d-kabuto-sec-login.test", i)
 		}
 		base := goodZone(d)
 		if !c.sending {
@@ -212,10 +212,32 @@ func TestCheckDomain(t *testing.T) {
 		}
 	}
 
+	// Subdomains without a record of their own take the organisational
+	// domain's sp (RFC 7489 section 6.6.3).
+	for k, v := range goodZone("notice.kabuto-sec.test") {
+		if !strings.HasPrefix(k, "_dmarc.") {
+			srv.Set(k, v...)
+		}
+	}
+	for k, v := range goodZone("notice.weak-sp.test") {
+		if !strings.HasPrefix(k, "_dmarc.") {
+			srv.Set(k, v...)
+		}
+	}
+	srv.Set("_dmarc.weak-sp.test", "v=DMARC1; p=reject; sp=none; adkim=s; aspf=s; rua=mailto:d@weak-sp.test")
+	t.Run("subdomain under sp=none", func(t *testing.T) {
+		ck := &maildomain.Checker{Resolver: maildomain.DNS{Server: srv.Addr}, Selectors: []string{"ed1", "rsa1"}}
+		r := ck.Check(context.Background(), "notice.weak-sp.test", true)
+		if !r.Failed() || r.DMARCPolicy != "none" || r.Findings[0].Level != maildomain.LevelFail || !strings.Contains(r.Findings[0].Found, "_dmarc.weak-sp.test gives subdomains none") ||
+			!strings.Contains(r.Findings[0].Fix, `_dmarc.notice.weak-sp.test. TXT "v=DMARC1; p=reject`) {
+			t.Fatalf("%+v", r)
+		}
+	})
+
 	clean := []struct {
 		domain  string
 		sending bool
-	}{{"kabuto-sec.test", true}, {"kabuto-sec-login.test", false}}
+	}{{"kabuto-sec.test", true}, {"kabuto-sec-login.test", false}, {"notice.kabuto-sec.test", true}}
 	for _, c := range clean {
 		t.Run("clean "+c.domain, func(t *testing.T) {
 			ck := &maildomain.Checker{Resolver: maildomain.DNS{Server: srv.Addr}, Selectors: []string{"ed1", "rsa1"}}
