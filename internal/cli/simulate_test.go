@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,5 +56,62 @@ func TestSimulateAgainstServer(t *testing.T) {
 	// X-Kabuto-Step-Up, so customers who pass them are not blocked.
 	if rep.BlockedPct > 0.01 {
 		t.Errorf("%.2f%% of legitimate actions blocked over HTTP", 100*rep.BlockedPct)
+	}
+}
+
+// TestSimulateSeedsAgainstServer plays seeds 1 to 10 against a demo
+// started with the same seed, on a small book so CI can afford it: no
+// seed may crash the simulator (seed 7 once divided by a lot of 0).
+func TestSimulateSeedsAgainstServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays ten small simulated days over HTTP")
+	}
+	for seed := 1; seed <= 10; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel() // mostly waiting for the server's disk
+			s := fmt.Sprint(seed)
+			base := startDemo(t, "--customers", "150", "--seed", s)
+			var out, errs bytes.Buffer
+			args := []string{"simulate", "--target", base, "--api-key", DemoKey, "--customers", "150", "--seed", s, "--sessions", "15"}
+			if code := Run(context.Background(), args, &out, &errs); code != 0 {
+				t.Fatalf("simulate --target --seed %s: exit %d: %s", s, code, errs.String())
+			}
+			if !strings.Contains(out.String(), "FSA table") {
+				t.Fatalf("no scorecard:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestSimulateAgainstAnotherWorld points the simulator at a demo started
+// with another seed or fewer customers: the holdings and issues it would
+// trade are not the server's, so it says so and how to start the server,
+// instead of trading issues the server does not list (or panicking on a
+// holding it does not know, as seed 7 against the default demo did).
+func TestSimulateAgainstAnotherWorld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a demo")
+	}
+	base := startDemo(t, "--customers", "200", "--seed", "1")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"other seed", []string{"--seed", "7", "--customers", "200"}, []string{"seed 7", "kabuto demo --seed 7 --customers 200"}},
+		{"more customers", []string{"--seed", "1", "--customers", "300"}, []string{"no account C0000300", "kabuto demo --seed 1 --customers 300"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			args := append([]string{"simulate", "--target", base, "--api-key", DemoKey, "--sessions", "20"}, tc.args...)
+			if code := Run(context.Background(), args, &out, &errs); code == 0 {
+				t.Fatalf("simulate against another world succeeded:\n%s", out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs.String(), w) {
+					t.Errorf("message %q does not say %q", errs.String(), w)
+				}
+			}
+		})
 	}
 }

@@ -206,8 +206,8 @@ func (r *run) liquidate(ch *chain, w *who, st *atkStats, wv *wave, stop func(out
 				break
 			}
 			if ps.ValueJPY > room {
-				in := r.w.inst[ps.Symbol]
-				q := int64(float64(free)*float64(room)/float64(ps.ValueJPY)) / in.Lot * in.Lot
+				lot := r.w.lot(ps.Symbol)
+				q := int64(float64(free)*float64(room)/float64(ps.ValueJPY)) / lot * lot
 				if q > 0 {
 					sells = append(sells, sell{ps.Symbol, ps.Kind, q})
 					planned += ps.ValueJPY * q / free
@@ -287,14 +287,15 @@ func (r *run) pump(ch *chain, w *who, st *atkStats, wv *wave, variant string, st
 	if math.IsInf(hi, 1) {
 		hi = q.Ask * 1.5
 	}
-	qty := int64(float64(acc.AvailableJPY)*share/(hi*fx)) / in.Lot * in.Lot
+	lot := r.w.lot(wv.Symbol)
+	qty := int64(float64(acc.AvailableJPY)*share/(hi*fx)) / lot * lot
 	var steps []func(*chain) bool
 	if qty > 0 {
 		n := int64(1 + w.rng.IntN(3))
-		each := max(qty/n/in.Lot*in.Lot, in.Lot)
+		each := max(qty/n/lot*lot, lot)
 		for left := qty; left > 0; {
 			part := min(each, left)
-			if left-part < in.Lot {
+			if left-part < lot {
 				part = left
 			}
 			left -= part
@@ -337,7 +338,7 @@ func (r *run) pump(ch *chain, w *who, st *atkStats, wv *wave, variant string, st
 				return false
 			}
 			_, hi := market.Band(big.Market, big.PrevClose)
-			q := int64(float64(acc.AvailableJPY)*0.9/hi) / big.Lot * big.Lot
+			q := int64(float64(acc.AvailableJPY)*0.9/hi) / r.w.lot(big.Symbol) * r.w.lot(big.Symbol)
 			if q <= 0 {
 				return true
 			}

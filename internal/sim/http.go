@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,6 +222,49 @@ func (h *httpBrokerage) Quote(sym string) (market.Quote, bool) {
 	return market.Quote{}, false
 }
 
+// sameWorld checks that the server runs the market and the book this
+// seed and customer count make: the day's plans name its instruments,
+// lots and accounts, and a server started with another --seed or
+// --customers would take the day's orders for issues it does not list.
+func (h *httpBrokerage) sameWorld(ctx context.Context, w *world) error {
+	var out struct {
+		Instruments []broker.Listing `json:"instruments"`
+	}
+	if _, err := h.do(ctx, http.MethodGet, "/api/v1/instruments", nil, "", nil, &out); err != nil {
+		return err
+	}
+	listed := make(map[string]broker.Listing, len(out.Instruments))
+	for _, l := range out.Instruments {
+		listed[l.Symbol] = l
+	}
+	hint := fmt.Sprintf("start it with 'kabuto demo --seed %d --customers %d', or give this command the server's --seed and --customers", w.seed, w.customers)
+	var missing []string
+	for _, in := range w.universe {
+		if l, ok := listed[in.Symbol]; !ok || l.Lot != in.Lot {
+			missing = append(missing, in.Symbol)
+		}
+	}
+	if len(missing) > 0 {
+		n := len(missing)
+		if n > 3 {
+			missing = append(missing[:3], "…")
+		}
+		return fmt.Errorf("the server's market is not the one seed %d makes: %d of its %d issues are missing there or trade in other lots (%s); %s",
+			w.seed, n, len(w.universe), strings.Join(missing, ", "), hint)
+	}
+	if w.customers > 0 {
+		// The book's last customer (population.Generate numbers them).
+		last := fmt.Sprintf("C%07d", w.customers)
+		if _, err := h.Account(ctx, last); err != nil {
+			if e := reason.As(err); e != nil && e.Code == reason.UnknownAccount {
+				return fmt.Errorf("the server has no account %s, the last of the %d customers this command plays: %s", last, w.customers, hint)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 func (h *httpBrokerage) alerts(ctx context.Context) ([]event.Alert, error) {
 	var out struct {
 		Alerts []event.Alert `json:"alerts"`
@@ -240,6 +284,9 @@ func (h *httpBrokerage) alerts(ctx context.Context) ([]event.Alert, error) {
 func runHTTP(ctx context.Context, cfg *Config, w *world) (*runResult, error) {
 	h := &httpBrokerage{base: cfg.Target, key: cfg.APIKey, c: &http.Client{Timeout: 30 * time.Second}}
 	if _, err := h.Halts(ctx); err != nil {
+		return nil, fmt.Errorf("--target %s: %w", cfg.Target, err)
+	}
+	if err := h.sameWorld(ctx, w); err != nil {
 		return nil, fmt.Errorf("--target %s: %w", cfg.Target, err)
 	}
 	v := Variant{Name: "as_deployed", Layers: AllOn}

@@ -805,8 +805,8 @@ func (r *run) ringDump(sym string, qty int64) {
 		if !r.muleSess[m.c.ID] || r.muleHeld[m.c.ID][sym] <= 0 || (int(hash64(sym, qty))+i)%len(r.w.mules) != 0 && i != len(r.w.mules)-1 {
 			continue
 		}
-		in := r.w.inst[sym]
-		q := min(r.muleHeld[m.c.ID][sym], (qty*7/10)/in.Lot*in.Lot)
+		lot := r.w.lot(sym)
+		q := min(r.muleHeld[m.c.ID][sym], (qty*7/10)/lot*lot)
 		if q <= 0 {
 			return
 		}

@@ -149,6 +149,16 @@ type world struct {
 
 func (w *world) stepsPerRun() int { return len(w.legit) + len(w.attacks) + 100 }
 
+// lot is sym's trading unit, or 1 for an instrument the world does not
+// list (a holding a server added, say), so no quantity is ever rounded
+// by a lot of 0.
+func (w *world) lot(sym string) int64 {
+	if in, ok := w.inst[sym]; ok && in.Lot > 0 {
+		return in.Lot
+	}
+	return 1
+}
+
 func hash64(parts ...any) uint64 {
 	h := fnv.New64a()
 	fmt.Fprint(h, parts...)
@@ -468,7 +478,7 @@ func (w *world) planLegit(c *population.Customer, i int) *legitPlan {
 			return
 		}
 		h := hs[r.IntN(len(hs))]
-		lot := w.inst[h.Symbol].Lot
+		lot := w.lot(h.Symbol)
 		q := (h.Qty / lot / 2) * lot
 		if q == 0 {
 			q = h.Qty
