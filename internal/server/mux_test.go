@@ -82,3 +82,22 @@ func TestTwoSurfaces(t *testing.T) {
 		t.Errorf("page cookie: %q", sawCookie)
 	}
 }
+
+// FuzzParseStepUp: any X-Kabuto-Step-Up value is read without a panic,
+// and one accepted is a known factor and a well-formed challenge, never
+// a binding echoed back.
+func FuzzParseStepUp(f *testing.F) {
+	for _, s := range []string{"", ":", "phishing_resistant:", "mfa:suc_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"phishing_resistant:" + strings.Repeat("0", 64), "passkey:suc_x", "mfa:suc_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		factor, c, err := parseStepUp(v)
+		if err != nil {
+			return
+		}
+		if (factor != "phishing_resistant" && factor != "mfa") || !strings.HasPrefix(c, "suc_") || len(c) != 47 || factor+":"+c != v {
+			t.Fatalf("%q read as %q, %q", v, factor, c)
+		}
+	})
+}

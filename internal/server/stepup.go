@@ -65,12 +65,12 @@ func (s *Server) withStepUp(r *http.Request, a *broker.Actor) error {
 		*r = *r.WithContext(context.WithValue(r.Context(), proofCtx, "the X-Kabuto-Step-Up sent "+why))
 		return nil
 	}
-	f, c, ok := strings.Cut(v, ":")
-	if !ok || (f != event.FactorPhishingResistant && f != event.FactorMFA) {
-		return refuse("is not <factor>:<challenge>")
+	f, c, err := parseStepUp(v)
+	if err != nil {
+		return refuse(err.Error())
 	}
-	if !stepup.Valid(c) || s.cfg.StepUps == nil {
-		return refuse("is not a challenge this server issued; send the challenge of the step_up_required answer, once")
+	if s.cfg.StepUps == nil {
+		return refuse("cannot be checked: this server keeps no step-up challenges")
 	}
 	binding, err := s.cfg.StepUps.Spend(r.Context(), c, s.stepUpFor(r))
 	if errors.Is(err, stepup.ErrInvalid) {
@@ -84,6 +84,19 @@ func (s *Server) withStepUp(r *http.Request, a *broker.Actor) error {
 	*r = *r.WithContext(context.WithValue(r.Context(), proofCtx, "was issued for another action or a stronger factor, and is now spent"))
 	s.cfg.Log.InfoContext(r.Context(), "step-up attested by the caller", "principal", a.Principal, "factor", f, "binding", binding, "session", a.Session)
 	return nil
+}
+
+// parseStepUp reads an X-Kabuto-Step-Up value, "<factor>:<challenge>".
+// The error says, for the caller, what is wrong with it.
+func parseStepUp(v string) (factor, challenge string, err error) {
+	f, c, ok := strings.Cut(v, ":")
+	if !ok || (f != event.FactorPhishingResistant && f != event.FactorMFA) {
+		return "", "", errors.New("is not <factor>:<challenge> with factor phishing_resistant or mfa")
+	}
+	if !stepup.Valid(c) {
+		return "", "", errors.New("is not a challenge this server issued; send the challenge of the step_up_required answer, once")
+	}
+	return f, c, nil
 }
 
 // stepUpActor is actor with the request's step-up, if any.
