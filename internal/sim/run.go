@@ -186,7 +186,8 @@ func tempDB(ctx context.Context, cfg *Config, prefix string) (db *store.DB, done
 	if err != nil {
 		return nil, nil, err
 	}
-	if db, err = store.Open(ctx, "", dir); err == nil {
+	// a throwaway database: nothing in it needs to survive a power loss
+	if db, err = store.OpenScratch(ctx, dir); err == nil {
 		if _, err = db.Migrate(ctx); err != nil {
 			db.Close()
 		}

@@ -99,13 +99,29 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		}
 		path = filepath.Join(dataDir, "kabuto.db")
 	}
-	path = strings.TrimPrefix(path, "sqlite://")
 	// WAL with synchronous=FULL (see SyncDurable). Keeping statement
 	// journals in memory or checkpointing less often makes the decision
 	// log's writer faster, but the first would sort a large index build (a
 	// migration) in memory and the second would widen what a power loss
 	// can take from the decision log; neither is set here.
-	q := sqliteCommon + "&_pragma=synchronous(FULL)"
+	return openSQLite(ctx, strings.TrimPrefix(path, "sqlite://"), "FULL")
+}
+
+// OpenScratch opens a SQLite database in dataDir that is thrown away after
+// use, such as the simulator's: nothing in it needs to survive a power
+// loss, so its commits are fsynced only at checkpoints (synchronous=NORMAL
+// on every connection). Never for a brokerage's data: use Open.
+func OpenScratch(ctx context.Context, dataDir string) (*DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
+	}
+	return openSQLite(ctx, filepath.Join(dataDir, "kabuto.db"), "NORMAL")
+}
+
+// openSQLite opens the SQLite database at path whose main pool commits
+// with the synchronous level sync.
+func openSQLite(ctx context.Context, path, sync string) (*DB, error) {
+	q := sqliteCommon + "&_pragma=synchronous(" + sync + ")"
 	sdb, err := sql.Open("sqlite", "file:"+path+"?"+q)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -117,4 +118,39 @@ func TestMoneyWritesAreDurable(t *testing.T) {
 			t.Error("FastWrites is not the one pool on PostgreSQL")
 		}
 	})
+}
+
+// BenchmarkCommit measures one small committed transaction on SQLite: on
+// the main pool (synchronous=FULL, durable against a power loss), on the
+// decision log's pool (FastWrites, synchronous=NORMAL) and on a scratch
+// database (OpenScratch, synchronous=NORMAL).
+func BenchmarkCommit(b *testing.B) {
+	ctx := context.Background()
+	durable := storetest.SQLite(b)
+	scratch, err := store.OpenScratch(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer scratch.Close()
+	if _, err := scratch.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	fast, err := durable.FastWrites()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		db   *sql.DB
+	}{{"full", durable.DB}, {"fastwrites", fast}, {"scratch", scratch.DB}} {
+		b.Run(bc.name, func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				n++
+				if _, err := bc.db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, 'v')`, fmt.Sprintf("bench-%s-%d", bc.name, n)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
