@@ -6,9 +6,30 @@ import (
 	"fmt"
 	"os/user"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/analyst"
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/store"
 )
+
+// keyIDs returns the ids of the live API keys named name.
+func keyIDs(ctx context.Context, db *store.DB, name string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT id FROM api_keys WHERE name = $1 AND revoked_us = 0`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
 
 // operator names who runs a command at the terminal, for the audit trail.
 func operator() string {
@@ -59,10 +80,27 @@ func runAnalyst(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "created analyst %s (%s)\n", a.Name, a.Role)
+		// The analyst's personal key: the API's four-eyes calls know the
+		// person by it.
+		secret, k, err := apikey.New(db).Create(ctx, a.Actor(), []string{apikey.ScopeAdmin}, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "created analyst %s (%s)\nkey id: %s\nsecret: %s\n(the personal key of %s, shown only now: it names them in the back office's four-eyes calls)\n",
+			a.Name, a.Role, k.ID, secret, a.Name)
 	case *disable != "":
 		if err := people.Disable(ctx, *disable, operator()); err != nil {
 			return err
+		}
+		keys := apikey.New(db)
+		ids, err := keyIDs(ctx, db, "analyst:"+*disable)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := keys.Revoke(ctx, id, time.Now()); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(env.Stdout, "disabled analyst %s\n", *disable)
 	default:

@@ -350,3 +350,137 @@ func TestFSAStatsAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestReopenAndCompensateThroughTheAPI walks the four-eyes flow against a
+// real `kabuto serve` with analysts' personal keys: a reopening without
+// re-verification, with a system's key, approved by its own proposer or by
+// an analyst is refused and the account stays frozen; a supervisor's
+// approval after a passed call back reopens it. A compensation is refused
+// to its proposer and paid once on a supervisor's approval.
+func TestReopenAndCompensateThroughTheAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kabuto demo and serve")
+	}
+	dir := t.TempDir()
+	stopDemo := runUntilStopped(t, func(out string) bool { return strings.Contains(out, "Kabuto demo is running") },
+		"demo", "--addr", freeAddr(t), "--data", dir, "--customers", "5", "--log-level", "warn")
+	stopDemo()
+	secret := func(args ...string) string {
+		t.Helper()
+		var out, errs syncBuffer
+		if code := Run(context.Background(), append(args, "--data", dir, "--log-level", "warn"), &out, &errs); code != 0 {
+			t.Fatalf("%v: %s", args, errs.String())
+		}
+		return regexp.MustCompile(`secret: (\S+)`).FindStringSubmatch(out.String())[1]
+	}
+	system := secret("apikey", "--create", "ops", "--scopes", "broker,events,admin")
+	sato := secret("analyst", "--create", "sato", "--role", "analyst")
+	kato := secret("analyst", "--create", "kato", "--role", "analyst")
+	suzuki := secret("analyst", "--create", "suzuki", "--role", "supervisor")
+	base, _ := serveOn(t, dir)
+	api := base + "/api/v1"
+	code, fr := call(t, "POST", api+"/accounts/C0000002/freeze", system, "fz", `{"reason":"customer called"}`)
+	if code != 200 {
+		t.Fatalf("freeze: %d %v", code, fr)
+	}
+	caseID := fr["case"].(string)
+	order := `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`
+	stillFrozen := func(when string) {
+		t.Helper()
+		code, m := call(t, "POST", api+"/accounts/C0000002/orders", system, "o-"+when, order, customer)
+		if code != 403 || !slices.Contains(reasonsOf(m), "account_frozen") {
+			t.Fatalf("%s: the account is not refused: %d %v", when, code, m)
+		}
+	}
+	steps := []struct {
+		name, key, path, idem, body string
+		status                      int
+		code                        string
+	}{
+		{"reopen without re-verification", sato, "/accounts/C0000002/reopen", "r0", `{}`, 409, "reverification_required"},
+		{"re-verification with a system's key", system, "/accounts/C0000002/reverifications", "v0", `{"method":"callback","result":"passed"}`, 403, "analyst_key_required"},
+		{"re-verification by email", sato, "/accounts/C0000002/reverifications", "v1", `{"method":"email","result":"passed"}`, 400, "invalid_field"},
+		{"failed call back", sato, "/accounts/C0000002/reverifications", "v2", `{"method":"callback","result":"failed","note":"no answer"}`, 201, ""},
+		{"reopen after a failed call back", sato, "/accounts/C0000002/reopen", "r1", `{}`, 409, "reverification_required"},
+		{"passed call back", sato, "/accounts/C0000002/reverifications", "v3", `{"method":"callback","result":"passed","note":"called the registered number"}`, 201, ""},
+	}
+	for _, s := range steps {
+		if code, m := call(t, "POST", api+s.path, s.key, s.idem, s.body); code != s.status || (s.code != "" && m["error"] != s.code) {
+			t.Fatalf("%s: %d %v, want %d %s", s.name, code, m, s.status, s.code)
+		}
+	}
+	code, prop := call(t, "POST", api+"/accounts/C0000002/reopen", sato, "r2", `{"note":"verified by call back"}`)
+	if code != 201 || prop["status"] != "proposed" {
+		t.Fatalf("proposal: %d %v", code, prop)
+	}
+	approval := api + "/approvals/" + prop["id"].(string)
+	for _, s := range []struct {
+		name, key, code string
+	}{{"the proposer", sato, "four_eyes_required"}, {"another analyst", kato, "four_eyes_required"}, {"a system's key", system, "analyst_key_required"}} {
+		if code, m := call(t, "POST", approval, s.key, "a-"+s.name, `{"decision":"approve"}`); code != 403 || m["error"] != s.code {
+			t.Errorf("approved by %s: %d %v", s.name, code, m)
+		}
+		stillFrozen("after approval by " + s.name)
+	}
+	code, ok := call(t, "POST", approval, suzuki, "a-ok", `{"decision":"approve","note":"checked"}`)
+	if code != 200 || ok["status"] != "approved" || ok["decided_by"] != "suzuki" {
+		t.Fatalf("supervisor's approval: %d %v", code, ok)
+	}
+	if code, again := call(t, "POST", approval, suzuki, "a-ok", `{"decision":"approve","note":"checked"}`); code != 200 || again["decided_at"] != ok["decided_at"] {
+		t.Errorf("retried approval: %d %v", code, again)
+	}
+	if code, m := call(t, "POST", approval, suzuki, "a-2", `{"decision":"approve"}`); code != 409 || m["error"] != "already_decided" {
+		t.Errorf("second approval: %d %v", code, m)
+	}
+	if code, m := call(t, "POST", api+"/accounts/C0000002/orders", system, "o-open", order, customer); slices.Contains(reasonsOf(m), "account_frozen") || code >= 500 {
+		t.Errorf("after reopening: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", api+"/accounts/C0000002", system, "", ""); code != 200 || m["frozen"] != false {
+		t.Errorf("account after reopening: %d frozen=%v", code, m["frozen"])
+	}
+
+	// Compensation of the case's incident.
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Now().Add(-time.Hour)
+	err = cases.New(cases.Config{DB: db}).RecordIncident(context.Background(), "sato", caseID, cases.Incident{
+		Accesses: []cases.Access{{Time: t0}},
+		Fills:    []cases.Fill{{Time: t0.Add(time.Minute), Symbol: "7203", Side: "buy", Qty: 1000, Price: 1_000_000, FeeJPY: 550, Fraudulent: true}},
+		Snapshot: cases.Snapshot{CashJPY: 100_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, prop = call(t, "POST", api+"/cases/"+caseID+"/compensations", sato, "c1", `{"method":"half"}`)
+	comp, _ := prop["compensation"].(map[string]any)
+	if code != 201 || comp["amount_jpy"] == nil {
+		t.Fatalf("compensation proposal: %d %v", code, prop)
+	}
+	amount := int64(comp["amount_jpy"].(float64))
+	approval = api + "/approvals/" + prop["approval"].(map[string]any)["id"].(string)
+	_, before := call(t, "GET", api+"/accounts/C0000002", system, "", "")
+	if code, m := call(t, "POST", approval, sato, "p-1", `{"decision":"approve"}`); code != 403 || m["error"] != "four_eyes_required" {
+		t.Errorf("paid by its proposer: %d %v", code, m)
+	}
+	if code, m := call(t, "POST", approval, suzuki, "p-2", `{"decision":"approve"}`); code != 200 {
+		t.Fatalf("payment: %d %v", code, m)
+	}
+	_, after := call(t, "GET", api+"/accounts/C0000002", system, "", "")
+	if paid := int64(after["cash_jpy"].(float64) - before["cash_jpy"].(float64)); paid != amount || amount < 10_550 {
+		t.Errorf("paid %d, proposed %d", paid, amount)
+	}
+	if code, m := call(t, "POST", api+"/cases/"+caseID+"/compensations", sato, "c2", `{"method":"restore"}`); code != 409 || m["error"] != "already_paid" {
+		t.Errorf("a second compensation: %d %v", code, m)
+	}
+	code, c := call(t, "GET", api+"/cases/"+caseID, system, "", "")
+	if comps, _ := c["compensations"].([]any); code != 200 || len(comps) != 1 || comps[0].(map[string]any)["status"] != "paid" {
+		t.Errorf("case: %d %v", code, c)
+	}
+	var notices int
+	db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM outbox WHERE account = 'C0000002' AND kind IN ('account_reopened', 'compensation_paid') AND channel = 'email'`).Scan(&notices)
+	if notices != 2 {
+		t.Errorf("%d notices of the reopening and the payment, want 2", notices)
+	}
+}

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
+	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -24,10 +26,10 @@ import (
 // (reopening goes only through the four-eyes flow of internal/cases) and
 // the regulator's figures.
 func (s *Server) backOfficeRoutes() []route {
-	return []route{
+	return append([]route{
 		{"POST", "/api/v1/accounts/{account}/freeze", apikey.ScopeAdmin, s.freezeAccount},
 		{"GET", "/api/v1/stats/fsa", apikey.ScopeAdmin, s.fsaStats},
-	}
+	}, s.analystRoutes()...)
 }
 
 func (s *Server) backOffice() (*cases.Service, error) {
@@ -171,4 +173,192 @@ func (s *Server) fsaStats(w http.ResponseWriter, r *http.Request) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// analystRoutes are the four-eyes flow for analysts, each calling with
+// the personal key `kabuto analyst --create` issued them: the key names
+// the person, and the back office checks the role and that the approver
+// is not the proposer.
+func (s *Server) analystRoutes() []route {
+	return []route{
+		{"GET", "/api/v1/cases/{case}", apikey.ScopeAdmin, s.getCase},
+		{"POST", "/api/v1/accounts/{account}/reverifications", apikey.ScopeAdmin, s.reverify},
+		{"POST", "/api/v1/accounts/{account}/reopen", apikey.ScopeAdmin, s.proposeReopen},
+		{"POST", "/api/v1/cases/{case}/compensations", apikey.ScopeAdmin, s.proposeCompensation},
+		{"POST", "/api/v1/approvals/{approval}", apikey.ScopeAdmin, s.decideApproval},
+	}
+}
+
+// ReasonAnalystKeyRequired refuses a four-eyes call made with a key that
+// names no analyst: a system's key is nobody's pair of eyes.
+const ReasonAnalystKeyRequired = "analyst_key_required"
+
+// analystOf returns the analyst whose personal key made the call.
+func analystOf(r *http.Request) (string, error) {
+	if k, ok := r.Context().Value(keyCtx).(*apikey.Key); ok {
+		if name, ok := strings.CutPrefix(k.Name, "analyst:"); ok && name != "" {
+			return name, nil
+		}
+	}
+	return "", reason.New(http.StatusForbidden, ReasonAnalystKeyRequired, "this call needs an analyst's personal key (kabuto analyst --create NAME --role ROLE issues one)")
+}
+
+// once answers a mutating back-office call at most once per
+// Idempotency-Key: a retry gets the first answer, the same key with
+// another request 422.
+func (s *Server) once(w http.ResponseWriter, r *http.Request, op string, req any, status int, fn func() (any, error)) error {
+	principal := s.actor(r).Principal
+	key, hash, err := idemKey(r.Header.Get("Idempotency-Key"), op, req)
+	if err != nil {
+		return err
+	}
+	if done, err := s.replayIdem(r.Context(), w, principal, key, hash); done || err != nil {
+		return err
+	}
+	v, err := fn()
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.DB.ExecContext(r.Context(), `INSERT INTO idempotency (principal, idem_key, request_hash, status, response, created_us)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, idem_key) DO NOTHING`, principal, key, hash, status, string(body), store.Micros(time.Now())); err != nil {
+		return err
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
+func (s *Server) getCase(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("case")
+	c, err := bo.Case(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	tl, err := bo.Timeline(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	comps, err := bo.Compensations(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"case": c, "timeline": tl, "compensations": comps}
+	if in, err := bo.Incident(r.Context(), id); err == nil {
+		out["incident"] = in
+	} else if e := reason.As(err); e == nil || e.Code != cases.ReasonNoIncident {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) reverify(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Method string `json:"method"`
+		Result string `json:"result"`
+		Note   string `json:"note"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	account := r.PathValue("account")
+	return s.once(w, r, "reverify:"+account, req, http.StatusCreated, func() (any, error) {
+		return bo.Reverify(r.Context(), name, account, req.Method, req.Result, req.Note)
+	})
+}
+
+func (s *Server) proposeReopen(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Note string `json:"note"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	account := r.PathValue("account")
+	return s.once(w, r, "reopen:"+account, req, http.StatusCreated, func() (any, error) {
+		return bo.ProposeReopen(r.Context(), name, account, req.Note)
+	})
+}
+
+func (s *Server) proposeCompensation(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Method string `json:"method"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	caseID := r.PathValue("case")
+	x := s.cfg.Broker.Exchange()
+	prices := func(sym string) (float64, bool) {
+		q, ok := x.Quote(sym)
+		in, known := x.Instrument(sym)
+		if !ok || !known {
+			return 0, false
+		}
+		fx, ok := market.FX(in.Currency)
+		return q.Last * fx, ok && q.Last > 0
+	}
+	return s.once(w, r, "compensate:"+caseID, req, http.StatusCreated, func() (any, error) {
+		c, ap, err := bo.ProposeCompensation(r.Context(), name, caseID, req.Method, prices)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"compensation": c, "approval": ap}, nil
+	})
+}
+
+func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Decision string `json:"decision"`
+		Note     string `json:"note"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Decision != "approve" && req.Decision != "reject" {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "field decision: approve or reject")
+	}
+	id := r.PathValue("approval")
+	return s.once(w, r, "decide:"+id, req, http.StatusOK, func() (any, error) {
+		return bo.Decide(r.Context(), name, id, req.Decision == "approve", req.Note)
+	})
 }
