@@ -417,25 +417,26 @@ func (p *Portal) lockPage(w http.ResponseWriter, r *http.Request) error {
 // lockWithoutSignin stops all trading and sign-in from the sign-in page:
 // the account number plus a registered email or phone number. It is
 // throttled per client, network and account number; the answer is the
-// same, and is sent before the account is even looked up, whether or not
-// the account exists, the contact matches or a limit refused it, so it
-// tells nobody anything, by its content or its timing.
+// same whether or not the account exists, the contact matches or a limit
+// refused it, and a lock already set sends no second message.
 func (p *Portal) lockWithoutSignin(w http.ResponseWriter, r *http.Request) error {
 	rq := getReq(r)
 	ctx := r.Context()
 	account := strings.ToUpper(strings.TrimSpace(r.PostFormValue("account")))
 	contact := strings.TrimSpace(r.PostFormValue("contact"))
 	if account != "" && contact != "" && len(account) <= 20 && len(contact) <= 200 {
+		// The lock is set before the answer, so that "done" is true when
+		// the customer reads it; its timing may tell a matching contact
+		// from another, within the limits (a few tries per account a day).
 		if err := p.cfg.Identity.Anonymous(ctx, "selflock", account, rq.client); err == nil {
-			c := rq.client
-			p.later(ctx, func(ctx context.Context) error {
-				if !p.cfg.Identity.MatchContact(ctx, account, p.cfg.Broker.Hash, contact) {
-					return nil
-				}
-				return p.cfg.Identity.SetSelfLock(ctx, account, identity.LockTradingAndLogin, "signin-page", c, func(tx *sql.Tx) error {
+			if p.cfg.Identity.MatchContact(ctx, account, p.cfg.Broker.Hash, contact) {
+				err := p.cfg.Identity.SetSelfLock(ctx, account, identity.LockTradingAndLogin, "signin-page", rq.client, func(tx *sql.Tx) error {
 					return p.cfg.Sessions.RevokeAll(ctx, tx, account, "")
 				})
-			})
+				if err != nil {
+					return err
+				}
+			}
 		} else if reason.As(err) == nil {
 			return err
 		}
