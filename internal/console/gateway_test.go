@@ -24,14 +24,12 @@ func TestGatewayWarning(t *testing.T) {
 		{"recent", []event.Alert{old, recent, other}, "a2"},
 	}
 	for _, tc := range tests {
-		got := gatewayWarning(tc.as, since)
-		if id := ""; got != nil {
+		id := ""
+		if got := gatewayWarning(tc.as, since); got != nil {
 			id = got.Alert
-			if id != tc.want {
-				t.Errorf("%s: %s, want %q", tc.name, id, tc.want)
-			}
-		} else if tc.want != "" {
-			t.Errorf("%s: none, want %s", tc.name, tc.want)
+		}
+		if id != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, id, tc.want)
 		}
 	}
 }
