@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,7 +40,7 @@ BIMI, MTA-STS and TLS-RPT; for --no-mail domains (look-alikes that send no
 mail) the null SPF record and p=reject. Each finding says why it matters and
 the record that fixes it. Exit status 1 when a required point fails.
 
-Usage: kabuto check-domain DOMAIN... [--resolver HOST:PORT] [--dkim-selector S...] [--no-mail DOMAIN...] [--json]`
+Usage: kabuto check-domain DOMAIN... [--resolver HOST:PORT] [--dkim-selector S...] [--no-mail DOMAIN...] [--fetch-mta-sts] [--json]`
 
 func runCheckDomain(ctx context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("check-domain", flag.ContinueOnError)
@@ -48,7 +49,8 @@ func runCheckDomain(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&selectors, "dkim-selector", "DKIM selector whose key to check (repeat or comma-separate)")
 	fs.Var(&noMail, "no-mail", "a domain that sends no mail, e.g. a look-alike the firm registered (repeat or comma-separate)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
-	timeout := fs.Duration("timeout", 5*time.Second, "timeout of each DNS query")
+	timeout := fs.Duration("timeout", 5*time.Second, "timeout of each DNS query (and of the MTA-STS policy fetch)")
+	fetch := fs.Bool("fetch-mta-sts", false, "also fetch each sending domain's MTA-STS policy over HTTPS and check its mode")
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stdout, "%s\n\nFlags (each also KABUTO_<NAME>, or KABUTO_<NAME>_FILE):\n", checkDomainSummary)
@@ -77,7 +79,11 @@ func runCheckDomain(ctx context.Context, env *Env, args []string) error {
 	if len(domains) == 0 && len(noMail) == 0 {
 		return usageError{errors.New("name at least one domain")}
 	}
-	reports := CheckDomains(ctx, maildomain.DNS{Server: *resolver, Timeout: *timeout}, domains, noMail, selectors)
+	c := &maildomain.Checker{Resolver: maildomain.DNS{Server: *resolver, Timeout: *timeout}, Selectors: selectors}
+	if *fetch {
+		c.HTTP = &http.Client{Timeout: *timeout}
+	}
+	reports := CheckDomains(ctx, c, domains, noMail)
 	var failed []string
 	for _, r := range reports {
 		if r.Failed() {
@@ -101,8 +107,7 @@ func runCheckDomain(ctx context.Context, env *Env, args []string) error {
 
 // CheckDomains checks the sending domains and the domains that send no
 // mail, in that order.
-func CheckDomains(ctx context.Context, r maildomain.Resolver, sending, noMail, selectors []string) []maildomain.Report {
-	c := &maildomain.Checker{Resolver: r, Selectors: selectors}
+func CheckDomains(ctx context.Context, c *maildomain.Checker, sending, noMail []string) []maildomain.Report {
 	var out []maildomain.Report
 	for _, d := range sending {
 		out = append(out, c.Check(ctx, d, true))
@@ -207,5 +212,5 @@ func (o mailOptions) monitor(db *store.DB, log *slog.Logger) *maildomain.Monitor
 		selectors = append(selectors, o.rsaSelector)
 	}
 	return &maildomain.Monitor{DB: db, Sending: o.domains, NoMail: o.noMail, Every: o.every, Log: log,
-		Checker: &maildomain.Checker{Resolver: maildomain.DNS{Server: o.resolver}, Selectors: selectors}}
+		Checker: &maildomain.Checker{Resolver: maildomain.DNS{Server: o.resolver}, Selectors: selectors, HTTP: &http.Client{Timeout: 10 * time.Second}}}
 }

@@ -13,6 +13,8 @@ package maildomain
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -79,6 +81,37 @@ type Checker struct {
 	// Selectors are the DKIM selectors to check on sending domains.
 	Selectors []string
 	Now       func() time.Time // nil: time.Now
+	// HTTP, when set, fetches each sending domain's MTA-STS policy
+	// (https://mta-sts.DOMAIN/.well-known/mta-sts.txt) with it.
+	HTTP *http.Client
+}
+
+// fetchPolicy reads and parses an MTA-STS policy: HTTPS with a verified
+// certificate (the client's), no redirects (RFC 8461 section 3.3), 200,
+// text/plain, at most 64 KiB.
+func (c *Checker) fetchPolicy(ctx context.Context, url string) (MTASTSPolicy, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return MTASTSPolicy{}, err
+	}
+	client := *c.HTTP
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
+	if err != nil {
+		return MTASTSPolicy{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return MTASTSPolicy{}, fmt.Errorf("HTTP status %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		return MTASTSPolicy{}, fmt.Errorf("content type %q, want text/plain", ct)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10+1))
+	if err != nil {
+		return MTASTSPolicy{}, err
+	}
+	return ParseMTASTSPolicy(string(b))
 }
 
 // Check checks domain. sending is false for a domain that must send no
@@ -465,7 +498,21 @@ func (c *Checker) mtaSTS(ctx context.Context, r *Report) {
 		r.add(CheckMTASTS, LevelWarn, "the MTA-STS record is invalid: "+err.Error(), "senders ignore an invalid record and fall back to unauthenticated TLS", fix)
 		return
 	}
-	r.add(CheckMTASTS, LevelOK, recs[0], "", "")
+	if c.HTTP == nil {
+		r.add(CheckMTASTS, LevelOK, recs[0]+" (policy not fetched)", "", "")
+		return
+	}
+	url := "https://mta-sts." + r.Domain + "/.well-known/mta-sts.txt"
+	policyFix := url + " serving \"version: STSv1\\nmode: enforce\\nmx: <each MX host>\\nmax_age: 604800\""
+	p, err := c.fetchPolicy(ctx, url)
+	switch {
+	case err != nil:
+		r.add(CheckMTASTS, LevelWarn, "the policy at "+url+" could not be read: "+err.Error(), "senders apply no MTA-STS without a policy they can fetch over verified HTTPS", policyFix)
+	case p.Mode != "enforce":
+		r.add(CheckMTASTS, LevelWarn, "policy mode "+p.Mode, "only mode enforce makes senders refuse a server without valid TLS; testing and none only report", policyFix)
+	default:
+		r.add(CheckMTASTS, LevelOK, fmt.Sprintf("%s; policy enforce, %d mx, max_age %d", recs[0], len(p.MX), p.MaxAge), "", "")
+	}
 }
 
 func (c *Checker) tlsRPT(ctx context.Context, r *Report) {

@@ -556,3 +556,66 @@ func ParseTLSRPT(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// MTASTSPolicy is a parsed MTA-STS policy file (RFC 8461 section 3.2).
+type MTASTSPolicy struct {
+	Mode   string // enforce, testing or none
+	MX     []string
+	MaxAge int // seconds
+}
+
+// ParseMTASTSPolicy parses the text of a .well-known/mta-sts.txt file.
+func ParseMTASTSPolicy(s string) (MTASTSPolicy, error) {
+	if len(s) > 64<<10 {
+		return MTASTSPolicy{}, errors.New("policy too long")
+	}
+	var p MTASTSPolicy
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return MTASTSPolicy{}, fmt.Errorf("line %q is not \"key: value\"", clip(line))
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k != "mx" && seen[k] {
+			return MTASTSPolicy{}, fmt.Errorf("%s appears twice", clip(k))
+		}
+		seen[k] = true
+		switch k {
+		case "version":
+			if v != "STSv1" {
+				return MTASTSPolicy{}, fmt.Errorf("version %q: want STSv1", clip(v))
+			}
+		case "mode":
+			if v != "enforce" && v != "testing" && v != "none" {
+				return MTASTSPolicy{}, fmt.Errorf("mode %q: want enforce, testing or none", clip(v))
+			}
+			p.Mode = v
+		case "mx":
+			if !hostname(strings.TrimPrefix(v, "*.")) {
+				return MTASTSPolicy{}, fmt.Errorf("mx %q is not a host name", clip(v))
+			}
+			p.MX = append(p.MX, v)
+		case "max_age":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 31557600 || v != strconv.Itoa(n) {
+				return MTASTSPolicy{}, fmt.Errorf("max_age %q: want 0 to 31557600 seconds", clip(v))
+			}
+			p.MaxAge = n
+		}
+	}
+	switch {
+	case !seen["version"]:
+		return MTASTSPolicy{}, errors.New("no version")
+	case p.Mode == "":
+		return MTASTSPolicy{}, errors.New("no mode")
+	case !seen["max_age"]:
+		return MTASTSPolicy{}, errors.New("no max_age")
+	case p.Mode != "none" && len(p.MX) == 0:
+		return MTASTSPolicy{}, errors.New("no mx")
+	}
+	return p, nil
+}

@@ -191,3 +191,17 @@ func FuzzParseMTASTSAndTLSRPT(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseMTASTSPolicy(f *testing.F) {
+	f.Add("version: STSv1\r\nmode: enforce\r\nmx: mx1.example.jp\r\nmx: *.mx.example.jp\r\nmax_age: 604800\r\n")
+	f.Add("version: STSv1\nmode: none\nmax_age: 0")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseMTASTSPolicy(s)
+		if err != nil {
+			return
+		}
+		if p.Mode != "enforce" && p.Mode != "testing" && p.Mode != "none" || p.MaxAge < 0 || p.Mode != "none" && len(p.MX) == 0 {
+			t.Fatalf("%q gave %+v", s, p)
+		}
+	})
+}
