@@ -17,9 +17,9 @@ import (
 // Limit is one rate limit with exponential back-off, in the manner of
 // NIST SP 800-63B-4 §3.2.2: Free attempts go through at once; the one that
 // uses up the free attempts makes the next wait Backoff, and each attempt
-// after that doubles the wait, up to MaxBackoff. A quiet Window (no
-// attempt, and no wait pending) forgets the count. A negative Free means
-// no limit.
+// after that doubles the wait, up to MaxBackoff. A quiet Window after the
+// last attempt and its wait forgets the count. A negative Free means no
+// limit.
 type Limit struct {
 	Free       int
 	Window     time.Duration
@@ -104,8 +104,8 @@ func (t *Throttle) Take(ctx context.Context, key string, l Limit) error {
 			return &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
 		}
 		next := n + 1
-		if now-last >= l.Window.Microseconds() {
-			next = 1
+		if now-max(last, until) >= l.Window.Microseconds() {
+			next = 1 // quiet for a window since the last attempt and wait
 		}
 		res, err := t.db.ExecContext(ctx, `UPDATE throttles SET n = $1, last_us = $2, until_us = $3 WHERE key = $4 AND n = $5 AND last_us = $6 AND until_us = $7`,
 			next, now, now+l.wait(next).Microseconds(), key, n, last, until)

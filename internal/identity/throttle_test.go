@@ -52,7 +52,14 @@ func TestThrottleBackoff(t *testing.T) {
 		if err := a.Check(ctx, "k", l); !errors.Is(err, ErrThrottled) {
 			t.Fatalf("Check during a wait: %v", err)
 		}
-		c.Add(time.Hour)
+		c.Add(time.Hour) // not yet a quiet hour after the last wait
+		if err := a.Take(ctx, "k", l); err != nil {
+			t.Fatalf("after the wait: %v", err)
+		}
+		if err := a.Take(ctx, "k", l); !errors.As(err, &th) || th.Wait != 8*time.Minute {
+			t.Fatalf("the count was forgotten before a quiet window: %v", err)
+		}
+		c.Add(8*time.Minute + time.Hour)
 		for i := range 3 {
 			if err := a.Take(ctx, "k", l); err != nil {
 				t.Fatalf("after a quiet window, attempt %d: %v", i+1, err)
