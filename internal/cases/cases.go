@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -317,4 +318,31 @@ func (s *Service) Timeline(ctx context.Context, caseID string) ([]Entry, error) 
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// HeldTx opens or joins the account's case when the guard held the
+// customer action r for an analyst, inside the transaction that stores
+// the held action, so no held action is without a case.
+func (s *Service) HeldTx(ctx context.Context, tx *sql.Tx, r *event.Record) error {
+	if !r.Type.Action() || r.Account == "" {
+		return nil
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM orders WHERE event_id = $1 AND status = 'held') + (SELECT COUNT(*) FROM withdrawals WHERE event_id = $1 AND status = 'held')`, r.ID).Scan(&n)
+	if err != nil || n == 0 {
+		return err
+	}
+	_, err = s.joinTx(ctx, tx, Link{Kind: "held_action", Ref: r.ID, Account: r.Account, Symbol: r.Symbol, Title: "held for review: " + string(r.Type),
+		Actor: "system:guard", Text: string(r.Type) + " held for review"}, s.cfg.Now())
+	return err
+}
+
+// Report opens or joins the account's case for a customer's report (the
+// customer called or wrote: "that was not me").
+func (s *Service) Report(ctx context.Context, by, account, text string) (string, error) {
+	text = strings.TrimSpace(text)
+	if account == "" || text == "" || len(text) > 2000 {
+		return "", reason.New(http.StatusBadRequest, reason.InvalidField, "a report needs an account and what the customer said (at most 2,000 bytes)")
+	}
+	return s.Open(ctx, Link{Kind: "customer_report", Account: account, Title: "customer report", Severity: 80, Actor: by, Text: text})
 }

@@ -601,3 +601,52 @@ func TestIncidentDraftedFromTheLedger(t *testing.T) {
 		}
 	})
 }
+
+// holdAll holds every action for an analyst.
+type holdAll struct{}
+
+func (holdAll) Decide(_ context.Context, r *event.Record) (event.Decision, error) {
+	return event.Decision{Event: r.ID, Account: r.Account, Action: event.Hold, Score: 70, Reasons: []string{"test_hold"}}, nil
+}
+
+func (holdAll) Observe(context.Context, *event.Record) error { return nil }
+
+// TestHeldActionsAndReportsOpenCases: an action the guard holds opens the
+// account's case in the transaction that stores it; a customer's report
+// joins the same case.
+func TestHeldActionsAndReportsOpenCases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		ins := []market.Instrument{{Symbol: "7203", Name: "Toyota Motor", Market: market.TSEPrime, Currency: "JPY", Lot: 100, ADVShares: 28000000, PrevClose: 2800, LargeCap: true}}
+		b := broker.New(broker.Config{DB: db, Exchange: market.NewExchange(ins, 1, market.Hours{Always: true}, time.Now()), HashKey: []byte("k"), Guard: holdAll{},
+			InTx: f.s.HeldTx})
+		act := broker.Actor{Principal: "test", Session: "S1", IP: "192.0.2.1", Channel: "web"}
+		w, err := b.Withdraw(ctx, act, "A1", 5000, "w1")
+		if err == nil || w == nil || w.Status != broker.StatusHeld {
+			t.Fatalf("withdrawal = %+v, %v; want held", w, err)
+		}
+		cs, err := f.s.Cases(ctx, "", 10)
+		if err != nil || len(cs) != 1 || cs[0].Account != "A1" || cs[0].Kind != "held_action" {
+			t.Fatalf("cases = %+v, %v", cs, err)
+		}
+		id, err := f.s.Report(ctx, "apikey:callcentre", "A1", "the customer did not ask for this withdrawal")
+		if err != nil || id != cs[0].ID {
+			t.Fatalf("report joined %q, %v; want %s", id, err, cs[0].ID)
+		}
+		tl, _ := f.s.Timeline(ctx, id)
+		if len(tl) != 2 || tl[0].Kind != "held_action" || tl[1].Kind != "customer_report" {
+			t.Errorf("timeline = %+v", tl)
+		}
+		if _, err := f.s.Report(ctx, "apikey:callcentre", "A1", " "); codeOf(err) != reason.InvalidField {
+			t.Errorf("an empty report: %v", err)
+		}
+		// An allowed action opens nothing.
+		if _, err := f.b.Withdraw(ctx, act, "A2", 5000, "w2"); err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := f.s.Cases(ctx, "", 10); len(cs) != 1 {
+			t.Errorf("%d cases after an allowed withdrawal", len(cs))
+		}
+	})
+}

@@ -143,7 +143,13 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	}
 	universe := market.Universe(o.seed, o.smallCaps)
 	x := market.NewExchange(universe, o.seed, o.hours, time.Now())
-	b := broker.New(broker.Config{DB: db, Exchange: x, HashKey: key, Log: log, InTx: fd.inTx})
+	var office *cases.Service // opens a case for every held action, in its transaction
+	b := broker.New(broker.Config{DB: db, Exchange: x, HashKey: key, Log: log, InTx: func(ctx context.Context, tx *sql.Tx, r *event.Record) error {
+		if err := fd.inTx(ctx, tx, r); err != nil {
+			return err
+		}
+		return heldCase(ctx, tx, office, r)
+	}})
 	if err := b.SeedInstruments(ctx, universe); err != nil {
 		return nil, fmt.Errorf("instruments: %w", err)
 	}
@@ -158,7 +164,7 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 		return nil, fmt.Errorf("instruments for the guard: %w", err)
 	}
 	trail := audit.New(db)
-	office, err := newBackOffice(ctx, db, log, b, pipe, fd)
+	office, err = newBackOffice(ctx, db, log, b, pipe, fd)
 	if err != nil {
 		return nil, err
 	}

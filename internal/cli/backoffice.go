@@ -21,7 +21,7 @@ type guardView struct{ p *pipeline.Pipeline }
 
 func (g guardView) SetHalt(symbol string, halted bool) { g.p.SetHalt(symbol, halted) }
 func (g guardView) SetFrozen(account string, frozen bool) {
-	g.p.Risk.SetFrozen(account, frozen)
+	g.p.SetFrozen(account, frozen) // and, in a cluster, every node
 }
 
 // customerNotices queues the back office's notices through the front
@@ -63,4 +63,13 @@ func officeAlert(ctx context.Context, log *slog.Logger, office *cases.Service, a
 	if err := office.FromAlert(ctx, al); err != nil {
 		log.Error("back office could not carry out the alert (the guard applies it until restart)", "alert", al.Alert, "err", err)
 	}
+}
+
+// heldCase opens the case of a held action (office is nil only while the
+// app is being built, before any action).
+func heldCase(ctx context.Context, tx *sql.Tx, office *cases.Service, r *event.Record) error {
+	if office == nil {
+		return nil
+	}
+	return office.HeldTx(ctx, tx, r)
 }

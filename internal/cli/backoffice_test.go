@@ -384,6 +384,12 @@ func TestReopenAndCompensateThroughTheAPI(t *testing.T) {
 		t.Fatalf("freeze: %d %v", code, fr)
 	}
 	caseID := fr["case"].(string)
+	if code, m := call(t, "POST", api+"/accounts/C0000002/reports", system, "rep1", `{"text":"the customer did not sell their holdings"}`); code != 201 || m["case"] != caseID {
+		t.Errorf("customer report: %d %v, want case %s", code, m, caseID)
+	}
+	if code, m := call(t, "POST", api+"/accounts/C0000002/reports", system, "rep2", `{"text":""}`); code != 400 {
+		t.Errorf("empty report: %d %v", code, m)
+	}
 	order := `{"symbol":"7203","side":"buy","qty":100,"price_type":"market","account_kind":"cash"}`
 	stillFrozen := func(when string) {
 		t.Helper()

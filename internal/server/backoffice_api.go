@@ -29,6 +29,7 @@ func (s *Server) backOfficeRoutes() []route {
 	return append([]route{
 		{"POST", "/api/v1/accounts/{account}/freeze", apikey.ScopeAdmin, s.freezeAccount},
 		{"GET", "/api/v1/stats/fsa", apikey.ScopeAdmin, s.fsaStats},
+		{"POST", "/api/v1/accounts/{account}/reports", apikey.ScopeBroker, s.customerReport},
 	}, s.analystRoutes()...)
 }
 
@@ -360,5 +361,31 @@ func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("approval")
 	return s.once(w, r, "decide:"+id, req, http.StatusOK, func() (any, error) {
 		return bo.Decide(r.Context(), name, id, req.Decision == "approve", req.Note)
+	})
+}
+
+// customerReport opens or joins the account's case for what the customer
+// told the brokerage ("that was not me").
+func (s *Server) customerReport(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Text string `json:"text"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	account := r.PathValue("account")
+	return s.once(w, r, "report:"+account, req, http.StatusCreated, func() (any, error) {
+		if _, err := s.cfg.Broker.Account(r.Context(), account); err != nil {
+			return nil, err
+		}
+		id, err := bo.Report(r.Context(), s.actor(r).Principal, account, req.Text)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"account": account, "case": id}, nil
 	})
 }
