@@ -8,11 +8,21 @@
 //
 // It also keeps the lockout: consecutive wrong passwords lock password
 // sign-in at a threshold (an atomic conditional UPDATE, exact under any
-// concurrency), per-IP and per-network throttles, and a login history of
-// every attempt with device and place. A lock from wrong passwords does
-// not stop passkey sign-in: a password flood is a guessing attack on the
-// password, and a passkey cannot be guessed, so an attacker who knows
-// only an account number cannot lock its owner out.
+// concurrency), and a login history of every attempt with device and
+// place. A lock from wrong passwords does not stop passkey sign-in: a
+// password flood is a guessing attack on the password, and a passkey
+// cannot be guessed, so an attacker who knows only an account number
+// cannot lock its owner out; only passwords checked and found wrong are
+// failed sign-ins for the guard (WrongPassword).
+//
+// Throttle is the one rate limit of the front door, with exponential
+// back-off and its state in the database (shared by every process):
+// password attempts per IP and network; code guesses (TOTP, emailed codes)
+// per account, session and network, and per step-up ceremony, which a few
+// wrong codes consume; codes emailed per account, session and network;
+// and the anonymous endpoints (self-lock, unlock, sign-up) per client,
+// network and target (Anonymous). Each limit has its own keys, so one an
+// attacker exhausts never stops another path, passkey sign-in above all.
 //
 // Step-up ceremonies bind a WebAuthn challenge (or a one-time code) to one
 // action: the challenge is SHA-256 over a fresh random nonce and the

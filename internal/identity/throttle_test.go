@@ -109,3 +109,53 @@ func TestThrottleExactUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// TestCodeLimitsAcrossProcesses: two services on one database (two
+// processes) share the code limits: wrong codes for one account through
+// either count once, a step-up ceremony is consumed after its third
+// wrong code whichever process checks it, and then even the right code
+// is refused. On SQLite and PostgreSQL.
+func TestCodeLimitsAcrossProcesses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		s1, s2 := newService(t, db, c, nil), newService(t, db, c, nil)
+		addAccount(t, s1, db, "C0000001", "right-password-9")
+		secret, _, _ := s1.NewTOTP("C0000001")
+		if err := s1.ConfirmTOTP(ctx, "C0000001", secret, s1.TOTPCodeAt(secret, c.Now().Add(-30*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+		try := Try{Session: "S1", Client: home}
+		id, err := s1.BeginCodeStepUp(ctx, "C0000001", "S1", "binding", nil, "totp", "", home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range []*Service{s1, s2, s1} {
+			if _, _, _, err := s.FinishCodeStepUpBy(ctx, "C0000001", id, "000000", try); err == nil {
+				t.Fatalf("wrong code %d accepted", i+1)
+			}
+		}
+		if _, _, _, err := s2.FinishCodeStepUpBy(ctx, "C0000001", id, s2.TOTPCode(secret), try); err == nil {
+			t.Fatal("the right code opened a ceremony that took three wrong ones")
+		}
+		// Two more wrong codes in new ceremonies use up the session's five
+		// free tries; the sixth attempt waits, right code or not.
+		for i := range 2 {
+			id, _ := s2.BeginCodeStepUp(ctx, "C0000001", "S1", "binding", nil, "totp", "", home)
+			if _, _, _, err := s1.FinishCodeStepUpBy(ctx, "C0000001", id, "000000", try); err == nil || err == errTooMany {
+				t.Fatalf("wrong code %d in a new ceremony: %v", i+4, err)
+			}
+		}
+		id, _ = s1.BeginCodeStepUp(ctx, "C0000001", "S1", "binding", nil, "totp", "", home)
+		if _, _, _, err := s2.FinishCodeStepUpBy(ctx, "C0000001", id, s2.TOTPCode(secret), try); err != errTooMany {
+			t.Fatalf("the right code during the session's back-off: %v, want too many attempts", err)
+		}
+		c.Add(time.Minute)
+		if _, _, _, err := s2.FinishCodeStepUpBy(ctx, "C0000001", id, s2.TOTPCode(secret), try); err != nil {
+			t.Fatalf("the right code after the back-off: %v", err)
+		}
+		if _, _, _, err := s1.FinishCodeStepUpBy(ctx, "C0000001", id, s1.TOTPCode(secret), try); err == nil {
+			t.Fatal("a ceremony approved twice")
+		}
+	})
+}
