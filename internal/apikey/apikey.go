@@ -32,6 +32,10 @@ type Key struct {
 	Name    string
 	Scopes  []string
 	Created time.Time
+	// LastUsed is when the key last authenticated a request, to within
+	// CacheFor (zero: never); Revoked when it was revoked (zero: live).
+	// Only List fills them.
+	LastUsed, Revoked time.Time
 }
 
 // Has reports whether k holds scope.
@@ -103,7 +107,7 @@ func (s *Store) Check(ctx context.Context, secret string) (*Key, error) {
 	if ok && now.Before(c.until) {
 		return c.k, nil
 	}
-	k, err := s.check(ctx, h)
+	k, err := s.check(ctx, h, now)
 	if err == nil {
 		s.mu.Lock()
 		if len(s.cache) > 10000 {
@@ -115,7 +119,7 @@ func (s *Store) Check(ctx context.Context, secret string) (*Key, error) {
 	return k, err
 }
 
-func (s *Store) check(ctx context.Context, h string) (*Key, error) {
+func (s *Store) check(ctx context.Context, h string, now time.Time) (*Key, error) {
 	var k Key
 	var scopes string
 	var created, revoked int64
@@ -128,14 +132,55 @@ func (s *Store) check(ctx context.Context, h string) (*Key, error) {
 		return nil, err
 	}
 	k.Scopes, k.Created = strings.Fields(scopes), store.FromMicros(created)
+	// Once per CacheFor per key and process: when it was last used.
+	if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_us = $1 WHERE id = $2 AND last_used_us < $1`, store.Micros(now), k.ID); err != nil {
+		return nil, err
+	}
 	return &k, nil
 }
 
-// Revoke revokes the key with the given id.
+// List returns every key, revoked ones too, oldest first: ids, names,
+// scopes and times, never a secret or its hash.
+func (s *Store) List(ctx context.Context) ([]Key, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, scopes, created_us, last_used_us, revoked_us FROM api_keys ORDER BY created_us, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Key
+	for rows.Next() {
+		var k Key
+		var scopes string
+		var created, used, revoked int64
+		if err := rows.Scan(&k.ID, &k.Name, &scopes, &created, &used, &revoked); err != nil {
+			return nil, err
+		}
+		k.Scopes, k.Created = strings.Fields(scopes), store.FromMicros(created)
+		if used != 0 {
+			k.LastUsed = store.FromMicros(used)
+		}
+		if revoked != 0 {
+			k.Revoked = store.FromMicros(revoked)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// ErrUnknown means no key has the id given.
+var ErrUnknown = errors.New("no API key with this id")
+
+// Revoke revokes the key with the given id; ErrUnknown if there is none.
 func (s *Store) Revoke(ctx context.Context, id string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = $1 WHERE id = $2`, store.Micros(now), id)
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = $1 WHERE id = $2`, store.Micros(now), id)
 	s.mu.Lock()
 	clear(s.cache)
 	s.mu.Unlock()
-	return err
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return ErrUnknown
+	}
+	return nil
 }

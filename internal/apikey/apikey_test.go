@@ -35,3 +35,44 @@ func TestCreateCheckRevoke(t *testing.T) {
 		}
 	})
 }
+
+// TestList lists keys with when each was last used and revoked, so an
+// operator has the ids --revoke takes; an unknown id is an error, not a
+// silent success.
+func TestList(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := New(db)
+		now := time.Unix(1700000000, 0)
+		used, ku, err := s.Create(ctx, "core", []string{ScopeBroker}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, kr, err := s.Create(ctx, "old", []string{ScopeEvents, ScopeAdmin}, now.Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Check(ctx, used); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Revoke(ctx, kr.ID, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Revoke(ctx, "key_nope", now); err != ErrUnknown {
+			t.Errorf("Revoke(unknown) = %v, want ErrUnknown", err)
+		}
+		keys, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 2 || keys[0].ID != ku.ID || keys[1].ID != kr.ID {
+			t.Fatalf("List = %+v", keys)
+		}
+		if keys[0].LastUsed.IsZero() || !keys[0].Revoked.IsZero() || keys[0].Name != "core" || len(keys[0].Scopes) != 1 {
+			t.Errorf("used key: %+v", keys[0])
+		}
+		if !keys[1].LastUsed.IsZero() || !keys[1].Revoked.Equal(now.Add(time.Minute)) || len(keys[1].Scopes) != 2 {
+			t.Errorf("revoked key: %+v", keys[1])
+		}
+	})
+}

@@ -64,6 +64,9 @@ func (c *common) open(ctx context.Context) (*store.DB, error) {
 	if c.db == "" && c.data == "" {
 		return nil, usageError{errors.New("say where the data lives: --data DIR (SQLite) or --db postgres://…")}
 	}
+	if err := checkDB(c.db); err != nil {
+		return nil, err
+	}
 	db, err := store.Open(ctx, c.db, c.data)
 	if err != nil {
 		return nil, err

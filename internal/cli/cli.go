@@ -11,7 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/kabuto-sec/kabuto/internal/config"
@@ -126,37 +128,87 @@ func parse(fs *flag.FlagSet, env *Env, args []string, summary string) error {
 // Version is the build's version, set with -ldflags "-X …/cli.Version=v1.2.3".
 var Version = ""
 
-func version() string {
-	if Version != "" {
-		return Version
+// build is what the Go toolchain recorded about this binary.
+type build struct {
+	version, revision, time, goVersion string
+	modified                           bool
+}
+
+func readBuild(bi *debug.BuildInfo) build {
+	b := build{version: Version, goVersion: runtime.Version()}
+	if bi == nil {
+		return b
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "+dirty"
-				}
-			}
+	b.goVersion = bi.GoVersion
+	if b.version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		b.version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.revision = s.Value
+		case "vcs.time":
+			b.time = s.Value
+		case "vcs.modified":
+			b.modified = s.Value == "true"
 		}
-		if rev != "" {
-			return "dev-" + rev[:min(12, len(rev))] + dirty
+	}
+	return b
+}
+
+// short is the version in one word, for /healthz and logs.
+func (b build) short() string {
+	switch {
+	case b.version != "":
+		return b.version
+	case b.revision != "":
+		v := "dev-" + b.revision[:min(12, len(b.revision))]
+		if b.modified {
+			v += "+dirty"
 		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
+		return v
 	}
 	return "dev"
 }
 
+// long is the version command's text: the module version, the commit it
+// was built from and when that was made, and the Go that built it.
+func (b build) long() string {
+	var sb strings.Builder
+	v := b.version
+	if v == "" {
+		v = "(development build, no module version)"
+	}
+	fmt.Fprintf(&sb, "kabuto %s\n", v)
+	switch {
+	case b.revision != "":
+		fmt.Fprintf(&sb, "commit %s", b.revision)
+		if b.time != "" {
+			fmt.Fprintf(&sb, " of %s", b.time)
+		}
+		if b.modified {
+			sb.WriteString(", with uncommitted changes")
+		}
+		sb.WriteString("\n")
+	default:
+		sb.WriteString("commit unknown (built outside a git checkout or with -buildvcs=false)\n")
+	}
+	fmt.Fprintf(&sb, "built with %s for %s/%s\n", b.goVersion, runtime.GOOS, runtime.GOARCH)
+	return sb.String()
+}
+
+func thisBuild() build {
+	bi, _ := debug.ReadBuildInfo()
+	return readBuild(bi)
+}
+
+func version() string { return thisBuild().short() }
+
 func runVersion(_ context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if err := parse(fs, env, args, "Print the version."); err != nil {
+	if err := parse(fs, env, args, "Print the version: module version, commit and its time, Go version."); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, "kabuto", version())
+	fmt.Fprint(env.Stdout, thisBuild().long())
 	return nil
 }

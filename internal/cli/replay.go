@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -146,6 +147,13 @@ func runPolicy(_ context.Context, env *Env, args []string) error {
 		return nil
 	}
 	p, err := risk.LoadPolicyFile(*check)
+	var pes risk.PolicyErrors
+	if errors.As(err, &pes) {
+		for _, pe := range pes {
+			fmt.Fprintln(env.Stderr, pe)
+		}
+		return fmt.Errorf("%s: %d errors", *check, len(pes))
+	}
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func FuzzLoadPolicy(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := loadPolicy("fuzz.yaml", src)
 		if err != nil {
-			if _, ok := err.(*PolicyError); !ok {
+			if _, ok := err.(*PolicyError); !ok && !isPolicyErrors(err) {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return
@@ -35,4 +35,9 @@ func FuzzLoadPolicy(f *testing.F) {
 			}
 		}
 	})
+}
+
+func isPolicyErrors(err error) bool {
+	_, ok := err.(PolicyErrors)
+	return ok
 }

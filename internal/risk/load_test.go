@@ -34,7 +34,8 @@ func TestLoadPolicyErrors(t *testing.T) {
 		{"not a mapping", "- 1\n", 1, "", "", "want a YAML mapping"},
 		{"no version", "thresholds: {challenge: 1}\nrules: []\n", 1, "", "version", "missing"},
 		{"unknown top field", "version: x\nthresholds: {}\nrulez: []\n", 3, "", "rulez", "unknown field"},
-		{"thresholds order", "version: x\nthresholds: {challenge: 60, hold: 50}\nrules: []\n", 2, "", "thresholds", "challenge <="},
+		{"thresholds order", "version: x\nthresholds: {challenge: 60, challenge_phishing_resistant: 60, hold: 50, deny: 90}\nrules: []\n", 2, "", "thresholds", "challenge <="},
+		{"threshold missing", "version: x\nthresholds: {challenge: 60, hold: 70, deny: 90}\nrules: []\n", 2, "", "thresholds.challenge_phishing_resistant", "missing"},
 		{"threshold range", "version: x\nthresholds: {challenge: 300}\nrules: []\n", 2, "", "thresholds.challenge", "from 1 to 101"},
 		{"cel syntax", head + "  - id: r1\n    when: account.frozen &&\n    action: deny\n    reason: x\n", 5, "r1", "when", "CEL"},
 		{"cel unknown var", head + "  - id: r1\n    reason: x\n    weight: 5\n    when: account.nope\n", 7, "r1", "when", "undeclared reference"},
@@ -58,11 +59,58 @@ func TestLoadPolicyErrors(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want a *PolicyError", err)
 			}
-			if pe.Line != tt.line || pe.Rule != tt.rule || pe.Field != tt.field || !strings.Contains(pe.Msg, tt.inMsg) {
-				t.Errorf("got %q (line %d rule %q field %q), want line %d rule %q field %q containing %q", err, pe.Line, pe.Rule, pe.Field, tt.line, tt.rule, tt.field, tt.inMsg)
+			all := []*PolicyError{pe}
+			var pes PolicyErrors
+			if errors.As(err, &pes) {
+				all = pes
+			}
+			found := false
+			for _, pe := range all {
+				found = found || pe.Line == tt.line && pe.Rule == tt.rule && pe.Field == tt.field && strings.Contains(pe.Msg, tt.inMsg)
+			}
+			if !found {
+				t.Errorf("got %q, want an error on line %d rule %q field %q containing %q", err, tt.line, tt.rule, tt.field, tt.inMsg)
 			}
 			if !strings.HasPrefix(err.Error(), "p.yaml: ") {
 				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+// TestLoadPolicyReportsAll gives policies with several mistakes: one
+// check names every one of them (rule, line, field), and a threshold
+// left out is named as missing, not as out of order.
+func TestLoadPolicyReportsAll(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // each error, in order
+	}{
+		{"thresholds missing and a bad rule", "version: x\nthresholds: {challenge: 30, hold: 70}\nrules:\n  - {id: r1, when: account.frozen, weight: 500, reason: x}\n",
+			[]string{"line 2: field thresholds.challenge_phishing_resistant: missing", "line 2: field thresholds.deny: missing", "line 4: rule r1: field weight: want an integer from -100 to 100"}},
+		{"three rules", head + "  - {id: r1, when: account.nope, weight: 5, reason: x}\n  - {id: r2, when: account.frozen, weight: 5, reason: Bad}\n  - {id: r3, when: account.frozen, reason: x}\n  - {id: r1, when: account.frozen, weight: 1, reason: x}\n",
+			[]string{"line 4: rule r1: field when: CEL", "line 5: rule r2: field reason:", "line 6: rule r3: field weight: want a weight or an action", "line 7: rule r1: field id: duplicate rule id (first on line 4)"}},
+		{"unknown fields", "version: x\nthresholds: {challenge: 30, challenge_phishing_resistant: 50, hold: 70, deny: 90, freeze: 95}\npolicy: y\nrules: []\n",
+			[]string{"line 2: field thresholds.freeze: unknown threshold", "line 3: field policy: unknown field"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadPolicy("p.yaml", []byte(tt.src))
+			var pes PolicyErrors
+			if !errors.As(err, &pes) {
+				t.Fatalf("err = %v, want PolicyErrors", err)
+			}
+			if len(pes) != len(tt.want) {
+				t.Fatalf("%d errors, want %d:\n%v", len(pes), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(pes[i].Error(), w) {
+					t.Errorf("error %d = %q, want it to contain %q", i, pes[i].Error(), w)
+				}
+			}
+			if strings.Contains(err.Error(), "challenge <=") {
+				t.Errorf("a missing threshold reported as an ordering error: %v", err)
 			}
 		})
 	}

@@ -174,6 +174,30 @@ type PolicyError struct {
 	Msg    string
 }
 
+// PolicyErrors is every error found in a policy, in the order of the
+// file: LoadPolicy reports them all at once when there is more than one.
+type PolicyErrors []*PolicyError
+
+func (e PolicyErrors) Error() string {
+	s := make([]string, len(e))
+	for i, pe := range e {
+		s[i] = pe.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap returns the errors, for errors.As.
+func (e PolicyErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, pe := range e {
+		out[i] = pe
+	}
+	return out
+}
+
+// maxPolicyErrors bounds the errors one check reports.
+const maxPolicyErrors = 50
+
 func (e *PolicyError) Error() string {
 	var b strings.Builder
 	if e.Policy != "" {
@@ -227,8 +251,10 @@ func LoadPolicyFile(path string) (*Policy, error) {
 }
 
 // LoadPolicy parses, validates and compiles a YAML policy. name labels it
-// in errors. Every error is a *PolicyError naming the line and, where
-// there is one, the rule and the field. LoadPolicy never panics.
+// in errors. Its error is a *PolicyError naming the line and, where there
+// is one, the rule and the field, or PolicyErrors when the policy has
+// more than one: each top-level field and each rule is checked on its
+// own, so one check reports them all. LoadPolicy never panics.
 func LoadPolicy(name string, src []byte) (p *Policy, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -242,16 +268,32 @@ func LoadPolicy(name string, src []byte) (p *Policy, err error) {
 func loadPolicy(name string, src []byte) (*Policy, error) {
 	l := loader{name: name}
 	p := l.load(src)
-	if l.err != nil {
-		return nil, l.err
+	l.flush()
+	switch len(l.errs) {
+	case 0:
+		return p, nil
+	case 1:
+		return nil, l.errs[0]
 	}
-	return p, nil
+	slices.SortStableFunc(l.errs, func(a, b *PolicyError) int { return a.Line - b.Line })
+	return nil, l.errs
 }
 
+// loader checks a policy. err is the first error of the part being
+// checked (a top-level field, a rule's field); flush moves it to errs
+// and lets the next part be checked.
 type loader struct {
 	name string
 	rule string
 	err  *PolicyError
+	errs PolicyErrors
+}
+
+func (l *loader) flush() {
+	if l.err != nil && len(l.errs) < maxPolicyErrors {
+		l.errs = append(l.errs, l.err)
+	}
+	l.err = nil
 }
 
 func (l *loader) fail(n *yaml.Node, field, format string, args ...any) {
@@ -309,17 +351,17 @@ func (l *loader) load(src []byte) *Policy {
 		default:
 			l.fail(k, k.Value, "unknown field (want version, description, thresholds, phishing_resistant_actions, rules)")
 		}
+		l.flush()
 	}
-	if l.err != nil {
-		return nil
-	}
-	if strings.TrimSpace(p.Version) == "" {
+	if strings.TrimSpace(p.Version) == "" && !seen["version"] {
 		l.fail(top, "version", "missing: a policy needs a version string")
-		return nil
+	} else if strings.TrimSpace(p.Version) == "" {
+		l.fail(top, "version", "empty: a policy needs a version string")
 	}
+	l.flush()
 	if !seen["thresholds"] {
-		l.fail(top, "thresholds", "missing")
-		return nil
+		l.fail(top, "thresholds", "missing: give challenge, challenge_phishing_resistant, hold and deny")
+		l.flush()
 	}
 	if rulesNode == nil || rulesNode.Kind != yaml.SequenceNode {
 		l.fail(orNode(rulesNode, top), "rules", "want a list of rules")
@@ -332,19 +374,37 @@ func (l *loader) load(src []byte) *Policy {
 	ids := map[string]int{}
 	for _, rn := range rulesNode.Content {
 		r := l.ruleNode(rn)
-		if l.err != nil {
-			return nil
+		l.flush()
+		l.rule = ""
+		if id := ruleID(rn); id != "" {
+			if prev, dup := ids[id]; dup {
+				l.rule = id
+				l.fail(rn, "id", "duplicate rule id (first on line %d)", prev)
+				l.flush()
+				l.rule = ""
+				continue
+			}
+			ids[id] = rn.Line
 		}
-		if prev, dup := ids[r.ID]; dup {
-			l.fail(rn, "id", "duplicate rule id (first on line %d)", prev)
-			return nil
+		if r != nil {
+			p.Rules = append(p.Rules, r)
 		}
-		ids[r.ID] = r.Line
-		p.Rules = append(p.Rules, r)
 	}
-	l.rule = ""
+	if len(l.errs) > 0 {
+		return nil
+	}
 	p.index()
 	return p
+}
+
+// ruleID is the id a rule's mapping gives, if any.
+func ruleID(n *yaml.Node) string {
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "id" && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
 }
 
 func orNode(n, def *yaml.Node) *yaml.Node {
@@ -403,9 +463,15 @@ func (l *loader) thresholds(n *yaml.Node) Thresholds {
 		l.fail(n, "thresholds", "want a mapping of challenge, challenge_phishing_resistant, hold, deny")
 		return t
 	}
+	ok := true
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		f := "thresholds." + k.Value
+		if seen[k.Value] {
+			l.fail(k, f, "given twice")
+		}
+		seen[k.Value] = true
 		switch k.Value {
 		case "challenge":
 			t.Challenge = l.int(v, f, 1, 101)
@@ -418,9 +484,20 @@ func (l *loader) thresholds(n *yaml.Node) Thresholds {
 		default:
 			l.fail(k, f, "unknown threshold (want challenge, challenge_phishing_resistant, hold, deny)")
 		}
+		if l.err != nil {
+			ok = false
+		}
+		l.flush()
 	}
-	if l.err == nil && !(t.Challenge <= t.ChallengePhishingResistant && t.ChallengePhishingResistant <= t.Hold && t.Hold <= t.Deny) {
-		l.fail(n, "thresholds", "want challenge <= challenge_phishing_resistant <= hold <= deny")
+	for _, f := range []string{"challenge", "challenge_phishing_resistant", "hold", "deny"} {
+		if !seen[f] {
+			l.fail(n, "thresholds."+f, "missing: give a score from 1 to 101 (101: never)")
+			l.flush()
+			ok = false
+		}
+	}
+	if ok && !(t.Challenge <= t.ChallengePhishingResistant && t.ChallengePhishingResistant <= t.Hold && t.Hold <= t.Deny) {
+		l.fail(n, "thresholds", "want challenge <= challenge_phishing_resistant <= hold <= deny, got %d, %d, %d, %d", t.Challenge, t.ChallengePhishingResistant, t.Hold, t.Deny)
 	}
 	return t
 }
@@ -494,11 +571,14 @@ func (l *loader) ruleNode(n *yaml.Node) *Rule {
 	}
 	l.rule = r.ID
 	seen := map[string]bool{}
+	bad := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if seen[k.Value] {
 			l.fail(k, k.Value, "given twice")
-			return nil
+			bad = true
+			l.flush()
+			continue
 		}
 		seen[k.Value] = true
 		switch k.Value {
@@ -528,10 +608,12 @@ func (l *loader) ruleNode(n *yaml.Node) *Rule {
 			l.fail(k, k.Value, "unknown field (want id, description, applies, when, weight, action, reason)")
 		}
 		if l.err != nil {
-			return nil
+			bad = true
+			l.flush()
 		}
 	}
 	switch {
+	case bad: // a field's error is reported; what is missing may be its typo
 	case whenNode == nil:
 		l.fail(n, "when", "missing")
 	case r.Reason == "":
@@ -541,13 +623,15 @@ func (l *loader) ruleNode(n *yaml.Node) *Rule {
 	case weightNode != nil && actionNode != nil:
 		l.fail(actionNode, "action", "give a weight or an action, not both")
 	}
-	if l.err != nil {
+	if l.err != nil || bad {
 		return nil
 	}
 	if r.Applies == nil {
 		r.Applies = actionTypes[:]
 	}
-	l.compile(r, whenNode)
+	if l.compile(r, whenNode); l.err != nil {
+		return nil
+	}
 	return r
 }
 
