@@ -14,6 +14,7 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
 
@@ -135,87 +136,88 @@ func TestConsoleOrigin(t *testing.T) {
 // each (before: 200 guesses, 200 entries, no wait). Another client, the
 // analyst, signs in meanwhile.
 func TestASVS2_2_1_ConsoleSignInThrottled(t *testing.T) {
-	db := storetest.SQLite(t)
-	ctx := context.Background()
-	keys := apikey.New(db)
-	admin, _, _ := keys.Create(ctx, "yamada", []string{apikey.ScopeAdmin}, time.Now())
-	now := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
-	trail := audit.New(db)
-	c := New(Config{Keys: keys, Audit: trail, DB: db, Alerts: alerts{}, Halts: halts{}, Tape: NewTape(10, 10), Now: func() time.Time { return now }})
-	mux := http.NewServeMux()
-	c.Mount(mux)
-	login := func(key, ip string) *http.Response {
-		r := httptest.NewRequest("POST", "/console/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.RemoteAddr = net.JoinHostPort(ip, "40000")
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
-		return w.Result()
-	}
-	refused := 0
-	for i := range 200 {
-		resp := login("kb_guess_"+strings.Repeat("x", i%7+5), "203.0.113.9")
-		switch resp.StatusCode {
-		case http.StatusUnauthorized:
-		case http.StatusTooManyRequests:
-			refused++
-			if resp.Header.Get("Retry-After") == "" {
-				t.Fatal("429 without Retry-After")
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		keys := apikey.New(db)
+		admin, _, _ := keys.Create(ctx, "yamada", []string{apikey.ScopeAdmin}, time.Now())
+		now := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+		trail := audit.New(db)
+		c := New(Config{Keys: keys, Audit: trail, DB: db, Alerts: alerts{}, Halts: halts{}, Tape: NewTape(10, 10), Now: func() time.Time { return now }})
+		mux := http.NewServeMux()
+		c.Mount(mux)
+		login := func(key, ip string) *http.Response {
+			r := httptest.NewRequest("POST", "/console/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.RemoteAddr = net.JoinHostPort(ip, "40000")
+			w := httptest.NewRecorder()
+			mux.ServeHTTP(w, r)
+			return w.Result()
+		}
+		refused := 0
+		for i := range 200 {
+			resp := login("kb_guess_"+strings.Repeat("x", i%7+5), "203.0.113.9")
+			switch resp.StatusCode {
+			case http.StatusUnauthorized:
+			case http.StatusTooManyRequests:
+				refused++
+				if resp.Header.Get("Retry-After") == "" {
+					t.Fatal("429 without Retry-After")
+				}
+			default:
+				t.Fatalf("guess %d: %d", i, resp.StatusCode)
 			}
-		default:
-			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+			now = now.Add(100 * time.Millisecond)
 		}
-		now = now.Add(100 * time.Millisecond)
-	}
-	if refused < 150 {
-		t.Errorf("only %d of 200 guesses refused unchecked", refused)
-	}
-	// The right key from the guessing client waits too...
-	if resp := login(admin, "203.0.113.9"); resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("right key from the throttled client: %d", resp.StatusCode)
-	}
-	// ...but the analyst elsewhere signs in, and so does an IPv6 neighbour
-	// outside the guesser's /64.
-	if resp := login(admin, "198.51.100.7"); resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("analyst from another client: %d", resp.StatusCode)
-	}
-	es, _ := trail.List(ctx, "", 1000)
-	failed := 0
-	for _, e := range es {
-		if e.Action == "console_login_failed" {
-			failed++
+		if refused < 150 {
+			t.Errorf("only %d of 200 guesses refused unchecked", refused)
 		}
-	}
-	if failed > 8 {
-		t.Errorf("%d audit entries for one client's failures", failed)
-	}
-	// IPv6: one /64 is one client.
-	for i := range 10 {
-		login("kb_guess_v6_xxxxx", "2001:db8:1:2::"+string(rune('a'+i)))
-	}
-	if resp := login("kb_guess_v6_xxxxx", "2001:db8:1:2::ff"); resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("the same /64 from another address: %d", resp.StatusCode)
-	}
-	if resp := login(admin, "2001:db8:1:3::1"); resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("another /64: %d", resp.StatusCode)
-	}
-	// The wait ends (at most 15 minutes after the last failure).
-	now = now.Add(16 * time.Minute)
-	if resp := login(admin, "203.0.113.9"); resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("right key after the wait: %d", resp.StatusCode)
-	}
-	// Many clients, one failure each: the trail gets a bounded number of
-	// entries, then counts of all.
-	es, _ = trail.List(ctx, "", 1000)
-	before := len(es)
-	for i := range 300 {
-		login("kb_guess_many_xxxxx", "192.0.2."+strconv.Itoa(i%250))
-		if i == 249 {
-			now = now.Add(time.Second)
+		// The right key from the guessing client waits too...
+		if resp := login(admin, "203.0.113.9"); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("right key from the throttled client: %d", resp.StatusCode)
 		}
-	}
-	es, _ = trail.List(ctx, "", 1000)
-	if n := len(es) - before; n > 40 {
-		t.Errorf("300 failures from 250 clients: %d audit entries", n)
-	}
+		// ...but the analyst elsewhere signs in, and so does an IPv6 neighbour
+		// outside the guesser's /64.
+		if resp := login(admin, "198.51.100.7"); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("analyst from another client: %d", resp.StatusCode)
+		}
+		es, _ := trail.List(ctx, "", 1000)
+		failed := 0
+		for _, e := range es {
+			if e.Action == "console_login_failed" {
+				failed++
+			}
+		}
+		if failed > 8 {
+			t.Errorf("%d audit entries for one client's failures", failed)
+		}
+		// IPv6: one /64 is one client.
+		for i := range 10 {
+			login("kb_guess_v6_xxxxx", "2001:db8:1:2::"+string(rune('a'+i)))
+		}
+		if resp := login("kb_guess_v6_xxxxx", "2001:db8:1:2::ff"); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("the same /64 from another address: %d", resp.StatusCode)
+		}
+		if resp := login(admin, "2001:db8:1:3::1"); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("another /64: %d", resp.StatusCode)
+		}
+		// The wait ends (at most 15 minutes after the last failure).
+		now = now.Add(16 * time.Minute)
+		if resp := login(admin, "203.0.113.9"); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("right key after the wait: %d", resp.StatusCode)
+		}
+		// Many clients, one failure each: the trail gets a bounded number of
+		// entries, then counts of all.
+		es, _ = trail.List(ctx, "", 1000)
+		before := len(es)
+		for i := range 300 {
+			login("kb_guess_many_xxxxx", "192.0.2."+strconv.Itoa(i%250))
+			if i == 249 {
+				now = now.Add(time.Second)
+			}
+		}
+		es, _ = trail.List(ctx, "", 1000)
+		if n := len(es) - before; n > 40 {
+			t.Errorf("300 failures from 250 clients: %d audit entries", n)
+		}
+	})
 }
