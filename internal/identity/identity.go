@@ -357,8 +357,8 @@ func (s *Service) Factors(ctx context.Context, account string) (Factors, error) 
 // password, counts the failure atomically and locks at the threshold.
 // Unknown accounts cost the same hash and get the same answer.
 func (s *Service) CheckPassword(ctx context.Context, account, password string, c session.Client) error {
-	perIP := Limit{Free: s.cfg.PerIP, Window: s.cfg.Window, Backoff: s.cfg.Window / 10, MaxBackoff: 4 * s.cfg.Window}
-	perNet := Limit{Free: s.cfg.PerNetwork, Window: s.cfg.Window, Backoff: s.cfg.Window / 10, MaxBackoff: 4 * s.cfg.Window}
+	perIP := Limit{Free: s.cfg.PerIP, Window: s.cfg.Window, Fixed: true}
+	perNet := Limit{Free: s.cfg.PerNetwork, Window: s.cfg.Window, Fixed: true}
 	if err := s.take(ctx, keyLimit{"password:ip:" + c.IP, perIP}, keyLimit{"password:net:" + c.Network, perNet}); err != nil {
 		if err != errTooMany {
 			return err

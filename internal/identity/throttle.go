@@ -20,15 +20,27 @@ import (
 // after that doubles the wait, up to MaxBackoff. A quiet Window after the
 // last attempt and its wait forgets the count. A negative Free means no
 // limit.
+//
+// A Fixed limit is a plain rate instead, for keys many people may share (a
+// network, a client address behind a carrier's NAT): Free attempts per
+// Window from the window's first attempt, then none until it ends, and a
+// busy key is never held past its window.
 type Limit struct {
 	Free       int
 	Window     time.Duration
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	Fixed      bool
 }
 
 // wait returns the wait after the n-th attempt.
 func (l Limit) wait(n int64) time.Duration {
+	if l.Fixed {
+		if n >= int64(l.Free) {
+			return l.Window
+		}
+		return 0
+	}
 	if n < int64(l.Free) {
 		return 0
 	}
@@ -103,12 +115,20 @@ func (t *Throttle) Take(ctx context.Context, key string, l Limit) error {
 		if now < until {
 			return &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
 		}
-		next := n + 1
-		if now-max(last, until) >= l.Window.Microseconds() {
-			next = 1 // quiet for a window since the last attempt and wait
+		next, stamp, nextUntil := n+1, now, now+l.wait(n+1).Microseconds()
+		switch {
+		case l.Fixed && now-last >= l.Window.Microseconds():
+			next, nextUntil = 1, now+l.wait(1).Microseconds() // a new window
+		case l.Fixed:
+			stamp, nextUntil = last, 0 // last_us keeps the window's start
+			if next >= int64(l.Free) {
+				nextUntil = last + l.Window.Microseconds()
+			}
+		case now-max(last, until) >= l.Window.Microseconds():
+			next, nextUntil = 1, now+l.wait(1).Microseconds() // quiet for a window since the last attempt and wait
 		}
 		res, err := t.db.ExecContext(ctx, `UPDATE throttles SET n = $1, last_us = $2, until_us = $3 WHERE key = $4 AND n = $5 AND last_us = $6 AND until_us = $7`,
-			next, now, now+l.wait(next).Microseconds(), key, n, last, until)
+			next, stamp, nextUntil, key, n, last, until)
 		if err != nil {
 			return err
 		}
@@ -161,15 +181,15 @@ var (
 	// session (or browser), network and client address.
 	limitGuessAccount = Limit{Free: 10, Window: 24 * time.Hour, Backoff: 30 * time.Second, MaxBackoff: time.Hour}
 	limitGuessSession = Limit{Free: 5, Window: time.Hour, Backoff: time.Minute, MaxBackoff: time.Hour}
-	limitGuessNetwork = Limit{Free: 100, Window: time.Hour, Backoff: 10 * time.Second, MaxBackoff: time.Hour}
+	limitGuessNetwork = Limit{Free: 200, Window: 15 * time.Minute, Fixed: true}
 	// Emailed codes sent: per account, session (or browser) and network.
 	limitSendAccount = Limit{Free: 5, Window: time.Hour, Backoff: time.Minute, MaxBackoff: 6 * time.Hour}
 	limitSendSession = Limit{Free: 5, Window: time.Hour, Backoff: time.Minute, MaxBackoff: 6 * time.Hour}
-	limitSendNetwork = Limit{Free: 60, Window: time.Hour, Backoff: 10 * time.Second, MaxBackoff: time.Hour}
+	limitSendNetwork = Limit{Free: 200, Window: 15 * time.Minute, Fixed: true}
 	// Anonymous endpoints that change state or send mail (self-lock,
 	// unlock, sign-up): per client address, network and target.
-	limitAnonClient  = Limit{Free: 10, Window: time.Hour, Backoff: 30 * time.Second, MaxBackoff: 6 * time.Hour}
-	limitAnonNetwork = Limit{Free: 60, Window: time.Hour, Backoff: 10 * time.Second, MaxBackoff: time.Hour}
+	limitAnonClient  = Limit{Free: 10, Window: time.Hour, Fixed: true}
+	limitAnonNetwork = Limit{Free: 100, Window: time.Hour, Fixed: true}
 	limitAnonTarget  = Limit{Free: 3, Window: 24 * time.Hour, Backoff: 10 * time.Minute, MaxBackoff: 24 * time.Hour}
 )
 

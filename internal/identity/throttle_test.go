@@ -159,3 +159,27 @@ func TestCodeLimitsAcrossProcesses(t *testing.T) {
 		}
 	})
 }
+
+// TestThrottleFixed: a fixed limit lets Free attempts through per window
+// from its first attempt, and a key busy all the time (a carrier's
+// network) is never held past the end of its window.
+func TestThrottleFixed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &clock{t: time.Unix(1_700_000_000, 0)}
+		th := NewThrottle(db, c.Now)
+		l := Limit{Free: 3, Window: time.Minute, Fixed: true}
+		for w := range 5 {
+			ok := 0
+			for range 12 {
+				if th.Take(ctx, "net", l) == nil {
+					ok++
+				}
+				c.Add(5 * time.Second)
+			}
+			if ok != 3 {
+				t.Fatalf("window %d: %d attempts through, want 3", w, ok)
+			}
+		}
+	})
+}
