@@ -21,7 +21,7 @@ type guardView struct{ p *pipeline.Pipeline }
 
 func (g guardView) SetHalt(symbol string, halted bool) { g.p.SetHalt(symbol, halted) }
 func (g guardView) SetFrozen(account string, frozen bool) {
-	g.p.Risk.SetFrozen(account, frozen)
+	g.p.SetFrozen(account, frozen) // and, in a cluster, every node
 }
 
 // customerNotices queues the back office's notices through the front

@@ -122,6 +122,9 @@ func (d *Decision) AppendJSON(b []byte) []byte {
 	w.int("score", int64(d.Score))
 	w.strs("reasons", d.Reasons)
 	w.str("policy", d.Policy)
+	if d.Node != "" {
+		w.str("node", d.Node)
+	}
 	return append(w.b, '}')
 }
 

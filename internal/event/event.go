@@ -178,6 +178,9 @@ type Decision struct {
 	Score   int       `json:"score"`
 	Reasons []string  `json:"reasons"`
 	Policy  string    `json:"policy"`
+	// Node is the cluster node that decided (kabuto serve --cluster);
+	// empty, and left out of the JSON, for a single process.
+	Node string `json:"node,omitempty"`
 }
 
 // Alert actions.

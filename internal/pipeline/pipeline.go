@@ -56,7 +56,22 @@ type Pipeline struct {
 	// Log receives the operator's warnings (nil: slog.Default()).
 	Log *slog.Logger
 
+	// Cluster, when set, is the cluster node this pipeline runs in
+	// (internal/cluster): Decide and Observe hand every record to it, and
+	// it has it decided by the node that owns the account, with that
+	// node's engine; halts and freezes set here are written through to it.
+	Cluster Cluster
+
 	mu sync.Mutex // orders the watchtower's view of the stream
+}
+
+// Cluster is a cluster node as a pipeline sees it.
+type Cluster interface {
+	Decide(ctx context.Context, r *event.Record) (event.Decision, error)
+	Observe(ctx context.Context, r *event.Record) error
+	// SetHalt and SetFrozen tell every node of a halt or freeze.
+	SetHalt(symbol string, halted bool)
+	SetFrozen(account string, frozen bool)
 }
 
 // NewPipeline returns a pipeline over the engine and the watchtower.
@@ -72,6 +87,9 @@ var ErrNotAction = errors.New("pipeline: not a customer action")
 func (p *Pipeline) Decide(ctx context.Context, r *event.Record) (event.Decision, error) {
 	if !r.Type.Action() {
 		return event.Decision{}, ErrNotAction
+	}
+	if p.Cluster != nil {
+		return p.Cluster.Decide(ctx, r)
 	}
 	if err := ctx.Err(); err != nil {
 		return event.Decision{}, err
@@ -96,6 +114,9 @@ func (p *Pipeline) Decide(ctx context.Context, r *event.Record) (event.Decision,
 
 // Observe feeds a record that needs no decision: reference data, bars, fills.
 func (p *Pipeline) Observe(ctx context.Context, r *event.Record) error {
+	if p.Cluster != nil {
+		return p.Cluster.Observe(ctx, r)
+	}
 	if r.Type.Action() {
 		_, err := p.Decide(ctx, r)
 		return err
@@ -199,10 +220,21 @@ func (p *Pipeline) apply(a *event.Alert) {
 // SetHalt halts (or resumes) buying of symbol by hand, as an analyst does.
 func (p *Pipeline) SetHalt(symbol string, halted bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.Risk.SetHalt(symbol, halted)
 	if !halted {
 		p.Watch.Release(symbol)
+	}
+	p.mu.Unlock()
+	if p.Cluster != nil {
+		p.Cluster.SetHalt(symbol, halted)
+	}
+}
+
+// SetFrozen freezes (or unfreezes) an account, as the back office does.
+func (p *Pipeline) SetFrozen(account string, frozen bool) {
+	p.Risk.SetFrozen(account, frozen)
+	if p.Cluster != nil {
+		p.Cluster.SetFrozen(account, frozen)
 	}
 }
 

@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the node's figures per partition, for Prometheus.
+type metrics struct {
+	n                *Node
+	local, forwarded atomic.Uint64
+	reg              *prometheus.Registry
+
+	owned, owner, lag, rebuild, served, ready, decided *prometheus.Desc
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{n: n, reg: prometheus.NewRegistry()}
+	m.owned = prometheus.NewDesc("kabuto_cluster_partition_owned", "1 when this node owns and has rebuilt the partition.", []string{"kind", "partition"}, nil)
+	m.owner = prometheus.NewDesc("kabuto_cluster_partition_owner", "1 for the node that holds the partition's lease, as the lease bucket says.", []string{"kind", "partition", "owner"}, nil)
+	m.lag = prometheus.NewDesc("kabuto_cluster_partition_lag", "Records of the stream the partition's watchtower on this node has not read yet.", []string{"kind", "partition"}, nil)
+	m.rebuild = prometheus.NewDesc("kabuto_cluster_partition_rebuild_seconds", "How long this node took to rebuild the partition the last time it took it.", []string{"kind", "partition"}, nil)
+	m.served = prometheus.NewDesc("kabuto_cluster_partition_forwarded_total", "Requests of other nodes this node answered for the partition.", []string{"kind", "partition"}, nil)
+	m.ready = prometheus.NewDesc("kabuto_cluster_ready", "1 when the node holds the state of every partition it should own.", nil, nil)
+	m.decided = prometheus.NewDesc("kabuto_cluster_routed_total", "Records this node took, decided here (local) or by the owner (forwarded).", []string{"where"}, nil)
+	m.reg.MustRegister(m)
+	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.owned, m.owner, m.lag, m.rebuild, m.served, m.ready, m.decided} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	n := m.n
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, g := range n.guards {
+		p := strconv.Itoa(g.id)
+		ch <- prometheus.MustNewConstMetric(m.owned, prometheus.GaugeValue, b(g.ready.Load()), "guard", p)
+		ch <- prometheus.MustNewConstMetric(m.rebuild, prometheus.GaugeValue, time.Duration(g.rebuild.Load()).Seconds(), "guard", p)
+		ch <- prometheus.MustNewConstMetric(m.served, prometheus.CounterValue, float64(g.served.Load()), "guard", p)
+	}
+	for _, w := range n.watches {
+		p := strconv.Itoa(w.id)
+		ch <- prometheus.MustNewConstMetric(m.owned, prometheus.GaugeValue, b(w.ready.Load()), "watch", p)
+		ch <- prometheus.MustNewConstMetric(m.rebuild, prometheus.GaugeValue, time.Duration(w.rebuild.Load()).Seconds(), "watch", p)
+		lag := 0.0
+		if w.held {
+			lag = float64(w.lag.Load())
+		}
+		ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, lag, "watch", p)
+	}
+	for _, o := range n.Owners() {
+		ch <- prometheus.MustNewConstMetric(m.owner, prometheus.GaugeValue, 1, o.Kind, strconv.Itoa(o.Partition), o.Node)
+	}
+	ch <- prometheus.MustNewConstMetric(m.ready, prometheus.GaugeValue, b(n.Ready()))
+	ch <- prometheus.MustNewConstMetric(m.decided, prometheus.CounterValue, float64(m.local.Load()), "local")
+	ch <- prometheus.MustNewConstMetric(m.decided, prometheus.CounterValue, float64(m.forwarded.Load()), "forwarded")
+}
+
+// Owner is who holds one partition's lease.
+type Owner struct {
+	Kind      string `json:"kind"` // guard or watch
+	Partition int    `json:"partition"`
+	Node      string `json:"node"`
+}
+
+// Owners returns the holder of every partition's lease, as this node last
+// saw the lease bucket.
+func (n *Node) Owners() []Owner {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []Owner
+	for i := range n.cfg.Partitions {
+		for _, k := range []struct{ kind, key string }{{"guard", "g." + strconv.Itoa(i)}, {"watch", "w." + strconv.Itoa(i)}} {
+			if o, ok := n.owners[k.key]; ok {
+				out = append(out, Owner{Kind: k.kind, Partition: i, Node: o})
+			}
+		}
+	}
+	return out
+}
+
+// Handler wraps a node's HTTP handler: /readyz answers 503 until the node
+// holds its partitions' state, and, for a caller that authorized lets
+// through, GET /api/v1/cluster tells the node's view of the cluster and
+// GET /api/v1/cluster/metrics the per-partition metrics.
+func (n *Node) Handler(next http.Handler, authorized func(*http.Request) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch r.URL.Path {
+		case "/readyz":
+			if !n.Ready() {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				json.NewEncoder(w).Encode(map[string]string{"error": "unavailable", "message": "this node does not hold its partitions' state yet", "node": n.cfg.Node})
+				return
+			}
+		case "/api/v1/cluster", "/api/v1/cluster/metrics":
+			if authorized == nil || !authorized(r) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				json.NewEncoder(w).Encode(map[string]string{"error": "unauthenticated", "message": "send an API key with the metrics or admin scope as Authorization: Bearer kb_…"})
+				return
+			}
+			if r.URL.Path == "/api/v1/cluster/metrics" {
+				promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"node": n.cfg.Node, "cluster": n.cfg.Cluster, "ready": n.Ready(),
+				"members": n.liveMembers(), "partitions": n.cfg.Partitions, "owners": n.Owners()})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,220 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
+)
+
+// watchPart is one watchtower partition: the instruments whose hash falls
+// in it (and the records of no instrument of the accounts whose hash does),
+// with every account's records in them.
+type watchPart struct {
+	id  int
+	key string
+
+	held bool // the lease loop's
+	rev  uint64
+
+	mu  sync.Mutex
+	gen int
+	w   *surveil.Watch
+	cc  jetstream.ConsumeContext
+
+	ready   atomic.Bool
+	lag     atomic.Uint64
+	rebuild atomic.Int64
+	seen    atomic.Uint64
+}
+
+// stopConsume stops reading and drops the partition's state.
+func (p *watchPart) stopConsume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gen++
+	p.ready.Store(false)
+	if p.cc != nil {
+		p.cc.Stop()
+		p.cc = nil
+	}
+	p.w = nil
+}
+
+// acquireWatch rebuilds watchtower partition p from the whole retained
+// stream of its subjects into a new watchtower and goes on reading it.
+// While it catches up, the alerts it raises again are recognised by their
+// ids (a watchtower fed the same records in the same order raises the same
+// alerts with the same ids) and not carried out twice.
+func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
+	p.mu.Lock()
+	gen := p.gen
+	w := surveil.New(n.pipe.Watch.Config())
+	p.w = w
+	p.mu.Unlock()
+	start := time.Now()
+	q := strconv.Itoa(p.id)
+	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{n.subject("rec.*." + q), n.subject("ref." + q)},
+	})
+	if err == nil {
+		var info *jetstream.ConsumerInfo
+		if info, err = cons.Info(ctx); err == nil && info.NumPending == 0 {
+			p.rebuild.Store(int64(time.Since(start)))
+			p.ready.Store(true)
+		}
+	}
+	if err != nil {
+		n.log.Error("watchtower partition not read", "partition", p.id, "err", err)
+		return
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		p.lag.Store(meta.NumPending)
+		n.watchMsg(ctx, p, w, gen, m)
+		if meta.NumPending == 0 && !p.ready.Load() {
+			p.rebuild.Store(int64(time.Since(start)))
+			p.ready.Store(true)
+			n.log.Info("watchtower partition owned", "partition", p.id, "rebuild", time.Since(start).Round(time.Millisecond))
+		}
+	})
+	if err != nil {
+		n.log.Error("watchtower partition not read", "partition", p.id, "err", err)
+		return
+	}
+	p.mu.Lock()
+	if p.gen != gen {
+		p.mu.Unlock()
+		cc.Stop()
+		return
+	}
+	p.cc = cc
+	p.mu.Unlock()
+}
+
+// watchMsg feeds one stored record to partition p's watchtower and carries
+// out the alerts it raises.
+func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen int, m jetstream.Msg) {
+	r, err := event.Decode(m.Data())
+	if err != nil {
+		n.log.Error("stored record not read", "err", err)
+		return
+	}
+	var d *event.Decision
+	if h := m.Headers().Get(hdrDecision); h != "" {
+		d = new(event.Decision)
+		if err := json.Unmarshal([]byte(h), d); err != nil {
+			n.log.Error("stored decision not read", "event", r.ID, "err", err)
+			return
+		}
+	}
+	p.mu.Lock()
+	if p.gen != gen {
+		p.mu.Unlock()
+		return
+	}
+	alerts := w.Observe(r, d)
+	heat := -1
+	if r.Symbol != "" {
+		heat = w.Heat(r.Symbol)
+	}
+	p.mu.Unlock()
+	p.seen.Add(1)
+	if heat >= 0 && p.ready.Load() {
+		n.putHeat(ctx, r.Symbol, heat)
+	}
+	for i := range alerts {
+		n.raise(ctx, p.id, alerts[i])
+	}
+}
+
+// raise stores alert a of partition q in the alerts stream and, unless
+// the stream had it already, carries out its action.
+func (n *Node) raise(ctx context.Context, q int, a event.Alert) {
+	pre := "c" + strconv.Itoa(q) + "-"
+	a.Alert = pre + a.Alert
+	if a.Campaign != "" {
+		a.Campaign = pre + a.Campaign
+	}
+	msg := nats.NewMsg(n.subject("alert." + strconv.Itoa(q)))
+	msg.Data = a.AppendJSON(nil)
+	msg.Header.Set(jetstream.MsgIDHeader, a.Alert)
+	msg.Header.Set(hdrNode, n.cfg.Node)
+	ack, err := n.js.PublishMsg(ctx, msg)
+	if err != nil {
+		n.log.Error("alert not stored in the stream; carrying it out", "alert", a.Alert, "err", err)
+	} else if ack.Duplicate {
+		return // raised before this node took the partition, and carried out then
+	}
+	if err := n.pipe.Sink.Alert(ctx, &a); err != nil {
+		n.log.Error("alert not logged in the database", "alert", a.Alert, "err", err)
+	}
+	if n.cfg.OnAlert != nil {
+		n.cfg.OnAlert(ctx, a)
+		return
+	}
+	switch a.Action {
+	case event.AlertHaltBuys:
+		if a.Symbol != "" {
+			n.SetHalt(a.Symbol, true)
+		}
+	case event.AlertFreezeAccounts:
+		for _, acct := range a.Accounts {
+			n.SetFrozen(acct, true)
+		}
+	}
+}
+
+// releaseWatch hands watchtower partition p over.
+func (n *Node) releaseWatch(ctx context.Context, p *watchPart) error {
+	p.stopConsume()
+	p.held = false
+	return n.giveBack(ctx, p.key, p.rev)
+}
+
+// readReference reads the reference records (instruments, bars) into the
+// node's engine, from the start of the stream and as they come.
+func (n *Node) readReference(ctx context.Context) error {
+	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{n.subject("ref.>")},
+	})
+	if err != nil {
+		return err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.NumPending == 0 {
+		n.refReady.Store(true)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if r, err := event.Decode(m.Data()); err == nil {
+			n.pipe.Risk.Observe(r)
+		}
+		if meta, err := m.Metadata(); err == nil && meta.NumPending == 0 {
+			n.refReady.Store(true)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	n.done.Add(1)
+	go func() {
+		defer n.done.Done()
+		<-ctx.Done()
+		cc.Stop()
+	}()
+	return nil
+}
