@@ -364,8 +364,8 @@ func termText(t SPFTerm) string {
 	switch {
 	case t.Value == "":
 		return q + t.Name
-	case strings.HasPrefix(t.Value, "/"):
-		return q + t.Name + t.Value
+	case (t.Name == "a" || t.Name == "mx") && strings.HasPrefix(t.Value, "/"):
+		return q + t.Name + t.Value // a prefix length without a domain
 	}
 	return q + t.Name + ":" + t.Value
 }
