@@ -156,7 +156,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	good := `{"id":"w-batch","type":"withdrawal","time":"2025-04-08T09:00:00+09:00","account":"C0000001","session":"demo-s1","amount_jpy":1000,"bank_hash":"b"}`
 	badRecord := `{"id":"o-bad","type":"order","time":"2025-04-08T09:00:00+09:00","account":"C0000001","order_id":"x","symbol":"7203","side":"buy","qty":"many","price_type":"market","account_kind":"cash"}`
 	code, m = call(t, "POST", api+"/events", DemoKey, "", "["+good+","+badRecord+"]")
-	if code != 400 || m["error"] != "invalid_field" || !strings.HasPrefix(m["message"].(string), "record 1: field qty") {
+	if code != 400 || m["error"] != "invalid_field" || !strings.HasPrefix(m["message"].(string), "record 2: field qty") {
 		t.Fatalf("bad batch: %d %v", code, m)
 	}
 	if code, m := call(t, "GET", api+"/decisions/w-batch", DemoKey, "", ""); code != 404 {

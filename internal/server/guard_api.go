@@ -58,7 +58,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err != nil {
 			e := err.(*event.Error)
-			where := "record " + strconv.Itoa(i)
+			where := "record " + strconv.Itoa(i+1) // from 1, as lines are
 			if ndjson {
 				where = "line " + strconv.Itoa(i+1)
 			}
@@ -111,7 +111,8 @@ func appendDecisions(b []byte, ds []event.Decision) []byte {
 // were decided (or observed) and stored, and their decisions are final;
 // from the record the guard could not take on, nothing was decided and
 // nothing of them is stored. The answer lists both: decisions for the
-// first, and "unprocessed" (index, or line for JSON Lines, and id) for
+// first, and "unprocessed" (record, counted from 1 in both encodings as
+// error messages count; index, from 0, or line for JSON Lines; id) for
 // the rest, to be sent again, alone. Fail closed: an action with no
 // decision is refused.
 func partial(done []event.Decision, rest []*event.Record, index []int, ndjson bool, skipped int) []byte {
@@ -138,7 +139,9 @@ func partial(done []event.Decision, rest []*event.Record, index []int, ndjson bo
 			n++
 		}
 		id, _ := json.Marshal(rec.ID)
-		b = append(b, `{"`+where+`":`...)
+		b = append(b, `{"record":`...) // from 1 in both encodings
+		b = strconv.AppendInt(b, int64(index[i]+1), 10)
+		b = append(b, `,"`+where+`":`...)
 		b = strconv.AppendInt(b, int64(n), 10)
 		b = append(append(append(b, `,"event":`...), id...), `,"type":"`+string(rec.Type)+`"}`...)
 	}

@@ -283,13 +283,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, http.StatusInternalServerError, errorBody{Error: reason.Internal, Message: "something went wrong on our side; nothing was changed"})
 }
 
-// writeJSON writes v indented, for people reading the API with curl.
+// writeJSON writes v as compact JSON, one line, as every answer of the
+// API is written (errors and successes alike; pipe to jq to read).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	json.NewEncoder(w).Encode(v)
 }
 
 // writeCompact writes v as compact JSON, for machine-to-machine calls on
