@@ -650,3 +650,40 @@ func TestHeldActionsAndReportsOpenCases(t *testing.T) {
 		}
 	})
 }
+
+// TestLiftingASurveillanceHaltNeedsFourEyes: a halt the watchtower set
+// is lifted on a proposal approved by a supervisor other than the
+// proposer; until then the guard keeps refusing buys.
+func TestLiftingASurveillanceHaltNeedsFourEyes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		if err := f.s.FromAlert(ctx, event.Alert{Alert: "AL9", Kind: "walk_up", Symbol: "9999", Score: 95, Action: event.AlertHaltBuys}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.ProposeLiftHalt(ctx, "sato", "7203", ""); codeOf(err) != reason.InvalidField {
+			t.Errorf("lifting a halt not in force: %v", err)
+		}
+		ap, err := f.s.ProposeLiftHalt(ctx, "sato", "9999", "the ramp is over")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Decide(ctx, "sato", ap.ID, true, ""); codeOf(err) != analyst.ReasonFourEyes {
+			t.Errorf("lifted by its proposer: %v", err)
+		}
+		if !f.g.isHalted("9999") {
+			t.Fatal("the guard lifted the halt on a refused approval")
+		}
+		if _, err := f.s.Decide(ctx, "suzuki", ap.ID, true, "agreed"); err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := f.b.Halts(ctx)
+		if f.g.isHalted("9999") || len(hs) != 0 {
+			t.Errorf("after approval: guard %v, list %v", f.g.isHalted("9999"), hs)
+		}
+		es := f.audits(t, "9999")
+		if len(es) < 2 || es[0].Action != "approved_lift_halt" || es[1].Action != "halt_lifted" || es[1].Actor != "analyst:suzuki" {
+			t.Errorf("audit = %+v", es)
+		}
+	})
+}

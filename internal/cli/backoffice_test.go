@@ -237,6 +237,37 @@ func TestHaltLiftedAnywhereIsLiftedInTheGuard(t *testing.T) {
 		if code, _ := call(t, "POST", api+"/accounts/C1/orders", admin, "o3", order, customer); code == 201 {
 			t.Error("a buy went through the API's halt")
 		}
+		// Lifting by four eyes: an analyst proposes, a supervisor approves.
+		people := analyst.New(db, nil)
+		keyOf := func(name, role string) string {
+			an, err := people.Create(ctx, name, role, "operator:test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret, _, err := a.keys.Create(ctx, an.Actor(), []string{apikey.ScopeAdmin}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return secret
+		}
+		sato, suzuki := keyOf("sato", analyst.RoleAnalyst), keyOf("suzuki", analyst.RoleSupervisor)
+		code, prop := call(t, "POST", api+"/halts/"+sym+"/lift", sato, "l1", `{"note":"ramp over"}`)
+		if code != 201 {
+			t.Fatalf("lift proposal: %d %v", code, prop)
+		}
+		if code, m := call(t, "POST", api+"/approvals/"+prop["id"].(string), sato, "l2", `{"decision":"approve"}`); code != 403 || m["error"] != "four_eyes_required" {
+			t.Errorf("lift approved by its proposer: %d %v", code, m)
+		}
+		if code, m := call(t, "POST", api+"/accounts/C1/orders", admin, "o4", order, customer); code == 201 || (m["error"] != "instrument_halted" && !slices.Contains(reasonsOf(m), "instrument_halted")) {
+			t.Errorf("a buy went through before the approval: %d %v", code, m)
+		}
+		if code, m := call(t, "POST", api+"/approvals/"+prop["id"].(string), suzuki, "l3", `{"decision":"approve"}`); code != 200 {
+			t.Fatalf("lift approval: %d %v", code, m)
+		}
+		code, m = call(t, "POST", api+"/accounts/C1/orders", admin, "o5", order, customer)
+		if code != 201 && (code != 403 || m["error"] != "step_up_required" || slices.Contains(reasonsOf(m), "instrument_halted")) {
+			t.Errorf("buy after the approved lift: %d %v", code, m)
+		}
 		cs, err := cases.New(cases.Config{DB: db}).Cases(ctx, "T-C", 10)
 		if err != nil || len(cs) != 2 {
 			t.Errorf("the alert's cases: %+v, %v", cs, err)

@@ -187,6 +187,7 @@ func (s *Server) analystRoutes() []route {
 		{"POST", "/api/v1/accounts/{account}/reopen", apikey.ScopeAdmin, s.proposeReopen},
 		{"POST", "/api/v1/cases/{case}/compensations", apikey.ScopeAdmin, s.proposeCompensation},
 		{"POST", "/api/v1/approvals/{approval}", apikey.ScopeAdmin, s.decideApproval},
+		{"POST", "/api/v1/halts/{symbol}/lift", apikey.ScopeAdmin, s.proposeLiftHalt},
 	}
 }
 
@@ -387,5 +388,26 @@ func (s *Server) customerReport(w http.ResponseWriter, r *http.Request) error {
 			return nil, err
 		}
 		return map[string]string{"account": account, "case": id}, nil
+	})
+}
+
+func (s *Server) proposeLiftHalt(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Note string `json:"note"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	symbol := r.PathValue("symbol")
+	return s.once(w, r, "lift:"+symbol, req, http.StatusCreated, func() (any, error) {
+		return bo.ProposeLiftHalt(r.Context(), name, symbol, req.Note)
 	})
 }
