@@ -359,12 +359,23 @@ func (s *Service) Factors(ctx context.Context, account string) (Factors, error) 
 func (s *Service) CheckPassword(ctx context.Context, account, password string, c session.Client) error {
 	perIP := Limit{Free: s.cfg.PerIP, Window: s.cfg.Window, Fixed: true}
 	perNet := Limit{Free: s.cfg.PerNetwork, Window: s.cfg.Window, Fixed: true}
-	if err := s.take(ctx, keyLimit{"password:ip:" + c.IP, perIP}, keyLimit{"password:net:" + c.Network, perNet}); err != nil {
-		if err != errTooMany {
-			return err
+	// Checked before hashing, counted only for a wrong password (or an
+	// unknown account), so that sign-ins that succeed cost no write; a
+	// burst is still bounded by the pool and the account's exact lock.
+	limits := []keyLimit{{"password:ip:" + c.IP, perIP}, {"password:net:" + c.Network, perNet}}
+	for _, k := range limits {
+		if err := s.thr.Check(ctx, k.key, k.l); err != nil {
+			if !errors.Is(err, ErrThrottled) {
+				return err
+			}
+			s.history(ctx, account, event.FactorPassword, nil, false, "throttled", c, "")
+			return errThrottle
 		}
-		s.history(ctx, account, event.FactorPassword, nil, false, "throttled", c, "")
-		return errThrottle
+	}
+	failed := func() {
+		for _, k := range limits {
+			s.thr.Take(ctx, k.key, k.l)
+		}
 	}
 	var hash string
 	var locked int64
@@ -395,6 +406,7 @@ func (s *Service) CheckPassword(ctx context.Context, account, password string, c
 		return verr
 	}
 	if !known {
+		failed()
 		s.history(ctx, "", event.FactorPassword, nil, false, "unknown_account", c, "")
 		return errWrong
 	}
@@ -409,6 +421,7 @@ func (s *Service) CheckPassword(ctx context.Context, account, password string, c
 		}
 		return nil
 	}
+	failed()
 	return s.fail(ctx, account, c)
 }
 

@@ -87,18 +87,41 @@ func (t Try) guessKeys(s *Service, account string) []keyLimit {
 }
 
 // guessed runs check, an attempt at a code of account by t, under the
-// guess limits: a refused attempt is not checked at all; a right code
-// forgets the account's and the session's count.
+// guess limits. The account's count is taken before the check, exactly
+// under any concurrency (a burst of guesses gets the free ones and no
+// more); the session's and network's are checked before and counted
+// only for a wrong code, so right codes cost no write there. A refused
+// attempt is not checked at all; a right code forgets the account's and
+// the session's count.
 func (s *Service) guessed(ctx context.Context, account string, t Try, check func() error) error {
 	keys := t.guessKeys(s, account)
-	if err := s.take(ctx, keys...); err != nil {
-		return err
+	n, err := s.thr.take(ctx, keys[0].key, keys[0].l)
+	if err != nil {
+		return s.throttled(ctx, err)
+	}
+	counts := make([]int64, len(keys))
+	for i, k := range keys[1:] {
+		m, err := s.thr.check(ctx, k.key, k.l)
+		if err != nil {
+			return s.throttled(ctx, err)
+		}
+		counts[i+1] = m
 	}
 	if err := check(); err != nil {
+		if reason.As(err) != nil {
+			for _, k := range keys[1:] {
+				if e := s.thr.Take(ctx, k.key, k.l); e != nil && !errors.Is(e, ErrThrottled) {
+					return e
+				}
+			}
+		}
 		return err
 	}
-	for _, k := range keys[:min(2, len(keys))] {
-		s.thr.Reset(ctx, k.key)
+	if n >= 2 {
+		s.thr.Reset(ctx, keys[0].key)
+	}
+	if len(keys) > 1 && t.Session != "" && counts[1] > 0 {
+		s.thr.Reset(ctx, keys[1].key)
 	}
 	return nil
 }

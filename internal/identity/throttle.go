@@ -88,8 +88,14 @@ func (e *Throttled) Unwrap() error { return ErrThrottled }
 // attempt may go ahead, or a *Throttled (not counting the attempt, so a
 // flood cannot lengthen the wait beyond the back-off) when key must wait.
 func (t *Throttle) Take(ctx context.Context, key string, l Limit) error {
+	_, err := t.take(ctx, key, l)
+	return err
+}
+
+// take is Take, also returning the count after the attempt.
+func (t *Throttle) take(ctx context.Context, key string, l Limit) (int64, error) {
 	if l.Free < 0 {
-		return nil
+		return 0, nil
 	}
 	if t.takes.Add(1)%2048 == 0 {
 		t.sweep(ctx, l)
@@ -102,18 +108,18 @@ func (t *Throttle) Take(ctx context.Context, key string, l Limit) error {
 			res, err := t.db.ExecContext(ctx, `INSERT INTO throttles (key, n, last_us, until_us) VALUES ($1, 1, $2, $3) ON CONFLICT (key) DO NOTHING`,
 				key, now, now+l.wait(1).Microseconds())
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if k, _ := res.RowsAffected(); k == 1 {
-				return nil
+				return 1, nil
 			}
 			continue
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if now < until {
-			return &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
+			return n, &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
 		}
 		next, stamp, nextUntil := n+1, now, now+l.wait(n+1).Microseconds()
 		switch {
@@ -130,33 +136,39 @@ func (t *Throttle) Take(ctx context.Context, key string, l Limit) error {
 		res, err := t.db.ExecContext(ctx, `UPDATE throttles SET n = $1, last_us = $2, until_us = $3 WHERE key = $4 AND n = $5 AND last_us = $6 AND until_us = $7`,
 			next, stamp, nextUntil, key, n, last, until)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if k, _ := res.RowsAffected(); k == 1 {
-			return nil
+			return next, nil
 		}
 	}
-	return &Throttled{Key: key, Wait: time.Second}
+	return 0, &Throttled{Key: key, Wait: time.Second}
 }
 
 // Check reports, without counting an attempt, whether key must wait.
 func (t *Throttle) Check(ctx context.Context, key string, l Limit) error {
+	_, err := t.check(ctx, key, l)
+	return err
+}
+
+// check is Check, also returning the count so far.
+func (t *Throttle) check(ctx context.Context, key string, l Limit) (int64, error) {
 	if l.Free < 0 {
-		return nil
+		return 0, nil
 	}
 	now := store.Micros(t.now())
-	var until int64
-	err := t.db.QueryRowContext(ctx, `SELECT until_us FROM throttles WHERE key = $1`, key).Scan(&until)
+	var n, until int64
+	err := t.db.QueryRowContext(ctx, `SELECT n, until_us FROM throttles WHERE key = $1`, key).Scan(&n, &until)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if now < until {
-		return &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
+		return n, &Throttled{Key: key, Wait: time.Duration(until-now) * time.Microsecond}
 	}
-	return nil
+	return n, nil
 }
 
 // Reset forgets key's attempts (after a success).
@@ -223,6 +235,15 @@ func (l *Limits) fill() {
 
 // errTooMany is the answer to an attempt a limit refused.
 var errTooMany = reason.New(http.StatusTooManyRequests, reason.RateLimited, "試行が多すぎます。しばらく待ってからもう一度お試しください / too many attempts; please wait a while and try again")
+
+// throttled maps a Throttle's refusal to errTooMany.
+func (s *Service) throttled(ctx context.Context, err error) error {
+	if errors.Is(err, ErrThrottled) {
+		s.logger.InfoContext(ctx, "throttled", "err", err)
+		return errTooMany
+	}
+	return err
+}
 
 // take counts one attempt under each (key, limit) pair in order and stops
 // at the first refusal, answering errTooMany.

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,4 +183,31 @@ func TestThrottleFixed(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPasswordThrottle: wrong passwords from one address are limited
+// before any hashing; right ones cost the limit nothing.
+func TestPasswordThrottle(t *testing.T) {
+	db := storetest.SQLite(t)
+	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+	s := newService(t, db, c, func(cfg *Config) { cfg.PerIP, cfg.LockThreshold = 3, 100 })
+	addAccount(t, s, db, "C0000001", "right-password-9")
+	ctx := context.Background()
+	for range 10 {
+		if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); err != nil {
+			t.Fatalf("right password: %v", err)
+		}
+	}
+	for i := range 3 {
+		if err := s.CheckPassword(ctx, "C0000001", fmt.Sprint("guess-", i), home); err != errWrong {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); err != errThrottle {
+		t.Fatalf("after three wrong passwords from one address: %v, want throttled", err)
+	}
+	c.Add(5 * time.Minute)
+	if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
 }
