@@ -482,13 +482,23 @@ func TestReopenAndCompensateThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	t0 := time.Now().Add(-time.Hour)
-	err = cases.New(cases.Config{DB: db}).RecordIncident(context.Background(), "sato", caseID, cases.Incident{
-		Accesses: []cases.Access{{Time: t0}},
-		Fills:    []cases.Fill{{Time: t0.Add(time.Minute), Symbol: "7203", Side: "buy", Qty: 1000, Price: 1_000_000, FeeJPY: 550, Fraudulent: true}},
-		Snapshot: cases.Snapshot{CashJPY: 100_000}})
-	if err != nil {
-		t.Fatal(err)
+	from, until := time.Now().Add(-time.Minute).Format(time.RFC3339), time.Now().Add(time.Minute).Format(time.RFC3339)
+	if code, m := call(t, "GET", api+"/cases/"+caseID+"/incident-draft?from="+from+"&until="+until, system, "", ""); code != 200 || m["account"] != "C0000002" {
+		t.Errorf("incident draft: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", api+"/cases/"+caseID+"/incident-draft?from=yesterday&until="+until, system, "", ""); code != 400 {
+		t.Errorf("incident draft of a bad window: %d %v", code, m)
+	}
+	t0 := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	incident := `{"accesses":[{"time":"` + t0 + `","ip":"203.0.113.9"}],"fills":[{"time":"` + t0 + `","symbol":"7203","side":"buy","qty":1000,"price":1000000,"fee_jpy":550,"fraudulent":true}],"snapshot":{"cash_jpy":100000,"shares":{}}}`
+	if code, m := call(t, "PUT", api+"/cases/"+caseID+"/incident", system, "i0", incident); code != 403 || m["error"] != "analyst_key_required" {
+		t.Errorf("incident with a system's key: %d %v", code, m)
+	}
+	if code, m := call(t, "PUT", api+"/cases/"+caseID+"/incident", sato, "i1", `{"fills":[{"time":"`+t0+`","symbol":"7203","side":"short","qty":1,"price":1,"fraudulent":true}]}`); code != 400 {
+		t.Errorf("incident with a bad fill: %d %v", code, m)
+	}
+	if code, m := call(t, "PUT", api+"/cases/"+caseID+"/incident", sato, "i2", incident); code != 200 {
+		t.Fatalf("incident: %d %v", code, m)
 	}
 	code, prop = call(t, "POST", api+"/cases/"+caseID+"/compensations", sato, "c1", `{"method":"half"}`)
 	comp, _ := prop["compensation"].(map[string]any)

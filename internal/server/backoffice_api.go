@@ -188,6 +188,8 @@ func (s *Server) analystRoutes() []route {
 		{"POST", "/api/v1/cases/{case}/compensations", apikey.ScopeAdmin, s.proposeCompensation},
 		{"POST", "/api/v1/approvals/{approval}", apikey.ScopeAdmin, s.decideApproval},
 		{"POST", "/api/v1/halts/{symbol}/lift", apikey.ScopeAdmin, s.proposeLiftHalt},
+		{"GET", "/api/v1/cases/{case}/incident-draft", apikey.ScopeAdmin, s.draftIncident},
+		{"PUT", "/api/v1/cases/{case}/incident", apikey.ScopeAdmin, s.recordIncident},
 	}
 }
 
@@ -409,5 +411,51 @@ func (s *Server) proposeLiftHalt(w http.ResponseWriter, r *http.Request) error {
 	symbol := r.PathValue("symbol")
 	return s.once(w, r, "lift:"+symbol, req, http.StatusCreated, func() (any, error) {
 		return bo.ProposeLiftHalt(r.Context(), name, symbol, req.Note)
+	})
+}
+
+// draftIncident drafts the case's incident from the ledger and the
+// sign-in history between from and until (RFC 3339), for an analyst to
+// check and record.
+func (s *Server) draftIncident(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	from, err1 := time.Parse(time.RFC3339, q.Get("from"))
+	until, err2 := time.Parse(time.RFC3339, q.Get("until"))
+	if err1 != nil || err2 != nil {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "from and until must be RFC 3339 times, e.g. 2025-04-14T09:30:00+09:00")
+	}
+	in, err := bo.DraftIncident(r.Context(), r.PathValue("case"), from, until)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, in)
+	return nil
+}
+
+// recordIncident records, with an analyst's personal key, the case's
+// incident: its unauthorised accesses, its fills, the snapshot before.
+func (s *Server) recordIncident(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return err
+	}
+	var in cases.Incident
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	caseID := r.PathValue("case")
+	return s.once(w, r, "incident:"+caseID, in, http.StatusOK, func() (any, error) {
+		if err := bo.RecordIncident(r.Context(), name, caseID, in); err != nil {
+			return nil, err
+		}
+		return bo.Incident(r.Context(), caseID)
 	})
 }
