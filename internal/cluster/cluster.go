@@ -168,11 +168,14 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(cfg.NATS)
+	log := cfg.Log.With("node", cfg.Node)
+	js, err := jetstream.New(cfg.NATS, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		log.Error("record not stored in the stream", "subject", m.Subject, "id", m.Header.Get(jetstream.MsgIDHeader), "err", err)
+	}))
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, nc: cfg.NATS, js: js, pipe: cfg.Pipeline, log: cfg.Log.With("node", cfg.Node),
+	n := &Node{cfg: cfg, nc: cfg.NATS, js: js, pipe: cfg.Pipeline, log: log,
 		owners: map[string]string{}, heat: map[string]int{}}
 	pre := n.subject("")
 	n.records, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -299,6 +302,7 @@ func (n *Node) Kill() {
 	for _, w := range n.watches {
 		w.stopConsume()
 	}
+	n.nc.Close()
 }
 
 // Leave hands the node's partitions over before it exits: it stops

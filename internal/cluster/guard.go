@@ -99,7 +99,8 @@ func (n *Node) Decide(ctx context.Context, r *event.Record) (event.Decision, err
 }
 
 // Observe takes a record that needs no decision. Reference records of no
-// account (instruments, bars) go to the stream for every node; an
+// account (instruments, bars) go to the stream for every node, without
+// waiting for the stream's acknowledgement; an
 // account's records (snapshots, fills) go to the account's owner, which
 // learns from them and stores them.
 func (n *Node) Observe(ctx context.Context, r *event.Record) error {
@@ -112,7 +113,10 @@ func (n *Node) Observe(ctx context.Context, r *event.Record) error {
 		msg.Data = r.AppendJSON(nil)
 		msg.Header.Set(jetstream.MsgIDHeader, r.ID)
 		msg.Header.Set(hdrNode, n.cfg.Node)
-		_, err := n.js.PublishMsg(ctx, msg)
+		// Published without waiting for the stream's acknowledgement:
+		// market data decides nothing by itself, and a bar a minute
+		// for every issue is most of the stream. A failure is logged.
+		_, err := n.js.PublishMsgAsync(msg)
 		return err
 	}
 	return n.route(ctx, r, false, nil)
