@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/assurance"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/market"
@@ -497,5 +498,53 @@ func TestGateRefusesEveryChannel(t *testing.T) {
 			t.Errorf("gate asked %v", asked)
 		}
 		checkBooks(t, f, "A1")
+	})
+}
+
+// TestStepUpRule: with the step-up rule set, the brokerage (and so every
+// channel, the API included) accepts a one-time code for a passkey
+// challenge on a withdrawal only before the passkey deadline and only for
+// an account without a passkey; never for a bank change; and it fails
+// closed when the account's passkeys cannot be read.
+func TestStepUpRule(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := &scripted{action: event.Challenge}
+		f := newFixture(t, db, g)
+		ctx := context.Background()
+		has, readErr := false, error(nil)
+		passkey := func(context.Context, string) (bool, error) { return has, readErr }
+		code := func(kind string, call func(Actor, string) error, key string) error {
+			err := call(actor, key+"-0")
+			e := reason.As(err)
+			if e == nil || e.Code != reason.StepUpRequired {
+				t.Fatalf("%s: challenge: %v", kind, err)
+			}
+			a := actor
+			a.StepUp = &StepUp{Factor: event.FactorMFA, Binding: e.Binding}
+			return call(a, key)
+		}
+		withdraw := func(a Actor, k string) error { _, err := f.b.Withdraw(ctx, a, "A1", 5000, k); return err }
+		bank := func(a Actor, k string) error { _, err := f.b.ChangeBank(ctx, a, "A1", "Other Bank 1", k); return err }
+		for _, c := range []struct {
+			name     string
+			deadline time.Time
+			has      bool
+			readErr  error
+			call     func(Actor, string) error
+			ok       bool
+		}{
+			{"withdrawal before the deadline, no passkey", open.AddDate(0, 1, 0), false, nil, withdraw, true},
+			{"withdrawal after the deadline", open.AddDate(0, -1, 0), false, nil, withdraw, false},
+			{"withdrawal, passkey enrolled", open.AddDate(0, 1, 0), true, nil, withdraw, false},
+			{"withdrawal, passkeys unreadable", open.AddDate(0, 1, 0), false, errors.New("db down"), withdraw, false},
+			{"bank change before the deadline", open.AddDate(0, 1, 0), false, nil, bank, false},
+		} {
+			f.b.SetStepUpRule(assurance.Rule{PasskeyDeadline: c.deadline}, passkey)
+			has, readErr = c.has, c.readErr
+			err := code(c.name, c.call, c.name)
+			if (err == nil) != c.ok {
+				t.Errorf("%s: %v, want accepted %v", c.name, err, c.ok)
+			}
+		}
 	})
 }
