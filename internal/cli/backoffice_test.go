@@ -268,9 +268,8 @@ func TestHaltLiftedAnywhereIsLiftedInTheGuard(t *testing.T) {
 		if code != 201 && (code != 403 || m["error"] != "step_up_required" || slices.Contains(reasonsOf(m), "instrument_halted")) {
 			t.Errorf("buy after the approved lift: %d %v", code, m)
 		}
-		cs, err := cases.New(cases.Config{DB: db}).Cases(ctx, "T-C", 10)
-		if err != nil || len(cs) != 2 {
-			t.Errorf("the alert's cases: %+v, %v", cs, err)
+		if code, m := call(t, "GET", api+"/cases?campaign=T-C", admin, "", ""); code != 200 || len(m["cases"].([]any)) != 2 {
+			t.Errorf("the alert's cases: %d %v", code, m)
 		}
 	})
 }

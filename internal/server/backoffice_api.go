@@ -182,6 +182,7 @@ func (s *Server) fsaStats(w http.ResponseWriter, r *http.Request) error {
 // is not the proposer.
 func (s *Server) analystRoutes() []route {
 	return []route{
+		{"GET", "/api/v1/cases", apikey.ScopeAdmin, s.listCases},
 		{"GET", "/api/v1/cases/{case}", apikey.ScopeAdmin, s.getCase},
 		{"POST", "/api/v1/accounts/{account}/reverifications", apikey.ScopeAdmin, s.reverify},
 		{"POST", "/api/v1/accounts/{account}/reopen", apikey.ScopeAdmin, s.proposeReopen},
@@ -458,4 +459,23 @@ func (s *Server) recordIncident(w http.ResponseWriter, r *http.Request) error {
 		}
 		return bo.Incident(r.Context(), caseID)
 	})
+}
+
+// listCases lists cases, open ones first by severity; with campaign, the
+// linked cases of one campaign.
+func (s *Server) listCases(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	cs, err := bo.Cases(r.Context(), r.URL.Query().Get("campaign"), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cases": cs})
+	return nil
 }
