@@ -147,10 +147,11 @@ type Report struct {
 }
 
 type charts struct {
-	targets []*target
-	alerts  []event.Alert
-	news    []pricePoint
-	newsSym string
+	targets    []*target
+	offTargets []*target // the same issues with the defences off, if run
+	alerts     []event.Alert
+	news       []pricePoint
+	newsSym    string
 }
 
 func ratio(a, b float64) float64 {
@@ -343,8 +344,10 @@ func score(cfg *Config, w *world, runs []*runResult) *Report {
 	a.HaltedWithin60s = true
 	for _, t := range onS.Targets {
 		switch {
+		case t.HijackedBuys == 0:
+			a.Notes = append(a.Notes, fmt.Sprintf("%s: no hijacked buy reached the guard, so no halt was needed", t.Symbol))
 		case t.HijackedBuys < 3:
-			a.Notes = append(a.Notes, fmt.Sprintf("%s: only %d hijacked buys reached the guard, so no halt was needed", t.Symbol, t.HijackedBuys))
+			a.Notes = append(a.Notes, fmt.Sprintf("%s: only %s reached the guard, so no halt was needed", t.Symbol, plural(t.HijackedBuys, "hijacked buy", "hijacked buys")))
 		case t.LatencyS == nil:
 			a.HaltedWithin60s = false
 			a.Notes = append(a.Notes, fmt.Sprintf("%s: %d hijacked buys, never halted", t.Symbol, t.HijackedBuys))
@@ -360,6 +363,9 @@ func score(cfg *Config, w *world, runs []*runResult) *Report {
 		a.Notes = append(a.Notes, "no defences-off run: prevented value is measured against the value the attackers attempted")
 	}
 	rep.charts = &charts{targets: on.targets, alerts: on.alerts, news: on.news, newsSym: on.newsSym}
+	if off != nil {
+		rep.charts.offTargets = off.targets
+	}
 	rep.Decisions = on.decisions
 	return rep
 }
@@ -498,4 +504,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// plural is n with the singular or the plural noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -66,6 +66,15 @@ type target struct {
 	buys   []time.Time // hijacked buy orders the guard was asked about
 	haltAt time.Time
 	prices []pricePoint
+	orders []orderMark // the hijacked buys placed, executed or refused
+	sells  []orderMark // the ring's sells into them
+}
+
+// orderMark is one order on a target's chart.
+type orderMark struct {
+	T        time.Time
+	Price    float64 // the fill, or the ask when refused
+	Executed bool
 }
 
 type pricePoint struct {
@@ -821,6 +830,10 @@ func (r *run) ringDump(sym string, qty int64) {
 			})
 			if o.ok {
 				r.muleHeld[m.c.ID][sym] -= q
+				if t := r.targets[sym]; t != nil {
+					qt, _ := r.b.Quote(sym)
+					t.sells = append(t.sells, orderMark{T: r.stamp(), Price: qt.Bid, Executed: true})
+				}
 			}
 		})
 		return
