@@ -26,6 +26,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	frontFlags(fs, &o)
 	mailFlags(fs, &o.mail)
 	warmDays := fs.Int("warm-days", 90, "at start, rebuild the guard's customer profiles from this many days of stored records and decisions (0: start cold)")
+	var co clusterOptions
+	clusterFlags(fs, &co)
 	if err := parse(fs, env, args, "Run Kabuto: the brokerage API, the guard and the back office."); err != nil {
 		return err
 	}
@@ -47,7 +49,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *warmDays > 0 {
+	if *warmDays > 0 && co.url == "" { // a cluster node rebuilds from the stream
 		start := time.Now()
 		n, err := pipeline.Warm(ctx, db, a.pipe.Risk, start.AddDate(0, 0, -*warmDays))
 		if err != nil {
@@ -63,8 +65,23 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if m := o.mail.monitor(db, log); m != nil {
 		go m.Run(ctx)
 	}
+	handler := a.server.Handler()
+	if co.url != "" {
+		node, err := joinCluster(ctx, a, co, ln.Addr().String(), log)
+		if err != nil {
+			return err
+		}
+		defer func() { // a graceful leave hands the partitions over
+			lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := node.Leave(lctx); err != nil {
+				log.Error("cluster leave", "err", err)
+			}
+		}()
+		handler = node.Handler(handler, metricsKey(a.server))
+	}
 	log.Info("kabuto serving", "addr", "http://"+ln.Addr().String(), "database", db.Dialect, "where", db.Where, "version", version())
-	return server.Serve(ctx, ln, a.server.Handler(), log)
+	return server.Serve(ctx, ln, handler, log)
 }
 
 func marketHours(s string) (market.Hours, error) {

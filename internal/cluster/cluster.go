@@ -4,9 +4,11 @@
 // The stream is the backbone. Every decided customer action goes, with its
 // decision, to one JetStream stream on the subject
 // kabuto.<cluster>.rec.<account partition>.<instrument partition>; the
-// reference records (instruments, bars) go to kabuto.<cluster>.ref.<instrument
-// partition>, alerts to a stream of their own. Halts, freezes and the
-// watchtower's heat are in a replicated key-value bucket that every node
+// reference records (instruments, bars) go to kabuto.<cluster>.rec.ref.<instrument
+// partition> of the same stream (one wildcard filter reads an instrument
+// partition, as servers before 2.10 need), alerts to a stream of their
+// own. Halts, freezes and the watchtower's heat are in a replicated
+// key-value bucket that every node
 // watches and applies to its guard; the back office (internal/cases) stays
 // their one owner and writes through to the bucket (pipeline.Pipeline's
 // SetHalt and SetFrozen call Node.SetHalt and Node.SetFrozen).
@@ -181,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.records, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        n.streamName("RECORDS"),
 		Description: "Kabuto: every record with its decision, by account and instrument partition",
-		Subjects:    []string{pre + "rec.>", pre + "ref.>"},
+		Subjects:    []string{pre + "rec.>"},
 		MaxAge:      cfg.Retain,
 		Duplicates:  10 * time.Minute,
 		Storage:     jetstream.FileStorage,

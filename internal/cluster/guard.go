@@ -109,7 +109,7 @@ func (n *Node) Observe(ctx context.Context, r *event.Record) error {
 		return err
 	}
 	if r.Account == "" {
-		msg := nats.NewMsg(n.subject("ref." + strconv.Itoa(n.instrumentPart(r))))
+		msg := nats.NewMsg(n.subject("rec.ref." + strconv.Itoa(n.instrumentPart(r))))
 		msg.Data = r.AppendJSON(nil)
 		msg.Header.Set(jetstream.MsgIDHeader, r.ID)
 		msg.Header.Set(hdrNode, n.cfg.Node)

@@ -63,7 +63,7 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	start := time.Now()
 	q := strconv.Itoa(p.id)
 	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{n.subject("rec.*." + q), n.subject("ref." + q)},
+		FilterSubjects: []string{n.subject("rec.*." + q)}, // rec.ref.<q> too: one filter, for servers before 2.10
 	})
 	if err == nil {
 		var info *jetstream.ConsumerInfo
@@ -187,7 +187,7 @@ func (n *Node) releaseWatch(ctx context.Context, p *watchPart) error {
 // node's engine, from the start of the stream and as they come.
 func (n *Node) readReference(ctx context.Context) error {
 	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{n.subject("ref.>")},
+		FilterSubjects: []string{n.subject("rec.ref.*")},
 	})
 	if err != nil {
 		return err

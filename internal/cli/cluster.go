@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/cluster"
+	"github.com/kabuto-sec/kabuto/internal/server"
+	"github.com/kabuto-sec/kabuto/internal/store"
+)
+
+// clusterOptions are the flags of kabuto serve that make it a cluster node.
+type clusterOptions struct {
+	url, node, name string
+	partitions      int
+}
+
+// clusterFlags registers the cluster's flags on fs.
+func clusterFlags(fs *flag.FlagSet, o *clusterOptions) {
+	fs.StringVar(&o.url, "cluster", "", "run as one node of a cluster on this NATS JetStream server (nats://HOST:4222); every node shares the --db postgres://… database")
+	fs.StringVar(&o.node, "node", "", "this node's name in the cluster, unique (default: the host name and the --addr port)")
+	fs.StringVar(&o.name, "cluster-name", "kabuto", "the cluster's name: it prefixes its streams, buckets and subjects on the NATS server")
+	fs.IntVar(&o.partitions, "partitions", 16, "guard and watchtower partitions of the cluster (the same on every node)")
+}
+
+// joinCluster makes a running app one node of the cluster: records go to
+// the streams, each is decided by its account's owner, halts and freezes
+// reach every node. The node runs until ctx ends; Leave hands its
+// partitions over.
+func joinCluster(ctx context.Context, a *app, o clusterOptions, addr string, log *slog.Logger) (*cluster.Node, error) {
+	if a.db.Dialect != store.Postgres {
+		return nil, usageError{errors.New("--cluster needs --db postgres://…: every node shares the database")}
+	}
+	name := o.node
+	if name == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(addr)
+		name = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+				return r
+			}
+			return '-'
+		}, host+"-"+port)
+		if len(name) > 32 {
+			name = name[len(name)-32:]
+		}
+	}
+	nc, err := nats.Connect(o.url, nats.Name("kabuto "+name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("--cluster %s: %w", o.url, err)
+	}
+	node, err := cluster.New(ctx, cluster.Config{NATS: nc, Node: name, Cluster: o.name, Partitions: o.partitions,
+		Pipeline: a.pipe, OnAlert: a.pipe.OnAlert, Log: log})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := node.Start(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	log.Info("cluster node started", "node", name, "nats", o.url, "cluster", o.name, "partitions", o.partitions)
+	return node, nil
+}
+
+// metricsKey lets through a request with an API key of the metrics or
+// admin scope.
+func metricsKey(srv *server.Server) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return false
+		}
+		k, err := srv.CheckKey(r, strings.TrimSpace(secret))
+		return err == nil && (k.Has(server.ScopeMetrics) || k.Has(apikey.ScopeAdmin))
+	}
+}
