@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -94,6 +96,7 @@ type testCluster struct {
 	name  string
 	url   string
 	cfg   surveil.Config
+	ttl   time.Duration // leases' time to live (default 1 s)
 	nodes []*testNode
 }
 
@@ -120,7 +123,11 @@ func (c *testCluster) add(name string) *testNode {
 	pipe := pipeline.NewPipeline(risk.NewEngine(risk.BuiltinPolicy()), surveil.New(c.cfg), sink)
 	n := &testNode{name: name, pipe: pipe, sink: sink, nc: connect(t, c.url)}
 	ctx := context.Background()
-	node, err := cluster.New(ctx, cluster.Config{NATS: n.nc, Node: name, Cluster: c.name, Partitions: 8, LeaseTTL: time.Second, Pipeline: pipe})
+	ttl := c.ttl
+	if ttl == 0 {
+		ttl = time.Second
+	}
+	node, err := cluster.New(ctx, cluster.Config{NATS: n.nc, Node: name, Cluster: c.name, Partitions: 8, LeaseTTL: ttl, Pipeline: pipe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,5 +266,79 @@ func TestClusterDecidesOnceOnAnyNode(t *testing.T) {
 		if k != 1 {
 			t.Errorf("%s decided %d times in the stream", id, k)
 		}
+	}
+}
+
+// TestClusterReadyzAndHandover: a node answers /readyz 503 while another
+// node's leases (one that died) still hold its partitions, and 200 once
+// they expired and it rebuilt them; a node that leaves gracefully hands
+// its partitions over at once, well before its leases would expire.
+func TestClusterReadyzAndHandover(t *testing.T) {
+	c := newTestCluster(t, surveil.DefaultConfig())
+	c.ttl = 3 * time.Second
+	ctx := context.Background()
+	// A node that died holding every partition.
+	ghost := c.add("ghost")
+	c.settle(20 * time.Second)
+	ghost.node.Kill()
+	ghost.dead = true
+	c.nodes = nil
+
+	a := c.add("a")
+	h := a.node.Handler(http.NotFoundHandler(), nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while a dead node's leases hold the partitions: %d, want 503", rec.Code)
+	}
+	c.settle(20 * time.Second)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusNotFound { // passed on to the server's own /readyz
+		t.Fatalf("/readyz once the partitions are rebuilt: %d, want it passed on", rec.Code)
+	}
+	for _, o := range a.node.Owners() {
+		if o.Node != "a" {
+			t.Fatalf("owners %v after the dead node's leases expired", a.node.Owners())
+		}
+	}
+
+	// A graceful leave: b joins, takes its share, then leaves; a holds
+	// every partition again well before b's leases (3 s) would expire.
+	b := c.add("b")
+	c.settle(20 * time.Second)
+	if d, err := a.node.Decide(ctx, login("x1", "acct-on-b", time.Now())); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("x1 decided by %s", d.Node)
+	}
+	shared := 0
+	for _, o := range a.node.Owners() {
+		if o.Node == "b" {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Fatalf("b took no partition: %v", a.node.Owners())
+	}
+	start := time.Now()
+	if err := b.node.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.dead = true
+	c.settle(20 * time.Second)
+	waitFor(t, 10*time.Second, "a owning every partition", func() bool {
+		owners := a.node.Owners()
+		for _, o := range owners {
+			if o.Node != "a" {
+				return false
+			}
+		}
+		return len(owners) == 16
+	})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("handover took %v: want it well within the lease's time to live (3 s)", took)
+	} else {
+		t.Logf("handed over in %v", took.Round(time.Millisecond))
 	}
 }

@@ -73,7 +73,9 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 		}
 	}
 	if err != nil {
-		n.log.Error("watchtower partition not read", "partition", p.id, "err", err)
+		if ctx.Err() == nil {
+			n.log.Error("watchtower partition not read", "partition", p.id, "err", err)
+		}
 		return
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
