@@ -253,7 +253,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"demo", "--customers", "0"}, 2, "--customers 0"},
 		{[]string{"serve", "--market-hours", "sometimes", "--data", "x"}, 2, "--market-hours"},
 		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"apikey", "--data", "x"}, 2, "give one of --create"},
+		{[]string{"apikey", "--data", "x"}, 2, "give one of --list, --create NAME or --revoke ID"},
 		{[]string{"replay", "--in", "x", "--out", "y", "--hold-proceeds", "a fortnight"}, 2, "hold-proceeds"},
 		{[]string{"version"}, 0, ""},
 		{[]string{"serve", "--help"}, 0, ""},
