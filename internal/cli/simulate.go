@@ -5,8 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -81,10 +83,20 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	}
 	var bar *progressbar.ProgressBar
 	if isTerminal(env.Stderr) {
-		bar = progressbar.NewOptions(100, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("simulating"),
-			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetPredictTime(true))
+		// Steps are customers' and attackers' sessions played, one per
+		// variant, and the market's history; the estimate is the bar's
+		// own (see eta), not progressbar's, which swings with the steps'
+		// uneven costs.
+		bar = progressbar.NewOptions(100, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("steps"),
+			progressbar.OptionShowCount(), progressbar.OptionSetItsString("steps"), progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetPredictTime(false))
+		var est eta
+		var mu sync.Mutex
 		cfg.Progress = func(done, total int) {
+			mu.Lock()
+			defer mu.Unlock()
 			bar.ChangeMax(total)
+			bar.Describe(est.update(time.Now(), done, total))
 			bar.Set(done)
 		}
 	}
@@ -129,4 +141,44 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	}
 	closers = nil
 	return nil
+}
+
+// eta is the simulation's remaining time as the progress bar shows it:
+// the average rate since the first step, smoothed, and shown rounded (to
+// 10 s under two minutes, to the minute above), so it settles instead of
+// swinging with the uneven cost of the steps. It says nothing for the
+// first few seconds and the first 2% of the steps.
+type eta struct {
+	start    time.Time
+	startN   int
+	smoothed float64 // seconds
+	shown    string
+}
+
+func (e *eta) update(now time.Time, done, total int) string {
+	if e.start.IsZero() {
+		e.start, e.startN = now, done
+	}
+	el := now.Sub(e.start).Seconds()
+	n := done - e.startN
+	if el < 3 || n <= 0 || done*50 < total {
+		return "steps · estimating the time left"
+	}
+	left := float64(total-done) * el / float64(n)
+	if e.smoothed == 0 {
+		e.smoothed = left
+	} else {
+		// A fifth of the way to the new estimate at each update.
+		e.smoothed += (left - e.smoothed) / 5
+	}
+	s := e.smoothed
+	switch {
+	case s < 10:
+		e.shown = "steps · a few seconds left"
+	case s < 120:
+		e.shown = fmt.Sprintf("steps · about %d s left", int(math.Ceil(s/10))*10)
+	default:
+		e.shown = fmt.Sprintf("steps · about %d min left", int(math.Round(s/60)))
+	}
+	return e.shown
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSimulateAgainstServer plays the day against a running demo over
@@ -113,5 +114,41 @@ func TestSimulateAgainstAnotherWorld(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestETASettles feeds the estimate steps of uneven cost (bursts of 40
+// history steps, slow and fast stretches of sessions): the time left it
+// shows, second by second, never jumps by more than a quarter once it
+// shows one, and it shows units.
+func TestETASettles(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const total = 6000
+	var e eta
+	done, prev := 0, 0.0
+	for sec := 0; done < total; sec++ {
+		switch {
+		case sec%30 == 0:
+			done += 40 // a burst of history
+		case (sec/20)%2 == 0:
+			done += 6 // slow sessions
+		default:
+			done += 14 // fast sessions
+		}
+		done = min(done, total)
+		got := e.update(start.Add(time.Duration(sec)*time.Second), done, total)
+		if !strings.HasPrefix(got, "steps · ") {
+			t.Fatalf("%q", got)
+		}
+		if e.smoothed == 0 {
+			continue
+		}
+		if prev > 60 && (e.smoothed > prev*1.25 || e.smoothed < prev*0.75) {
+			t.Errorf("at %d s: estimate jumped from %.0f s to %.0f s", sec, prev, e.smoothed)
+		}
+		prev = e.smoothed
+		if !strings.Contains(got, " s left") && !strings.Contains(got, " min left") && !strings.Contains(got, "seconds left") {
+			t.Errorf("%q has no unit", got)
+		}
 	}
 }
