@@ -223,10 +223,31 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// The front page leads customers, analysts and integrators somewhere
+	// real: every link on it answers.
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	links := regexp.MustCompile(`href="(/[^"]*)"`).FindAllStringSubmatch(string(home), -1)
+	if len(links) < 4 || strings.Contains(string(home), "not built") {
+		t.Errorf("the front page has %d links: %s", len(links), home)
+	}
+	for _, l := range links {
+		resp, err := http.Get(base + l[1])
+		// The console answers a stranger with its sign-in form (401).
+		if err != nil || resp.StatusCode != 200 && !(l[1] == "/console" && resp.StatusCode == 401) {
+			t.Errorf("the front page's link %s: %v %v", l[1], resp, err)
+			continue
+		}
+		resp.Body.Close()
+	}
 	// The stream holds every record, each meeting the spec.
 	req, _ := http.NewRequest("GET", api+"/stream?account=C0000001", nil)
 	req.Header.Set("Authorization", "Bearer "+DemoKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

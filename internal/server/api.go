@@ -266,17 +266,27 @@ func (s *Server) exportStream(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// homePage is the front page of the reference brokerage: where customers,
+// analysts and integrators go, in Japanese and English.
 const homePage = `<!doctype html>
-<html lang="ja"><head><meta charset="utf-8"><title>Kabuto</title>
+<html lang="ja"><head><meta charset="utf-8"><title>Kabuto 証券 — Kabuto Securities</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.6;color:#1b1f23}
-code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}h1{font-size:1.6rem}</style></head>
-<body><h1>Kabuto 兜 — reference brokerage</h1>
-<p lang="ja">これは Kabuto の参照証券会社です。顧客ポータルは準備中です。API は <code>/api/v1</code> にあります。</p>
-<p lang="en">This is Kabuto's reference brokerage, the ground the account-takeover defences stand on.
-The customer portal is not built yet; the JSON API lives under <code>/api/v1</code>
-(described at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>). Health: <a href="/healthz">/healthz</a>,
-readiness: <a href="/readyz">/readyz</a>, metrics: <a href="/metrics">/metrics</a>.</p>
+<style>body{font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;line-height:1.6;color:#1b1f23}
+h1{font-size:1.7rem;margin-bottom:.2rem}.sub{color:#57606a;margin-top:0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(15rem,1fr));gap:1rem;margin:1.5rem 0}
+a.card{display:block;border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.2rem;text-decoration:none;color:inherit}
+a.card:hover{border-color:#0969da;box-shadow:0 1px 4px rgba(0,0,0,.08)}
+a.card b{display:block;font-size:1.1rem;color:#0969da}.en{color:#57606a;font-size:.92rem}
+footer{border-top:1px solid #d0d7de;margin-top:2rem;padding-top:.8rem;color:#57606a;font-size:.88rem}</style></head>
+<body><h1>Kabuto 証券 <span lang="en">Kabuto Securities</span></h1>
+<p class="sub">Kabuto の参照証券会社(デモ)。<span lang="en">The reference brokerage that Kabuto's account-takeover defences run on (a demonstration).</span></p>
+<div class="grid">
+<a class="card" href="/portal"><b>お客さまログイン・口座開設</b>パスキーでログインし、お取引・出金・セキュリティ設定を行います。<br><span class="en" lang="en">Customers: sign in with a passkey, trade, withdraw and manage your security, or open an account.</span></a>
+<a class="card" href="/portal/genuine"><b>このメッセージは本物?</b>当社からのメール・SMS に記載の参照コードで、本物かどうかを確認できます。<br><span class="en" lang="en">Did we send this? Check the reference code of an email or text that claims to be from us.</span></a>
+<a class="card" href="/console"><b>アナリストコンソール</b>アラート、取引停止、審査待ち、事案の管理(社内向け)。<br><span class="en" lang="en">Analyst console: alerts, halts, the review queue and cases (staff only).</span></a>
+<a class="card" href="/api/v1/openapi.json"><b>API(連携する証券会社向け)</b>判定 API とイベントの仕様(OpenAPI)。<br><span class="en" lang="en">API for integrating brokerages: the decision API and the event records (OpenAPI).</span></a>
+</div>
+<footer>当社がメールや SMS でログインページへのリンクを送ることはありません。<span lang="en">We never send a link to a sign-in page by email or text.</span></footer>
 </body></html>`
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
