@@ -395,7 +395,7 @@ func containsAll(have []string, want map[string]bool) bool {
 }
 
 // waitFor waits until cond holds, polling, and fails the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(20 * time.Millisecond)
