@@ -188,6 +188,7 @@ func (r *run) liquidate(ch *chain, w *who, st *atkStats, wv *wave, stop func(out
 	type sell struct {
 		sym, kind string
 		qty       int64
+		each      float64 // the position's value per share, for an issue the world does not list
 	}
 	var sells []sell
 	var total int64
@@ -209,13 +210,13 @@ func (r *run) liquidate(ch *chain, w *who, st *atkStats, wv *wave, stop func(out
 				lot := r.w.lot(ps.Symbol)
 				q := int64(float64(free)*float64(room)/float64(ps.ValueJPY)) / lot * lot
 				if q > 0 {
-					sells = append(sells, sell{ps.Symbol, ps.Kind, q})
+					sells = append(sells, sell{ps.Symbol, ps.Kind, q, float64(ps.ValueJPY) / float64(max(ps.Qty, 1))})
 					planned += ps.ValueJPY * q / free
 				}
 				continue
 			}
 		}
-		sells = append(sells, sell{ps.Symbol, ps.Kind, free})
+		sells = append(sells, sell{ps.Symbol, ps.Kind, free, float64(ps.ValueJPY) / float64(max(ps.Qty, 1))})
 		planned += ps.ValueJPY * free / max(ps.Qty, 1)
 	}
 	var steps []func(*chain) bool
@@ -223,7 +224,11 @@ func (r *run) liquidate(ch *chain, w *who, st *atkStats, wv *wave, stop func(out
 		steps = append(steps, func(*chain) bool {
 			in := r.w.inst[s.sym]
 			q, _ := r.b.Quote(s.sym)
-			st.attemptSell += yen(s.qty, q.Bid, in)
+			if _, known := r.w.inst[s.sym]; known {
+				st.attemptSell += yen(s.qty, q.Bid, in)
+			} else {
+				st.attemptSell += int64(math.Round(float64(s.qty) * s.each))
+			}
 			var ord *broker.Order
 			o := r.act(w, func(a broker.Actor) error {
 				var err error

@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/kabuto-sec/kabuto/internal/market"
 )
 
 // TestNiceTicks: axes are labelled at round, evenly spaced values that
@@ -150,5 +152,16 @@ func TestReportInChromium(t *testing.T) {
 	}
 	if !bytes.HasPrefix(res.Data, []byte("%PDF")) || len(res.Data) < 10000 {
 		t.Errorf("printing to PDF gave %d bytes", len(res.Data))
+	}
+}
+
+// TestLotOfUnknownIssue: a holding of an issue the world does not list
+// (a server's own) rounds by 1, never divides by a lot of 0.
+func TestLotOfUnknownIssue(t *testing.T) {
+	w := &world{inst: map[string]market.Instrument{"7203": {Symbol: "7203", Lot: 100}, "BAD": {Symbol: "BAD"}}}
+	for sym, want := range map[string]int64{"7203": 100, "BAD": 1, "0700.HK-unknown": 1} {
+		if got := w.lot(sym); got != want {
+			t.Errorf("lot(%s) = %d, want %d", sym, got, want)
+		}
 	}
 }
