@@ -10,6 +10,7 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
+	"github.com/kabuto-sec/kabuto/internal/console"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -47,17 +48,18 @@ func runAnalyst(ctx context.Context, env *Env, args []string) error {
 	role := fs.String("role", "", "role of a new analyst: analyst (triage, notes, proposals), supervisor (approvals) or admin (people, keys, policy)")
 	disable := fs.String("disable", "", "disable the analyst with this name (the history stays)")
 	list := fs.Bool("list", false, "list the analysts")
+	enrol := fs.String("enrol", "", "print a new one-time console enrolment code for the analyst with this name (another passkey, or a lost one)")
 	if err := parse(fs, env, args, "Create, disable and list the back office's analysts. Each change is audited with the operator who made it."); err != nil {
 		return err
 	}
 	n := 0
-	for _, set := range []bool{*create != "", *disable != "", *list} {
+	for _, set := range []bool{*create != "", *disable != "", *list, *enrol != ""} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return usageError{fmt.Errorf("give one of --create NAME --role ROLE, --disable NAME or --list")}
+		return usageError{fmt.Errorf("give one of --create NAME --role ROLE, --enrol NAME, --disable NAME or --list")}
 	}
 	if *create != "" && !analyst.ValidRole(*role) {
 		return usageError{fmt.Errorf("--role %q: want analyst, supervisor or admin", *role)}
@@ -88,6 +90,17 @@ func runAnalyst(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "created analyst %s (%s)\nkey id: %s\nsecret: %s\n(the personal key of %s, shown only now: it names them in the back office's four-eyes calls)\n",
 			a.Name, a.Role, k.ID, secret, a.Name)
+		code, err := console.IssueEnrolment(ctx, db, a.Name, operator(), time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "enrolment code: %s\n(one use, %s: %s opens /console/enrol, enters it and registers a passkey)\n", code, console.EnrolmentTTL, a.Name)
+	case *enrol != "":
+		code, err := console.IssueEnrolment(ctx, db, *enrol, operator(), time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "enrolment code: %s\n(one use, %s: %s opens /console/enrol, enters it and registers a passkey)\n", code, console.EnrolmentTTL, *enrol)
 	case *disable != "":
 		if err := people.Disable(ctx, *disable, operator()); err != nil {
 			return err

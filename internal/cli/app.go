@@ -183,7 +183,8 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	a := &app{key: key, pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record
-	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: cases.Halter{S: office, By: "console"}, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db}).Mount(srv.Mux())
+	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: cases.Halter{S: office, By: "console"}, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db,
+		Passkeys: fd.id.Origins, Office: office, Prices: console.ExchangePrices(x)}).Mount(srv.Mux())
 	if err := fd.mount(ctx, a); err != nil {
 		return nil, err
 	}

@@ -16,9 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/cases"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -65,6 +67,14 @@ type Config struct {
 	// DB keeps the sign-in throttle, shared by every process (nil: no
 	// throttle; tests of other things only).
 	DB *store.DB
+	// Passkeys gives the WebAuthn relying party id and origins (the
+	// portal's); nil: analysts cannot sign in with passkeys.
+	Passkeys func() (rpID string, origins []string)
+	// Office is the back office (cases, freezes, four-eyes); nil: no
+	// case pages.
+	Office *cases.Service
+	// Prices gives current prices in yen for compensation proposals.
+	Prices cases.Prices
 }
 
 // Console serves the analyst pages.
@@ -72,13 +82,18 @@ type Console struct {
 	cfg  Config
 	tmpl *template.Template
 
-	mu       sync.Mutex
-	sessions map[string]*analyst
+	mu         sync.Mutex
+	sessions   map[string]*analystSession
+	ceremonies map[string]*ceremony
 }
 
-type analyst struct {
-	key     string // API key id
+// analystSession is a signed-in console session: an analyst by passkey
+// (person and role set), or an admin API key (bootstrap; person empty).
+type analystSession struct {
+	key     string // API key id, when signed in with one
 	name    string
+	person  string // the analyst, when signed in with a passkey
+	role    string
 	csrf    string
 	created time.Time
 	seen    time.Time
@@ -107,7 +122,7 @@ func New(cfg Config) *Console {
 		"date":   func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
 		"pathq":  url.PathEscape,
 	}).ParseFS(templates, "templates/*.html"))
-	return &Console{cfg: cfg, tmpl: t, sessions: map[string]*analyst{}}
+	return &Console{cfg: cfg, tmpl: t, sessions: map[string]*analystSession{}, ceremonies: map[string]*ceremony{}}
 }
 
 // Mount registers the console's routes on mux.
@@ -119,12 +134,18 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/halts/{symbol}", c.page(c.setHalt))
 	mux.HandleFunc("POST /console/held/{kind}/{id}", c.page(c.review))
 	mux.HandleFunc("GET /console/mail", c.page(c.mail))
+	mux.HandleFunc("GET /console/enrol", c.one(c.enrolPage))
+	mux.HandleFunc("POST /console/enrol/begin", c.one(c.enrolBegin))
+	mux.HandleFunc("POST /console/enrol/finish", c.one(c.enrolFinish))
+	mux.HandleFunc("POST /console/passkey/begin", c.one(c.signinBegin))
+	mux.HandleFunc("POST /console/passkey/finish", c.one(c.signinFinish))
+	mux.HandleFunc("GET /console/static/console.js", c.script)
 }
 
 func headers(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Cache-Control", "no-store")
 	// Not no-referrer: with it Chromium sends Origin: null on the
 	// sign-in form's POST, which the origin check must refuse.
@@ -140,13 +161,23 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 }
 
 // pageFunc is a console page that returns its error to one writer.
-type pageFunc func(w http.ResponseWriter, r *http.Request, a *analyst) error
+type pageFunc func(w http.ResponseWriter, r *http.Request, a *analystSession) error
 
 // page wraps a handler that needs a signed-in analyst; POSTs also need the
 // session's CSRF token and a same-origin request (sameOrigin).
 func (c *Console) page(h pageFunc) http.HandlerFunc {
 	return c.one(func(w http.ResponseWriter, r *http.Request) error {
-		a := c.analyst(r)
+		a := c.session(r)
+		if a != nil && a.person != "" && c.cfg.DB != nil {
+			// A disabled analyst's sessions end at their next request.
+			if _, err := analyst.Active(r.Context(), c.cfg.DB, a.person); err != nil {
+				if reason.As(err) == nil {
+					return err
+				}
+				c.endSession(r)
+				a = nil
+			}
+		}
 		if a == nil {
 			c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Next": safeNext(r.URL.Path)})
 			return nil
@@ -186,7 +217,7 @@ func (c *Console) one(h func(w http.ResponseWriter, r *http.Request) error) http
 	}
 }
 
-func (c *Console) analyst(r *http.Request) *analyst {
+func (c *Console) session(r *http.Request) *analystSession {
 	ck, err := r.Cookie(cookie)
 	if err != nil {
 		return nil
@@ -236,7 +267,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 	id := randHex(32)
 	now := c.cfg.Now()
 	c.mu.Lock()
-	c.sessions[id] = &analyst{key: k.ID, name: k.Name, csrf: randHex(16), created: now, seen: now}
+	c.sessions[id] = &analystSession{key: k.ID, name: k.Name, csrf: randHex(16), created: now, seen: now}
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: id, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	c.audit(r.Context(), "analyst:"+k.Name, "console_login", k.ID, map[string]any{"ip": client})
@@ -244,15 +275,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analyst) error {
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *analystSession) error {
+	c.endSession(r)
+	http.SetCookie(w, &http.Cookie{Name: cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
+	return nil
+}
+
+func (c *Console) endSession(r *http.Request) {
 	if ck, err := r.Cookie(cookie); err == nil {
 		c.mu.Lock()
 		delete(c.sessions, ck.Value)
 		c.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/console", http.StatusSeeOther)
-	return nil
 }
 
 func (c *Console) audit(ctx context.Context, actor, action, subject string, detail map[string]any) {
@@ -269,7 +304,7 @@ type alertRow struct {
 	Accounts int
 }
 
-func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) error {
+func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	ctx := r.Context()
 	since := c.cfg.Now().Add(-24 * time.Hour)
 	as, err := c.cfg.Alerts.Alerts(ctx, "", time.Time{}, 200)
@@ -306,7 +341,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analyst) error
 	return nil
 }
 
-func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst) error {
+func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	ctx := r.Context()
 	sym := r.PathValue("symbol")
 	as, err := c.cfg.Alerts.Alerts(ctx, sym, time.Time{}, 200)
@@ -340,7 +375,7 @@ func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analyst)
 	return nil
 }
 
-func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) error {
+func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	sym := r.PathValue("symbol")
 	on := r.PostFormValue("halt") == "on"
 	why := r.PostFormValue("why")
@@ -363,7 +398,7 @@ func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analyst) er
 }
 
 // review approves or rejects a held action.
-func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) error {
+func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	kind, id := r.PathValue("kind"), r.PathValue("id")
 	approve := r.PostFormValue("decision") == "approve"
 	var err error
@@ -385,4 +420,14 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analyst) err
 	c.audit(r.Context(), "analyst:"+a.name, action, id, map[string]any{"kind": kind})
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
 	return nil
+}
+
+//go:embed static/console.js
+var script []byte
+
+func (c *Console) script(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(script)
 }

@@ -51,7 +51,7 @@ func (c *Console) mailWarnings(ctx context.Context) []string {
 
 // mail shows the firm's mail posture: the latest check-domain result of
 // each configured domain, every finding with its fix.
-func (c *Console) mail(w http.ResponseWriter, r *http.Request, a *analyst) error {
+func (c *Console) mail(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	p, err := c.mailPosture(r.Context())
 	if err != nil {
 		return err
