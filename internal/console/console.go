@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -118,9 +119,12 @@ func New(cfg Config) *Console {
 		cfg.CheckKey = func(r *http.Request, secret string) (*apikey.Key, error) { return cfg.Keys.Check(r.Context(), secret) }
 	}
 	t := template.Must(template.New("").Funcs(template.FuncMap{
-		"hhmmss": func(t time.Time) string { return t.Format("15:04:05") },
-		"date":   func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
+		"hhmmss": func(t time.Time) string { return t.In(store.JST).Format("15:04:05") },
+		"date":   func(t time.Time) string { return t.In(store.JST).Format("2006-01-02 15:04:05 JST") },
 		"pathq":  url.PathEscape,
+		"yen":    cases.Yen,
+		"say":    say,
+		"age":    age,
 	}).ParseFS(templates, "templates/*.html"))
 	return &Console{cfg: cfg, tmpl: t, sessions: map[string]*analystSession{}, ceremonies: map[string]*ceremony{}}
 }
@@ -140,6 +144,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/passkey/begin", c.one(c.signinBegin))
 	mux.HandleFunc("POST /console/passkey/finish", c.one(c.signinFinish))
 	mux.HandleFunc("GET /console/static/console.js", c.script)
+	c.mountCases(mux)
 }
 
 func headers(w http.ResponseWriter) {
@@ -344,6 +349,11 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analystSession
 func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	ctx := r.Context()
 	sym := r.PathValue("symbol")
+	if c.cfg.Prices != nil {
+		if _, ok := c.cfg.Prices(sym); !ok {
+			return c.notFound(w, a, fmt.Sprintf("No instrument %q is listed. · 銘柄 %q は上場していません。", sym, sym))
+		}
+	}
 	as, err := c.cfg.Alerts.Alerts(ctx, sym, time.Time{}, 200)
 	if err != nil {
 		return err

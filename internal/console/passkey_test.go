@@ -16,6 +16,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/cases"
 	"github.com/kabuto-sec/kabuto/internal/server"
 	"github.com/kabuto-sec/kabuto/internal/softkey"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -30,7 +31,7 @@ type passkeyConsole struct {
 	people *analyst.Store
 }
 
-func newPasskeyConsole(t *testing.T, db *store.DB) *passkeyConsole {
+func newPasskeyConsole(t *testing.T, db *store.DB, office ...*cases.Service) *passkeyConsole {
 	t.Helper()
 	keys := apikey.New(db)
 	s := server.New(server.Config{DB: db, Keys: keys, Log: discard()})
@@ -40,13 +41,21 @@ func newPasskeyConsole(t *testing.T, db *store.DB) *passkeyConsole {
 	}
 	base := "http://localhost:" + strings.Split(ln.Addr().String(), ":")[1]
 	New(Config{Keys: keys, DB: db, Alerts: alerts{}, Halts: halts{}, Tape: NewTape(10, 10), CheckKey: s.CheckKey, Log: discard(), Audit: audit.New(db),
-		Passkeys: func() (string, []string) { return "localhost", []string{base} }}).Mount(s.Mux())
+		Passkeys: func() (string, []string) { return "localhost", []string{base} }, Office: first(office),
+		Prices: func(sym string) (float64, bool) { return 1000, sym == "7203" || sym == "9999" }}).Mount(s.Mux())
 	srv := httptest.NewUnstartedServer(s.Handler())
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &passkeyConsole{url: base, db: db, people: analyst.New(db, nil)}
+}
+
+func first(o []*cases.Service) *cases.Service {
+	if len(o) == 0 {
+		return nil
+	}
+	return o[0]
 }
 
 // post sends a ceremony request as the console's script does, from

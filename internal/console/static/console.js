@@ -117,6 +117,6 @@
   document.addEventListener("DOMContentLoaded", () => {
     if ($("enrol-form")) $("enrol-form").addEventListener("submit", enrol);
     if ($("passkey-signin")) $("passkey-signin").addEventListener("click", signIn);
-    if ($("live") && document.body.dataset.live) setInterval(() => live($("live")), 5000);
+    if ($("live") && $("live").dataset.live) setInterval(() => live($("live")), 5000);
   });
 })();
