@@ -25,18 +25,21 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 	d := htmlData{Rep: rep, Off: rep.FSATable.DefencesOff, On: rep.FSATable.DefencesOn}
 	if on != nil {
 		lost := on.FSA.ValueSoldJPY + on.FSA.ValueBoughtJPY + on.WithdrawnJPY
+		// Attempted: what the hijackers set out to move. With a
+		// defences-off run that is what the same sessions moved with
+		// nothing in their way (stopped sessions attempt less than they
+		// would have); without one, what they tried with the defences on.
 		attempted := on.AttemptedSellJPY + on.AttemptedBuyJPY + on.AttemptedWithdrawJPY
-		base := attempted
-		baseWhat := "of the value the hijackers attempted"
+		attemptedNote := "sells, buys and withdrawals the hijackers tried in stolen sessions"
 		if off != nil {
-			base = off.FSA.ValueSoldJPY + off.FSA.ValueBoughtJPY + off.WithdrawnJPY
-			baseWhat = "of what the same attacks took with the defences off"
+			attempted = off.FSA.ValueSoldJPY + off.FSA.ValueBoughtJPY + off.WithdrawnJPY
+			attemptedNote = "what the same hijacked sessions sold, bought and withdrew with no defence in their way"
 		}
-		prevented := max(base-lost, 0)
+		prevented := max(attempted-lost, 0)
 		d.Headline = []headline{
-			{"Attempted", yenM(attempted), "sells, buys and withdrawals the hijackers tried, in stolen sessions", ""},
-			{"Prevented", yenM(prevented), pct(ratio(float64(prevented), float64(base))) + " " + baseWhat, "good"},
-			{"Lost", yenM(lost), fmt.Sprintf("sold, bought and withdrawn in %d hijacked trades", on.FSA.UnauthorisedTrades), bad(lost > 0)},
+			{"Attempted", yenM(attempted), attemptedNote, ""},
+			{"Prevented", yenM(prevented), pct(ratio(float64(prevented), float64(attempted))) + " of it kept from the hijackers", "good"},
+			{"Lost", yenM(lost), fmt.Sprintf("sold, bought and withdrawn in %s", plural(on.FSA.UnauthorisedTrades, "hijacked trade", "hijacked trades")), bad(lost > 0)},
 			{"Friction", pct(on.LegitChallengedRatio), fmt.Sprintf("of %d legitimate sessions asked for a step-up; %s of their actions blocked", on.LegitSessions, pct(on.LegitBlockedRatio)), ""},
 		}
 	}
