@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -192,6 +193,10 @@ func (n *Node) forward(ctx context.Context, p int, r *event.Record, decide bool,
 func (n *Node) serveGuard(g *guardPart) (*nats.Subscription, error) {
 	return n.nc.Subscribe(n.subject("decide."+strconv.Itoa(g.id)), func(m *nats.Msg) {
 		reply := nats.NewMsg(m.Reply)
+		if m.Header.Get(hdrOp) == "batch" {
+			n.serveBatch(g, m, reply)
+			return
+		}
 		r, err := event.Decode(m.Data)
 		if err != nil {
 			reply.Header.Set(hdrError, "failed")
@@ -218,62 +223,124 @@ func (n *Node) serveGuard(g *guardPart) (*nats.Subscription, error) {
 	})
 }
 
+// serveBatch answers a forwarded batch for partition g.
+func (n *Node) serveBatch(g *guardPart, m *nats.Msg, reply *nats.Msg) {
+	var recs []*event.Record
+	for line := range bytes.SplitSeq(bytes.TrimSpace(m.Data), []byte("\n")) {
+		r, err := event.Decode(line)
+		if err != nil {
+			reply.Header.Set(hdrError, "failed")
+			reply.Data = []byte(err.Error())
+			m.RespondMsg(reply)
+			return
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ds, err := n.ownedBatch(ctx, g, recs)
+	switch {
+	case errors.Is(err, errNotOwner):
+		reply.Header.Set(hdrError, "not_owner")
+	case err != nil:
+		reply.Header.Set(hdrError, "failed")
+		reply.Data = []byte(err.Error())
+	default:
+		b := []byte{'['}
+		for i := range ds {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = ds[i].AppendJSON(b)
+		}
+		reply.Data = append(b, ']')
+	}
+	g.served.Add(1)
+	m.RespondMsg(reply)
+}
+
 // owned decides (or observes) r in partition g, which this node owns:
 // once per record id. The decision is durable in the stream before it is
 // returned; without the stream's acknowledgement there is no decision.
 func (n *Node) owned(ctx context.Context, g *guardPart, r *event.Record, decide bool, out *event.Decision) error {
+	p, err := n.start(g, r, decide)
+	if err != nil {
+		return err
+	}
+	d, err := n.finish(ctx, g, p)
+	if err == nil && out != nil {
+		*out = d
+	}
+	return err
+}
+
+// pending is a record of an owned partition whose decision is made and
+// on its way to the stream, or one another call is deciding.
+type pending struct {
+	r        *event.Record
+	decide   bool
+	e        *decided
+	existing bool // e is another call's (or a former tenure's)
+	res      risk.Result
+	fut      jetstream.PubAckFuture
+}
+
+// start decides (or observes) r and sends it to the stream without
+// waiting: finish waits. Records of one partition are started in order,
+// under its lock, so the stream keeps each account's order.
+func (n *Node) start(g *guardPart, r *event.Record, decide bool) (*pending, error) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if !g.active {
-		g.mu.Unlock()
-		return errNotOwner
+		return nil, errNotOwner
 	}
 	if e := g.decided[r.ID]; e != nil {
-		g.mu.Unlock()
-		select {
-		case <-e.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if e.err != nil {
-			return e.err
-		}
-		if out != nil {
-			*out = e.d
-		}
-		return nil
+		return &pending{r: r, e: e, existing: true}, nil
 	}
-	var res risk.Result
+	p := &pending{r: r, decide: decide}
 	if decide {
 		if n.pipe.Explain {
-			res.Features = make(map[string]any, 32)
+			p.res.Features = make(map[string]any, 32)
 		}
-		n.pipe.Risk.DecideInto(r, &res, n.pipe.Explain)
-		res.Decision.Node = n.cfg.Node
+		n.pipe.Risk.DecideInto(r, &p.res, n.pipe.Explain)
+		p.res.Decision.Node = n.cfg.Node
 	} else {
 		n.pipe.Risk.Observe(r)
 	}
-	e := &decided{done: make(chan struct{})}
-	g.decided[r.ID] = e
-	msg := n.recordMsg(g.id, r, decide, &res.Decision)
-	fut, err := n.js.PublishMsgAsync(msg)
+	fut, err := n.js.PublishMsgAsync(n.recordMsg(g.id, r, decide, &p.res.Decision))
+	if err != nil {
+		return nil, err
+	}
+	p.e, p.fut = &decided{done: make(chan struct{})}, fut
+	g.decided[r.ID] = p.e
 	g.inflight.Add(1)
-	g.mu.Unlock()
+	return p, nil
+}
+
+// finish waits for the stream to hold p, and logs the decision.
+func (n *Node) finish(ctx context.Context, g *guardPart, p *pending) (event.Decision, error) {
+	e := p.e
+	if p.existing {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return event.Decision{}, ctx.Err()
+		}
+		return e.d, e.err
+	}
 	defer g.inflight.Done()
-	fail := func(err error) error {
+	fail := func(err error) (event.Decision, error) {
 		g.mu.Lock()
-		delete(g.decided, r.ID)
+		delete(g.decided, p.r.ID)
 		g.mu.Unlock()
 		e.err = err
 		close(e.done)
-		return err
-	}
-	if err != nil {
-		return fail(err)
+		return event.Decision{}, err
 	}
 	var ack *jetstream.PubAck
 	select {
-	case ack = <-fut.Ok():
-	case err = <-fut.Err():
+	case ack = <-p.fut.Ok():
+	case err := <-p.fut.Err():
 		return fail(fmt.Errorf("cluster: the stream did not take the decision: %w", err))
 	case <-ctx.Done():
 		return fail(ctx.Err())
@@ -284,24 +351,163 @@ func (n *Node) owned(ctx context.Context, g *guardPart, r *event.Record, decide 
 		if err != nil {
 			return fail(err)
 		}
-		res.Decision = d
-	} else if decide {
-		if err := n.pipe.Sink.Decision(ctx, r, &res); err != nil {
-			n.log.Error("decision not logged in the database (it is in the stream)", "event", r.ID, "err", err)
+		p.res.Decision = d
+	} else if p.decide {
+		if err := n.pipe.Sink.Decision(ctx, p.r, &p.res); err != nil {
+			n.log.Error("decision not logged in the database (it is in the stream)", "event", p.r.ID, "err", err)
 		}
 		if n.pipe.Tap != nil {
-			n.pipe.Tap(r, &res.Decision)
+			n.pipe.Tap(p.r, &p.res.Decision)
 		}
 	}
 	g.mu.Lock()
 	g.applied = max(g.applied, ack.Sequence)
 	g.mu.Unlock()
-	e.d = res.Decision
+	e.d = p.res.Decision
 	close(e.done)
-	if out != nil {
-		*out = res.Decision
+	return p.res.Decision, nil
+}
+
+// ownedBatch decides (or observes) recs of partition g, which this node
+// owns, in order: all are sent to the stream before any acknowledgement
+// is waited for.
+func (n *Node) ownedBatch(ctx context.Context, g *guardPart, recs []*event.Record) ([]event.Decision, error) {
+	ps := make([]*pending, 0, len(recs))
+	var err error
+	for _, r := range recs {
+		var p *pending
+		if p, err = n.start(g, r, r.Type.Action()); err != nil {
+			break
+		}
+		ps = append(ps, p)
 	}
-	return nil
+	out := make([]event.Decision, len(recs))
+	for i, p := range ps {
+		d, e := n.finish(ctx, g, p)
+		if e != nil && err == nil {
+			err = e
+		}
+		out[i] = d
+	}
+	return out, err
+}
+
+// DecideBatch decides the customer actions among recs and observes the
+// rest, as Decide and Observe would one by one, and returns the actions'
+// decisions in order. The records of each partition go to its owner in
+// one request and to the stream without waiting for each other; the
+// partitions are decided at once.
+func (n *Node) DecideBatch(ctx context.Context, recs []*event.Record) ([]event.Decision, error) {
+	parts := map[int][]int{} // partition → indexes in recs
+	var order []int
+	for i, r := range recs {
+		if r.Account == "" && !r.Type.Action() {
+			if err := n.Observe(ctx, r); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p := n.accountPart(r.Account)
+		if _, ok := parts[p]; !ok {
+			order = append(order, p)
+		}
+		parts[p] = append(parts[p], i)
+	}
+	all := make([]event.Decision, len(recs))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for k, p := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			idx := parts[p]
+			sub := make([]*event.Record, len(idx))
+			for j, i := range idx {
+				sub[j] = recs[i]
+			}
+			ds, err := n.routeBatch(ctx, p, sub)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			for j, i := range idx {
+				all[i] = ds[j]
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make([]event.Decision, 0, len(recs))
+	for i, r := range recs {
+		if r.Type.Action() {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// routeBatch has recs of partition p decided where p is owned, trying
+// again across a failover for up to ForwardTimeout.
+func (n *Node) routeBatch(ctx context.Context, p int, recs []*event.Record) ([]event.Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
+	defer cancel()
+	g := n.guards[p]
+	for {
+		var ds []event.Decision
+		var err error
+		if g.isActive() {
+			ds, err = n.ownedBatch(ctx, g, recs)
+			n.metrics.local.Add(uint64(len(recs)))
+		} else {
+			ds, err = n.forwardBatch(ctx, p, recs)
+			if err == nil {
+				n.metrics.forwarded.Add(uint64(len(recs)))
+			}
+		}
+		if err == nil || !retryable(err) {
+			return ds, err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("cluster: no owner of guard partition %d answered: %w", p, err)
+		case <-t.C:
+		}
+	}
+}
+
+// forwardBatch asks the owner of partition p to decide recs, sent as JSON
+// Lines; it answers a JSON array of their decisions.
+func (n *Node) forwardBatch(ctx context.Context, p int, recs []*event.Record) ([]event.Decision, error) {
+	msg := nats.NewMsg(n.subject("decide." + strconv.Itoa(p)))
+	for _, r := range recs {
+		msg.Data = append(r.AppendJSON(msg.Data), '\n')
+	}
+	msg.Header.Set(hdrOp, "batch")
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := n.nc.RequestMsgWithContext(rctx, msg)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = nats.ErrTimeout
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch resp.Header.Get(hdrError) {
+	case "":
+	case "not_owner":
+		return nil, errNotOwner
+	default:
+		return nil, fmt.Errorf("cluster: the owner of partition %d could not decide: %s", p, resp.Data)
+	}
+	var ds []event.Decision
+	if err := json.Unmarshal(resp.Data, &ds); err != nil || len(ds) != len(recs) {
+		return nil, fmt.Errorf("cluster: the owner's decisions: %d for %d records (%v)", len(ds), len(recs), err)
+	}
+	return ds, nil
 }
 
 // recordMsg is the stream's message of r and its decision.

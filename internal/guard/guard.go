@@ -8,6 +8,7 @@ package guard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/clock"
@@ -23,6 +24,18 @@ type Guard interface {
 	// account snapshot).
 	Observe(ctx context.Context, r *event.Record) error
 }
+
+// Batcher is a Guard that can take a whole batch of records at once.
+type Batcher interface {
+	// DecideBatch decides the customer actions among recs and observes
+	// the rest, in order, and returns the actions' decisions in order. It
+	// returns ErrNoBatch when the records are to be taken one by one.
+	DecideBatch(ctx context.Context, recs []*event.Record) ([]event.Decision, error)
+}
+
+// ErrNoBatch is DecideBatch's answer when the guard takes records one by
+// one (a single process): Decide and Observe each of them.
+var ErrNoBatch = errors.New("guard: no batches here; take records one by one")
 
 // AllowAll is a Guard that allows every action, with the reason code
 // no_guard so its decisions are never mistaken for a policy's.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/risk"
 	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
@@ -69,6 +70,7 @@ type Pipeline struct {
 type Cluster interface {
 	Decide(ctx context.Context, r *event.Record) (event.Decision, error)
 	Observe(ctx context.Context, r *event.Record) error
+	DecideBatch(ctx context.Context, recs []*event.Record) ([]event.Decision, error)
 	// SetHalt and SetFrozen tell every node of a halt or freeze.
 	SetHalt(symbol string, halted bool)
 	SetFrozen(account string, frozen bool)
@@ -110,6 +112,17 @@ func (p *Pipeline) Decide(ctx context.Context, r *event.Record) (event.Decision,
 		return res.Decision, err
 	}
 	return res.Decision, nil
+}
+
+// DecideBatch hands a batch of records to the cluster node, which has
+// them decided by their accounts' owners at once (guard.Batcher); a
+// single process answers guard.ErrNoBatch, and its callers take the
+// records one by one.
+func (p *Pipeline) DecideBatch(ctx context.Context, recs []*event.Record) ([]event.Decision, error) {
+	if p.Cluster == nil {
+		return nil, guard.ErrNoBatch
+	}
+	return p.Cluster.DecideBatch(ctx, recs)
 }
 
 // Observe feeds a record that needs no decision: reference data, bars, fills.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 )
 
@@ -73,6 +74,14 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	out := make([]event.Decision, 0, len(recs))
+	if bg, ok := s.cfg.Guard.(guard.Batcher); ok { // a cluster node takes the whole batch at once
+		if ds, err := bg.DecideBatch(ctx, recs); err == nil {
+			recs, out = nil, ds
+		} else if !errors.Is(err, guard.ErrNoBatch) {
+			// Records already decided are answered again, not decided twice.
+			s.cfg.Log.WarnContext(ctx, "guard could not take the batch at once; taking its records one by one", "records", len(recs), "err", err)
+		}
+	}
 	for k, rec := range recs {
 		var err error
 		if rec.Type.Action() {
