@@ -370,8 +370,15 @@ func ablationSVG(runs []RunScore) template.HTML {
 		}
 		v := lost(r)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%s</text>`, left-8, y+rowH/2+4, esc(name))
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: ¥%.1fm lost</title></rect>`, left, y+4, math.Max(xv(v)-left, 1), rowH-8, col, esc(name), v)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10">¥%.1fm</text>`, xv(v)+4, y+rowH/2+4, v)
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: ¥%sm lost</title></rect>`, left, y+4, math.Max(xv(v)-left, 1), rowH-8, col, esc(name), groupDigits(v, 1))
+		// The figure goes after the bar, or inside its end where it
+		// would run past the chart's right edge.
+		label := "¥" + groupDigits(v, 1) + "m"
+		if x := xv(v) + 4; x+6.5*float64(len([]rune(label))) <= w {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10">%s</text>`, x, y+rowH/2+4, esc(label))
+		} else {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="end" fill="#fff">%s</text>`, xv(v)-4, y+rowH/2+4, esc(label))
+		}
 	}
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, left, top, left, bottom)
 	b.WriteString(`</svg>`)

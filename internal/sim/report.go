@@ -384,7 +384,7 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 func pct(x float64) string { return fmt.Sprintf("%.2f%%", x*100) }
 
 // yenM formats yen in millions.
-func yenM(v int64) string { return fmt.Sprintf("¥%.1fm", float64(v)/1e6) }
+func yenM(v int64) string { return "¥" + groupDigits(float64(v)/1e6, 1) + "m" }
 
 // Format writes the scorecard for a person.
 func (rep *Report) Format(w io.Writer) {
