@@ -340,7 +340,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analystSession
 			return err
 		}
 	}
-	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Alerts": rows, "Halts": hs, "Held": held,
+	c.render(w, http.StatusOK, "home.html", map[string]any{"Analyst": a.label(), "CSRF": a.csrf, "Alerts": rows, "Halts": hs, "Held": held,
 		"Since": since, "Now": c.cfg.Now(), "Symbols": len(symbols), "MailWarnings": c.mailWarnings(ctx),
 		"Gateway": gatewayWarning(as, since)})
 	return nil
@@ -380,7 +380,7 @@ func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analystS
 		}
 	}
 	why, halted := halts[sym]
-	c.render(w, http.StatusOK, "instrument.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Symbol": sym, "Chart": chart(in),
+	c.render(w, http.StatusOK, "instrument.html", map[string]any{"Analyst": a.label(), "CSRF": a.csrf, "Symbol": sym, "Chart": chart(in),
 		"Alerts": as, "Orders": flagged, "Halted": halted, "HaltWhy": why})
 	return nil
 }

@@ -56,6 +56,6 @@ func (c *Console) mail(w http.ResponseWriter, r *http.Request, a *analystSession
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "mail.html", map[string]any{"Analyst": a.name, "CSRF": a.csrf, "Posture": p})
+	c.render(w, http.StatusOK, "mail.html", map[string]any{"Analyst": a.label(), "CSRF": a.csrf, "Posture": p})
 	return nil
 }
