@@ -156,7 +156,10 @@ func New(c Config) (*Portal, error) {
 		c.Key = make([]byte, 32)
 		rand.Read(c.Key)
 	}
-	t, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html")
+	fm := template.FuncMap{"iname": func(symbol, fallback, lang string) string {
+		return (&Portal{cfg: c}).instrumentName(symbol, fallback, lang)
+	}}
+	t, err := template.New("").Funcs(funcs).Funcs(fm).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +375,7 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, rq *req, err error
 		p.cfg.Log.ErrorContext(r.Context(), "portal request failed", "path", r.URL.Path, "err", err)
 		e = reason.New(http.StatusInternalServerError, reason.Internal, "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed")
 	}
-	msg := localize(e.Message, rq.lang)
+	msg := capital(localize(e.Message, rq.lang))
 	if !strings.Contains(e.Message, " / ") && rq.lang != "en" {
 		// A refusal from elsewhere (the brokerage) in English only: the
 		// Japanese page gets the text for its reason code.
@@ -417,9 +420,17 @@ func localize(msg, lang string) string {
 		return msg
 	}
 	if lang == "en" {
-		return en
+		return capital(en)
 	}
 	return ja
+}
+
+// capital starts an English sentence with a capital letter.
+func capital(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -491,6 +502,10 @@ var funcs = template.FuncMap{
 	"place":  identity.PlaceText,
 	"scope":  identity.ScopeText,
 	"factor": identity.FactorName,
+	"factors": factorsText,
+	"word":    word,
+	"mask":    maskBank,
+	"price":   price,
 	"seq": func(a, b int) []int {
 		var s []int
 		for i := a; i <= b; i++ {
