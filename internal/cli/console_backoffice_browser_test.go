@@ -275,7 +275,7 @@ func backOfficeInChromium(t *testing.T, chromium string, dbArgs []string) {
 		until("after approvals", want)
 	}
 	if dir := os.Getenv("KABUTO_TEST_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -172,3 +172,17 @@ func TestCaseTriage(t *testing.T) {
 		}
 	})
 }
+
+func TestWords(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 1234: "1,234", 100000: "100,000", 1234567.5: "1,234,567.5", -2500.25: "-2,500.25", 999.99: "999.99"} {
+		if got := num(in); got != want {
+			t.Errorf("num(%v) = %q, want %q", in, got, want)
+		}
+	}
+	if got := sayAll("R1_liquidate_concentrate shared_ip"); !strings.Contains(got, "holdings sold") || !strings.Contains(got, "他の検知口座と同じIPアドレス") {
+		t.Errorf("sayAll: %q", got)
+	}
+	if got := sayAll("the customer called"); got != "the customer called" {
+		t.Errorf("sayAll of plain text: %q", got)
+	}
+}

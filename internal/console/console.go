@@ -125,6 +125,16 @@ func New(cfg Config) *Console {
 		"yen":    cases.Yen,
 		"say":    say,
 		"age":    age,
+		"sayall": sayAll,
+		"num": func(v any) string {
+			switch n := v.(type) {
+			case int64:
+				return num(float64(n))
+			case float64:
+				return num(n)
+			}
+			return fmt.Sprint(v)
+		},
 	}).ParseFS(templates, "templates/*.html"))
 	return &Console{cfg: cfg, tmpl: t, sessions: map[string]*analystSession{}, ceremonies: map[string]*ceremony{}}
 }

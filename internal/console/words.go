@@ -1,6 +1,12 @@
 package console
 
-import "strings"
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/kabuto-sec/kabuto/internal/cases"
+)
 
 // words says a reason code or a case event kind in English and Japanese,
 // for analysts; an unknown code is shown as it is.
@@ -76,4 +82,38 @@ func say(code string) string {
 		return w[0] + " · " + w[1]
 	}
 	return strings.ReplaceAll(code, "_", " ")
+}
+
+// sayAll returns text with every known reason code in it said in words;
+// the rest stays as it is.
+func sayAll(text string) string {
+	fs := strings.Fields(text)
+	changed := false
+	for i, f := range fs {
+		if w, ok := words[strings.Trim(f, ",;.")]; ok {
+			fs[i] = w[0] + " (" + w[1] + ")"
+			changed = true
+		}
+	}
+	if !changed {
+		return text
+	}
+	return strings.Join(fs, "; ")
+}
+
+// num writes n with thousands separators, keeping up to two decimals.
+func num(n float64) string {
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	whole := int64(n)
+	s := strings.TrimPrefix(cases.Yen(whole), "¥")
+	if frac := int64(math.Round((n - float64(whole)) * 100)); frac > 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%02d", frac), "0")
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
