@@ -182,6 +182,9 @@ func TestWords(t *testing.T) {
 	if got := sayAll("R1_liquidate_concentrate shared_ip"); !strings.Contains(got, "holdings sold") || !strings.Contains(got, "他の検知口座と同じIPアドレス") {
 		t.Errorf("sayAll: %q", got)
 	}
+	if got := sayAll("callback: passed"); got != "call back to the registered phone number (登録電話番号への折り返し電話): passed (確認済み)" {
+		t.Errorf("sayAll: %q", got)
+	}
 	if got := sayAll("the customer called"); got != "the customer called" {
 		t.Errorf("sayAll of plain text: %q", got)
 	}

@@ -90,15 +90,16 @@ func sayAll(text string) string {
 	fs := strings.Fields(text)
 	changed := false
 	for i, f := range fs {
-		if w, ok := words[strings.Trim(f, ",;.")]; ok {
-			fs[i] = w[0] + " (" + w[1] + ")"
+		core := strings.Trim(f, ",;.:")
+		if w, ok := words[core]; ok && core != "" {
+			fs[i] = strings.Replace(f, core, w[0]+" ("+w[1]+")", 1)
 			changed = true
 		}
 	}
 	if !changed {
 		return text
 	}
-	return strings.Join(fs, "; ")
+	return strings.Join(fs, " ")
 }
 
 // num writes n with thousands separators, keeping up to two decimals.
