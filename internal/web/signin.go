@@ -33,9 +33,6 @@ func (p *Portal) root(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request) error {
-	if l := r.URL.Query().Get("lang"); l == "en" || l == "ja" {
-		http.SetCookie(w, &http.Cookie{Name: "kabuto_lang", Value: l, Path: "/", MaxAge: 365 * 86400, SameSite: http.SameSiteLaxMode, Secure: p.cfg.Secure})
-	}
 	p.render(w, r, "signin", map[string]any{"Error": r.URL.Query().Get("e"), "Deadline": p.cfg.Policy.Deadline, "Out": r.URL.Query().Get("out") == "1"})
 	return nil
 }

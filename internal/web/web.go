@@ -251,6 +251,10 @@ func (p *Portal) wrap(fn handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
 		rq := &req{lang: lang(r)}
+		if l := r.URL.Query().Get("lang"); l == "en" || l == "ja" {
+			// The language the customer picked holds on every page after.
+			http.SetCookie(w, &http.Cookie{Name: "kabuto_lang", Value: l, Path: "/", MaxAge: 365 * 86400, SameSite: http.SameSiteLaxMode, Secure: p.cfg.Secure, HttpOnly: true})
+		}
 		if c, err := r.Cookie(session.CookieName(p.cfg.Secure, "kabuto_dev")); err == nil && len(c.Value) >= 16 && len(c.Value) <= 64 {
 			rq.device = c.Value
 		} else {
