@@ -151,9 +151,18 @@ func (c *Console) saveCeremony(cer *ceremony) string {
 			delete(c.ceremonies, k)
 		}
 	}
+	if len(c.ceremonies) >= maxCeremonies {
+		return ""
+	}
 	c.ceremonies[id] = cer
 	return id
 }
+
+// maxCeremonies bounds the passkey ceremonies kept at once: starting one
+// needs no sign-in, so a flood must not grow memory without end.
+const maxCeremonies = 10000
+
+var errBusy = reason.New(http.StatusServiceUnavailable, "busy", "Too many sign-ins at once; try again in a minute. · 混み合っています。1分後にお試しください。")
 
 // takeCeremony consumes ceremony id of kind; a ceremony is used once.
 func (c *Console) takeCeremony(id, kind string) *ceremony {
@@ -283,6 +292,9 @@ func (c *Console) enrolBegin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := c.saveCeremony(&ceremony{kind: "enrol", sd: *sd, analyst: name, code: h, handle: p.handle})
+	if id == "" {
+		return errBusy
+	}
 	jsonAnswer(w, http.StatusOK, map[string]any{"ceremony": id, "analyst": name, "publicKey": opts.Response})
 	return nil
 }
@@ -371,6 +383,9 @@ func (c *Console) signinBegin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := c.saveCeremony(&ceremony{kind: "signin", sd: *sd})
+	if id == "" {
+		return errBusy
+	}
 	jsonAnswer(w, http.StatusOK, map[string]any{"ceremony": id, "publicKey": opts.Response})
 	return nil
 }

@@ -262,3 +262,22 @@ func TestEnrolmentCodeExpires(t *testing.T) {
 		t.Errorf("expired code: %d %v", status, m)
 	}
 }
+
+// TestCeremoniesBounded: a flood of unauthenticated sign-in starts keeps
+// at most maxCeremonies in memory; the next is answered 503.
+func TestCeremoniesBounded(t *testing.T) {
+	db := storetest.SQLite(t)
+	pc := newPasskeyConsole(t, db)
+	c := New(Config{DB: db, Passkeys: func() (string, []string) { return "localhost", []string{pc.url} }, Log: discard()})
+	for i := 0; i < maxCeremonies; i++ {
+		if c.saveCeremony(&ceremony{kind: "signin"}) == "" {
+			t.Fatalf("ceremony %d refused", i)
+		}
+	}
+	if id := c.saveCeremony(&ceremony{kind: "signin"}); id != "" {
+		t.Errorf("ceremony beyond the bound kept")
+	}
+	if len(c.ceremonies) != maxCeremonies {
+		t.Errorf("%d ceremonies kept", len(c.ceremonies))
+	}
+}
