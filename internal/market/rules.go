@@ -44,14 +44,33 @@ func FX(c string) (float64, bool) {
 	return 0, false
 }
 
-// tseLimits is the TSE daily price limit (値幅制限) by previous close:
-// a close under upTo moves at most width yen either way.
+// tseLimits is the TSE daily price limit (値幅制限) by previous close, as
+// JPX publishes it: a close under upTo moves at most width yen either way;
+// a close of ¥50 million or more moves at most tseTopLimit.
 var tseLimits = []struct{ upTo, width float64 }{
 	{100, 30}, {200, 50}, {500, 80}, {700, 100}, {1000, 150},
 	{1500, 300}, {2000, 400}, {3000, 500}, {5000, 700}, {7000, 1000},
 	{10000, 1500}, {15000, 3000}, {20000, 4000}, {30000, 5000}, {50000, 7000},
 	{70000, 10000}, {100000, 15000}, {150000, 30000}, {200000, 40000}, {300000, 50000},
-	{500000, 70000}, {700000, 100000}, {1000000, 150000},
+	{500000, 70000}, {700000, 100000}, {1000000, 150000}, {1500000, 300000}, {2000000, 400000},
+	{3000000, 500000}, {5000000, 700000}, {7000000, 1000000}, {10000000, 1500000}, {15000000, 3000000},
+	{20000000, 4000000}, {30000000, 5000000}, {50000000, 7000000},
+}
+
+const tseTopLimit = 10000000
+
+// TSEPriceLimit returns the TSE daily price limit (値幅制限) in yen for a
+// previous close in yen, or 0 when prevClose is not positive.
+func TSEPriceLimit(prevClose float64) float64 {
+	if !(prevClose > 0) {
+		return 0
+	}
+	for _, l := range tseLimits {
+		if prevClose < l.upTo {
+			return l.width
+		}
+	}
+	return tseTopLimit
 }
 
 // LimitWidth returns the daily price limit around prevClose for an
@@ -60,12 +79,7 @@ var tseLimits = []struct{ upTo, width float64 }{
 func LimitWidth(m string, prevClose float64) float64 {
 	switch {
 	case Domestic(m):
-		for _, l := range tseLimits {
-			if prevClose < l.upTo {
-				return l.width
-			}
-		}
-		return 300000
+		return TSEPriceLimit(prevClose)
 	case m == SH || m == SZ:
 		return roundTo(prevClose*0.10, 0.01)
 	}
@@ -93,29 +107,35 @@ var hkSpreads = []struct{ upTo, tick float64 }{
 	{200, 0.1}, {500, 0.2}, {1000, 0.5}, {2000, 1}, {5000, 2}, {9995, 5},
 }
 
-// TickSize returns the price step at price p on market m. TSE steps are the
-// general table (¥1 up to ¥3,000); the finer steps of TOPIX100 names are
-// not modelled.
+// tseTicks is the TSE tick table (呼値の単位) for issues outside the
+// TOPIX 500: prices up to upTo move in steps of tick; prices above the last
+// row move in steps of tseTopTick.
+var tseTicks = []struct{ upTo, tick float64 }{
+	{3000, 1}, {5000, 5}, {30000, 10}, {50000, 50}, {300000, 100},
+	{500000, 500}, {3000000, 1000}, {5000000, 5000}, {30000000, 10000}, {50000000, 50000},
+}
+
+const tseTopTick = 100000
+
+// TSETick returns the TSE tick size in yen at price p by the general
+// table (¥1 up to ¥3,000, ¥5 up to ¥5,000, ...); the finer steps of
+// TOPIX 500 names are not modelled.
+func TSETick(p float64) float64 {
+	for _, s := range tseTicks {
+		if p <= s.upTo {
+			return s.tick
+		}
+	}
+	return tseTopTick
+}
+
+// TickSize returns the price step at price p on market m: the TSE general
+// table on Tokyo markets, the Hong Kong spread table on HK, and 0.01 of the
+// currency elsewhere.
 func TickSize(m string, p float64) float64 {
 	switch {
 	case Domestic(m):
-		switch {
-		case p <= 3000:
-			return 1
-		case p <= 5000:
-			return 5
-		case p <= 30000:
-			return 10
-		case p <= 50000:
-			return 50
-		case p <= 300000:
-			return 100
-		case p <= 500000:
-			return 500
-		case p <= 3000000:
-			return 1000
-		}
-		return 5000
+		return TSETick(p)
 	case m == HK:
 		for _, s := range hkSpreads {
 			if p <= s.upTo {
@@ -149,6 +169,21 @@ type Hours struct {
 	Always bool
 }
 
+// The TSE's trading sessions as offsets from JST midnight: the morning
+// session 9:00-11:30 and the afternoon session 12:30-15:30 (15:30 since
+// November 2024).
+const (
+	TSEOpen          = 9 * time.Hour
+	TSEMorningClose  = 11*time.Hour + 30*time.Minute
+	TSEAfternoonOpen = 12*time.Hour + 30*time.Minute
+	TSEClose         = 15*time.Hour + 30*time.Minute
+)
+
+// TSETradingMinutes is the length of a TSE trading day in minutes: 150
+// in the morning and 180 in the afternoon, 330 since the close moved from
+// 15:00 to 15:30 in November 2024.
+const TSETradingMinutes = int64((TSEMorningClose - TSEOpen + TSEClose - TSEAfternoonOpen) / time.Minute)
+
 // Open reports whether the TSE is in session at t: 9:00-11:30 and
 // 12:30-15:30 JST on weekdays (holidays are not modelled).
 func (h Hours) Open(t time.Time) bool {
@@ -159,8 +194,8 @@ func (h Hours) Open(t time.Time) bool {
 	if wd := j.Weekday(); wd == time.Saturday || wd == time.Sunday {
 		return false
 	}
-	m := j.Hour()*60 + j.Minute()
-	return (m >= 9*60 && m < 11*60+30) || (m >= 12*60+30 && m < 15*60+30)
+	d := time.Duration(j.Hour())*time.Hour + time.Duration(j.Minute())*time.Minute
+	return (d >= TSEOpen && d < TSEMorningClose) || (d >= TSEAfternoonOpen && d < TSEClose)
 }
 
 var jst = clock.JST

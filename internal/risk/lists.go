@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/kabuto-sec/kabuto/internal/netinfo"
 )
 
 // ListKind is the kind of value a list entry holds.
@@ -31,16 +33,6 @@ const (
 	ListHosting     = "hosting"     // ASNs of hosting and cloud providers (net.hosting)
 	ListResidential = "residential" // ASNs of Japanese residential and mobile carriers (net.residential)
 )
-
-// HostingASNs is the built-in set of hosting and cloud ASNs preloaded into
-// the "hosting" list: Amazon, Google, Microsoft, DigitalOcean, OVH,
-// Hetzner, Linode/Akamai, Choopa/Vultr, Alibaba, Tencent and M247 among them.
-var HostingASNs = []int64{16509, 14618, 15169, 396982, 8075, 14061, 16276, 24940, 63949, 20473, 45102, 132203, 9009, 36352, 51167}
-
-// ResidentialASNs is the built-in set of Japanese residential and mobile
-// carrier ASNs preloaded into the "residential" list: NTT OCN, KDDI,
-// SoftBank, Sony/So-net, NTT Docomo and others.
-var ResidentialASNs = []int64{2516, 4713, 17676, 2527, 9605, 4788, 2518, 10010, 17511}
 
 // ListEntry is one entry of a named list.
 type ListEntry struct {
@@ -70,7 +62,8 @@ type list struct {
 }
 
 // NewLists returns lists with "hosting" and "residential" preloaded from
-// HostingASNs and ResidentialASNs, and empty "block", "allow" and "watch".
+// netinfo.HostingASNs and netinfo.CarrierASNs, and empty "block", "allow"
+// and "watch".
 func NewLists() *Lists {
 	l := &Lists{}
 	s := &listSnap{byName: map[string]*list{}}
@@ -78,10 +71,10 @@ func NewLists() *Lists {
 		s.byName[n] = &list{}
 	}
 	h, r := &list{asns: map[int64]struct{}{}}, &list{asns: map[int64]struct{}{}}
-	for _, a := range HostingASNs {
+	for _, a := range netinfo.HostingASNs {
 		h.asns[a] = struct{}{}
 	}
-	for _, a := range ResidentialASNs {
+	for _, a := range netinfo.CarrierASNs {
 		r.asns[a] = struct{}{}
 	}
 	s.byName[ListHosting], s.byName[ListResidential] = h, r

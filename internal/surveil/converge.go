@@ -624,7 +624,7 @@ func (w *Watch) samePrint(in *inst, a, b *print) bool {
 	}
 	// the ring's order may rest at the buyer's price or sell into the
 	// book the buyer just lifted: a few percent apart
-	return dt <= w.ringMatch && math.Abs(a.px-b.px) < max(TickSize(in.market, a.px)/2, ringSlip*a.px)
+	return dt <= w.ringMatch && math.Abs(a.px-b.px) < max(tickSize(in.market, a.px)/2, ringSlip*a.px)
 }
 
 // ringSeller is R7: a seller who accumulated the issue on the previous 1-10

@@ -246,6 +246,9 @@ func TestProfile(t *testing.T) {
 	}
 }
 
+// TestTickSizeAndPriceLimit checks the watchtower's reading of
+// internal/market's tables: an instrument without a market is a Tokyo
+// issue, and R5's yardstick is the TSE limit of the yen price.
 func TestTickSizeAndPriceLimit(t *testing.T) {
 	ticks := []struct {
 		market string
@@ -253,20 +256,21 @@ func TestTickSizeAndPriceLimit(t *testing.T) {
 		want   float64
 	}{
 		{"TSE_STANDARD", 84, 1}, {"TSE_PRIME", 3000, 1}, {"TSE_PRIME", 3001, 5},
-		{"TSE_GROWTH", 12000, 10}, {"", 0, 1}, {"HK", 1, 0.001},
+		{"TSE_GROWTH", 12000, 10}, {"", 0, 1}, {"", 4000, 5}, {"HK", 1, 0.01}, {"SH", 1500, 0.01},
 	}
 	for _, tt := range ticks {
-		if got := TickSize(tt.market, tt.price); math.Abs(got-tt.want) > 1e-12 {
-			t.Errorf("TickSize(%s, %v) = %v, want %v", tt.market, tt.price, got, tt.want)
+		if got := tickSize(tt.market, tt.price); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("tickSize(%s, %v) = %v, want %v", tt.market, tt.price, got, tt.want)
 		}
 	}
 	limits := []struct{ prev, want float64 }{
 		{0, 0}, {30, 30}, {99, 30}, {100, 50}, {199, 50}, {200, 80}, {499, 80}, {500, 100},
 		{700, 150}, {1000, 300}, {1500, 400}, {2000, 500}, {3000, 700}, {5000, 1000}, {6999, 1000},
+		{1000000, 300000}, {50000000, 10000000},
 	}
 	for _, tt := range limits {
-		if got := PriceLimit(tt.prev); got != tt.want {
-			t.Errorf("PriceLimit(%v) = %v, want %v", tt.prev, got, tt.want)
+		if got := priceLimitJPY(tt.prev); got != tt.want {
+			t.Errorf("priceLimitJPY(%v) = %v, want %v", tt.prev, got, tt.want)
 		}
 	}
 }

@@ -270,12 +270,12 @@ func (w *Watch) walkUp(in *inst, a *acct, now int64) {
 		return
 	}
 	rise := px - ref
-	tick := TickSize(in.market, ref)
+	tick := tickSize(in.market, ref)
 	if rise < c.WalkUpRise*ref || rise < float64(c.WalkUpMinTicks)*tick {
 		return
 	}
 	bits, pts, score := bR5, 10, 40
-	if lim := PriceLimit(ref * in.fx); lim > 0 && rise*in.fx >= lim/2 {
+	if lim := priceLimitJPY(ref * in.fx); lim > 0 && rise*in.fx >= lim/2 {
 		bits |= bR5HalfLimit
 		pts, score = 15, 55
 	}
@@ -299,7 +299,7 @@ func (w *Watch) deviation(in *inst, a *acct, price float64, now int64) {
 	if int(in.bars) >= c.DeviationBars && in.vV > 0 {
 		mean := in.vPV / in.vV
 		sd := math.Sqrt(max(in.vPPV/in.vV-mean*mean, 0))
-		sd = max(sd, TickSize(in.market, mean), 0.01*mean)
+		sd = max(sd, tickSize(in.market, mean), 0.01*mean)
 		if price > mean+c.DeviationSigma*sd {
 			bits |= bR6Sigma
 		}
