@@ -52,14 +52,100 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) error {
 	})(w, r)
 }
 
+// marketOrder is the order in which the trade page groups the markets.
+var marketOrder = []string{market.TSEPrime, market.TSEStandard, market.TSEGrowth, market.HK, market.SH, market.SZ, market.US}
+
+// tradePage lists every issue, grouped by market, filtered by a search in
+// the code or the name (English or Japanese) and by market.
 func (p *Portal) tradePage(w http.ResponseWriter, r *http.Request) error {
 	return p.pageFor("trade", func(rq *req) (map[string]any, error) {
-		ls, err := p.cfg.Broker.Instruments(r.Context(), r.URL.Query().Get("q"))
-		if len(ls) > 40 {
-			ls = ls[:40]
+		all, err := p.cfg.Broker.Instruments(r.Context(), "")
+		if err != nil {
+			return nil, err
 		}
-		return map[string]any{"Listings": ls, "Q": r.URL.Query().Get("q"), "Symbol": r.URL.Query().Get("symbol")}, err
+		q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
+		mk := r.URL.Query().Get("market")
+		type group struct {
+			Market   string
+			Listings []broker.Listing
+		}
+		var groups []group
+		n := 0
+		for _, m := range marketOrder {
+			g := group{Market: m}
+			for _, l := range all {
+				if l.Market != m || mk != "" && mk != m {
+					continue
+				}
+				if q != "" && !strings.Contains(strings.ToLower(l.Symbol+" "+l.Name+" "+p.instrumentName(l.Symbol, l.Name, "ja")), q) {
+					continue
+				}
+				g.Listings = append(g.Listings, l)
+			}
+			if len(g.Listings) > 0 {
+				groups = append(groups, g)
+				n += len(g.Listings)
+			}
+		}
+		return map[string]any{"Listings": all, "Groups": groups, "Shown": n, "Total": len(all), "Markets": marketOrder,
+			"Q": r.URL.Query().Get("q"), "Market": mk, "Symbol": r.URL.Query().Get("symbol")}, nil
 	})(w, r)
+}
+
+// apiOrderQuote answers the estimated amount of an order before the
+// customer confirms it; nothing is placed.
+func (p *Portal) apiOrderQuote(w http.ResponseWriter, r *http.Request) error {
+	var in orderIn
+	rq, err := signedInJSON(r, &in)
+	if err != nil {
+		return err
+	}
+	sym := strings.TrimSpace(in.Symbol)
+	ins, ok := p.cfg.Broker.Exchange().Instrument(sym)
+	if !ok {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "銘柄コードが見つかりません / there is no issue with that code")
+	}
+	if in.Qty <= 0 || in.Side != "buy" && in.Side != "sell" {
+		return reason.New(http.StatusBadRequest, reason.InvalidField, "売買と数量を正しく入力してください / enter the side and a quantity")
+	}
+	px := in.LimitPrice
+	if in.PriceType == event.PriceMarket || px <= 0 {
+		if qt, ok := p.cfg.Broker.Exchange().Quote(sym); ok {
+			px = qt.Ask
+			if in.Side == "sell" {
+				px = qt.Bid
+			}
+			if px <= 0 {
+				px = qt.Last
+			}
+		}
+	}
+	if px <= 0 {
+		px = ins.PrevClose
+	}
+	amount := int64(ins.PriceJPY(px)*float64(in.Qty) + 0.5)
+	kind := in.Kind
+	if kind == "" {
+		kind = event.KindCash
+	}
+	name := ins.NameIn(rq.lang)
+	var msg string
+	if rq.lang == "en" {
+		msg = fmt.Sprintf("%s %s %s: %s shares, %s, %s. Estimated amount: about ¥%s (at %s). Place this order?",
+			word("side", in.Side, "en"), sym, name, commas(in.Qty), word("price", orDefault(in.PriceType, event.PriceMarket), "en"), word("kind", kind, "en"), commas(amount), price(px))
+	} else {
+		msg = fmt.Sprintf("%s %s %s株 %s（%s・%s）。概算金額: 約 ¥%s（単価 %s）。この内容で注文しますか？",
+			sym, name, commas(in.Qty), word("side", in.Side, "ja"), word("price", orDefault(in.PriceType, event.PriceMarket), "ja"), word("kind", kind, "ja"), commas(amount), price(px))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "estimate_jpy": amount, "price": px, "confirm": msg})
+	return nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }
 
 func (p *Portal) withdrawPage(w http.ResponseWriter, r *http.Request) error {
@@ -230,9 +316,9 @@ func orderText(o broker.OrderRequest, lang string) string {
 	side := map[string][2]string{"buy": {"買い", "buy"}, "sell": {"売り", "sell"}}[o.Side]
 	price := map[bool][2]string{true: {"成行", "at market"}, false: {fmt.Sprintf("指値 %g", o.LimitPrice), fmt.Sprintf("limit %g", o.LimitPrice)}}[o.PriceType == event.PriceMarket]
 	if lang == "en" {
-		return fmt.Sprintf("order: %s %d %s %s", side[1], o.Qty, o.Symbol, price[1])
+		return fmt.Sprintf("order: %s %s %s %s", side[1], commas(o.Qty), o.Symbol, price[1])
 	}
-	return fmt.Sprintf("注文: %s %s %d株 %s", o.Symbol, side[0], o.Qty, price[0])
+	return fmt.Sprintf("注文: %s %s %s株 %s", o.Symbol, side[0], commas(o.Qty), price[0])
 }
 
 type amountIn struct {
@@ -392,7 +478,13 @@ func (p *Portal) run(w http.ResponseWriter, r *http.Request, rq *req, act action
 			return err
 		}
 		status := map[string][2]string{broker.StatusFilled: {"約定しました", "filled"}, broker.StatusOpen: {"注文を受け付けました", "accepted"}, broker.StatusHeld: {"確認のため保留中です", "held for review"}}[o.Status]
+		if status[0] == "" {
+			status = [2]string{word("status", o.Status, "ja"), word("status", o.Status, "en")}
+		}
 		msg = localize(fmt.Sprintf("%s（%s） / %s (%s)", status[0], orderText(*act.Order, "ja"), status[1], orderText(*act.Order, "en")), rq.lang)
+		if o.FilledQty > 0 {
+			msg += localize(fmt.Sprintf("。約定: %s株 × %s、約定金額 ¥%s / . Filled: %s shares at %s, amount ¥%s", commas(o.FilledQty), price(o.FillPrice), commas(o.FilledJPY), commas(o.FilledQty), price(o.FillPrice), commas(o.FilledJPY)), rq.lang)
+		}
 	case "withdraw":
 		wd, err := p.cfg.Broker.Withdraw(ctx, a, rq.sess.Account, act.Amount, act.Idem)
 		if err != nil && !(reason.As(err) != nil && reason.As(err).Code == reason.Held) {

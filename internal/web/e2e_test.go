@@ -266,9 +266,23 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	run(t, ctx, chromedp.Navigate(u+"/portal/trade?symbol="+sym), chromedp.WaitVisible(chromedp.ID("order-submit")), chromedp.Click(chromedp.ID("order-submit")))
+	// A market order is confirmed first, with its estimated amount; nothing
+	// is placed until then.
+	waitJS(t, ctx, `!document.getElementById("confirm").hidden && /¥[0-9,]+/.test(document.getElementById("confirm-message").textContent)`, "the order's confirmation with its estimate")
+	if n := k.count(t, `SELECT COUNT(*) FROM orders WHERE account = $1`, account); n != 0 {
+		t.Fatalf("%d orders before the confirmation", n)
+	}
+	run(t, ctx, chromedp.Click(chromedp.ID("confirm-yes")))
 	waitJS(t, ctx, `document.getElementById("result").dataset.state == "ok" && document.getElementById("result").textContent.includes("`+sym+`")`, "the order confirmation")
 	if n := k.count(t, `SELECT COUNT(*) FROM orders WHERE account = $1`, account); n != 1 {
 		t.Fatalf("%d orders", n)
+	}
+	if k.count(t, `SELECT COUNT(*) FROM orders WHERE account = $1 AND status = 'filled'`, account) == 1 {
+		// The fill is shown: quantity, price and amount.
+		txt, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("result").textContent`))
+		if !strings.Contains(txt, "約定: 100株 × ") && !strings.Contains(txt, "Filled: 100 shares at ") || !strings.Contains(txt, "金額 ¥") && !strings.Contains(txt, "amount ¥") {
+			t.Errorf("the fill is not shown: %q", txt)
+		}
 	}
 
 	// Withdraw with the step-up bound to the action.
@@ -386,6 +400,8 @@ func TestBrowser(t *testing.T) {
 		}
 		// An order from the jumped session also needs the passkey.
 		run(t, ictx, chromedp.Navigate(u+"/portal/trade?symbol="+sym), chromedp.Click(chromedp.ID("order-submit")))
+		waitJS(t, ictx, `!document.getElementById("confirm").hidden`, "the order's confirmation")
+		run(t, ictx, chromedp.Click(chromedp.ID("confirm-yes")))
 		waitJS(t, ictx, `document.getElementById("result").dataset.state == "error"`, "the refused order")
 		if n := k.count(t, `SELECT COUNT(*) FROM orders WHERE account = $1`, account); n != 1 {
 			t.Fatalf("the stolen cookie traded: %d orders", n)

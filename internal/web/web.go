@@ -206,6 +206,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	h("GET /portal/bank", p.bankPage)
 	h("GET /portal/security", p.securityPage)
 	h("POST /portal/api/order", p.apiOrder)
+	h("POST /portal/api/order/quote", p.apiOrderQuote)
 	h("POST /portal/api/withdraw", p.apiWithdraw)
 	h("POST /portal/api/bank", p.apiBank)
 	h("POST /portal/api/contact", p.apiContact)

@@ -143,11 +143,39 @@
         else if (el.dataset.num !== undefined) { if (el.value !== "") body[el.name] = parseFloat(el.value); }
         else body[el.name] = el.value;
       }
+      // A form with data-quote asks the server for what the action will
+      // do (an order's estimated amount) and a form with data-confirm
+      // states it; either way the customer confirms before it is sent.
+      let question = null;
+      if (f.dataset.quote) {
+        const q = await post(f.dataset.quote, body);
+        if (q.error) { show(q.message, true); return; }
+        question = q.confirm;
+      } else if (f.dataset.confirm !== undefined) {
+        const chosen = f.querySelector("input[type=radio]:checked");
+        question = f.dataset.confirm + (chosen && chosen.parentElement ? " " + chosen.parentElement.textContent.trim() : "");
+      }
+      if (question !== null && !(await confirmed(question))) {
+        show(en ? "Cancelled. Nothing was done." : "中止しました。何も実行していません。", true);
+        return;
+      }
       show(en ? "Working…" : "処理中…", false);
       last = { url: f.dataset.api, body: body };
       finish(await post(f.dataset.api, body));
     });
   });
+
+  // confirmed shows question in the confirmation dialog and answers
+  // whether the customer went ahead.
+  function confirmed(question) {
+    const dlg = $("confirm");
+    $("confirm-message").textContent = question;
+    dlg.hidden = false;
+    return new Promise((resolve) => {
+      $("confirm-yes").onclick = () => { dlg.hidden = true; resolve(true); };
+      $("confirm-no").onclick = () => { dlg.hidden = true; resolve(false); };
+    });
+  }
   // Buttons that post: data-post names the endpoint.
   document.querySelectorAll("[data-post]").forEach((b) => {
     b.addEventListener("click", async (ev) => {
