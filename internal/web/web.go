@@ -502,11 +502,11 @@ var funcs = template.FuncMap{
 		}
 		return t.In(store.JST).Format("2006-01-02 15:04")
 	},
-	"date":   func(t time.Time) string { return t.In(store.JST).Format("2006-01-02") },
-	"device": identity.DeviceText,
-	"place":  identity.PlaceText,
-	"scope":  identity.ScopeText,
-	"factor": identity.FactorName,
+	"date":    func(t time.Time) string { return t.In(store.JST).Format("2006-01-02") },
+	"device":  identity.DeviceText,
+	"place":   identity.PlaceText,
+	"scope":   identity.ScopeText,
+	"factor":  identity.FactorName,
 	"factors": factorsText,
 	"word":    word,
 	"mask":    maskBank,
