@@ -190,12 +190,25 @@ func (h Hours) Open(t time.Time) bool {
 	if h.Always {
 		return true
 	}
-	j := t.In(jst)
-	if wd := j.Weekday(); wd == time.Saturday || wd == time.Sunday {
+	if wd := t.In(jst).Weekday(); wd == time.Saturday || wd == time.Sunday {
 		return false
 	}
-	d := time.Duration(j.Hour())*time.Hour + time.Duration(j.Minute())*time.Minute
+	d := sinceMidnight(t)
 	return (d >= TSEOpen && d < TSEMorningClose) || (d >= TSEAfternoonOpen && d < TSEClose)
+}
+
+// sinceMidnight returns the JST wall-clock time of t as an offset from
+// midnight, to the minute.
+func sinceMidnight(t time.Time) time.Duration {
+	j := t.In(jst)
+	return time.Duration(j.Hour())*time.Hour + time.Duration(j.Minute())*time.Minute
+}
+
+// InLunch reports whether t falls in the TSE's lunch break, 11:30-12:30
+// JST, on any day.
+func InLunch(t time.Time) bool {
+	d := sinceMidnight(t)
+	return d >= TSEMorningClose && d < TSEAfternoonOpen
 }
 
 var jst = clock.JST

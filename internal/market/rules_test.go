@@ -143,4 +143,13 @@ func TestTSESessions(t *testing.T) {
 			t.Errorf("session boundary %v = %s, want %s", d, got, want)
 		}
 	}
+	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
+	for s, want := range map[string]bool{
+		"2025-04-15T11:29:59+09:00": false, "2025-04-15T11:30:00+09:00": true, "2025-04-15T12:29:59+09:00": true,
+		"2025-04-15T12:30:00+09:00": false, "2025-04-15T02:45:00Z": true, "2025-04-15T11:45:00Z": false,
+	} {
+		if got := InLunch(at(s)); got != want {
+			t.Errorf("InLunch(%s) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -43,8 +43,8 @@ func (ch *chain) run() {
 
 // inSession moves t out of the lunch break.
 func inSession(t time.Time) time.Time {
-	if l := at(11, 30); !t.Before(l) && t.Before(at(12, 30)) {
-		return at(12, 30).Add(t.Sub(l) % (5 * time.Minute))
+	if l, o := Day0.Add(market.TSEMorningClose), Day0.Add(market.TSEAfternoonOpen); !t.Before(l) && t.Before(o) {
+		return o.Add(t.Sub(l) % (5 * time.Minute))
 	}
 	return t
 }

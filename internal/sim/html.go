@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/market"
 )
 
 // WriteHTML writes the report as one self-contained HTML page for a
@@ -132,8 +133,8 @@ const (
 // The trading day of the chart: Tokyo's sessions, 9:00-11:30 and
 // 12:30-15:30 JST; lunch and the close are drawn as gaps.
 var (
-	dayFrom, dayTo       = at(9, 0), at(15, 30)
-	lunchFrom, lunchTo   = at(11, 30), at(12, 30)
+	dayFrom, dayTo       = Day0.Add(market.TSEOpen), Day0.Add(market.TSEClose)
+	lunchFrom, lunchTo   = Day0.Add(market.TSEMorningClose), Day0.Add(market.TSEAfternoonOpen)
 	plotL, plotR         = float64(padL), float64(svgW - padR)
 	plotTop, plotBottom  = float64(padT), float64(svgH - padB)
 	gapMinutes           = 2 * time.Minute

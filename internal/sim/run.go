@@ -749,8 +749,8 @@ func (r *run) legitSession(lp *legitPlan) {
 	t := r.clock.Now()
 	for i, act := range lp.Acts {
 		t = t.Add(time.Duration(20+w.rng.IntN(100)) * time.Second)
-		if (t.Hour() == 11 && t.Minute() >= 30) || t.Hour() == 12 && t.Minute() < 30 {
-			t = at(12, 30).Add(time.Duration(w.rng.IntN(300)) * time.Second)
+		if market.InLunch(t) {
+			t = Day0.Add(market.TSEAfternoonOpen).Add(time.Duration(w.rng.IntN(300)) * time.Second)
 		}
 		r.at(t, func() {
 			key := fmt.Sprintf("%s-%d", lp.Session, i)
