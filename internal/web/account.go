@@ -168,7 +168,8 @@ func (p *Portal) securityPage(w http.ResponseWriter, r *http.Request) error {
 			return nil, err
 		}
 		hist, err := p.cfg.Identity.History(ctx, rq.sess.Account, 20)
-		return map[string]any{"Passkeys": pks, "Sessions": ss, "History": hist, "Enrol": r.URL.Query().Get("enrol") != ""}, err
+		return map[string]any{"Passkeys": pks, "Sessions": ss, "History": hist, "Enrol": r.URL.Query().Get("enrol") != "",
+			"Done": doneText(r.URL.Query().Get("done"), rq.lang)}, err
 	})(w, r)
 }
 
@@ -604,7 +605,7 @@ func (p *Portal) apiPasskeyFinish(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p.setSession(w, rq.sess)
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("パスキーを登録しました。次回からはパスキーでログインできます / your passkey is registered; next time, sign in with it", rq.lang), "redirect": "/portal/security"})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("パスキーを登録しました。次回からはパスキーでログインできます / your passkey is registered; next time, sign in with it", rq.lang), "redirect": "/portal/security?done=passkey"})
 	return nil
 }
 
@@ -627,7 +628,7 @@ func (p *Portal) apiPasskeyRemove(w http.ResponseWriter, r *http.Request) error 
 	if err := p.cfg.Identity.RemovePasskey(r.Context(), rq.sess.Account, in.ID, rq.client); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("パスキーを削除しました / the passkey is removed", rq.lang), "redirect": "/portal/security"})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("パスキーを削除しました / the passkey is removed", rq.lang), "redirect": "/portal/security?done=passkey_removed"})
 	return nil
 }
 
@@ -668,7 +669,7 @@ func (p *Portal) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.cfg.Identity.Notify(r.Context(), nil, rq.sess.Account, notify.KindFactorAdded, rq.client, map[string]string{"Factor": identity.FactorName(event.FactorTOTP, rq.lang)})
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("認証アプリを登録しました / your authenticator app is registered", rq.lang), "redirect": "/portal/security"})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("認証アプリを登録しました / your authenticator app is registered", rq.lang), "redirect": "/portal/security?done=totp"})
 	return nil
 }
 
@@ -689,7 +690,7 @@ func (p *Portal) apiRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("ログアウトさせました / signed out", rq.lang), "redirect": "/portal/security"})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("ログアウトさせました / signed out", rq.lang), "redirect": "/portal/security?done=signout"})
 	return nil
 }
 
@@ -711,10 +712,10 @@ func (p *Portal) apiLock(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	redirect := "/portal/security"
+	redirect := "/portal/security?done=lock"
 	if in.Scope == identity.LockTradingAndLogin {
 		p.cfg.Sessions.RevokeAll(ctx, p.cfg.DB, rq.sess.Account, "")
-		redirect = "/portal/signin"
+		redirect = "/portal/signin?locked=1&autofill=0"
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": localize("ロックしました: "+identity.ScopeText(in.Scope, "ja")+" / locked: "+identity.ScopeText(in.Scope, "en"), rq.lang), "redirect": redirect})
 	return nil
@@ -758,4 +759,20 @@ func signedInJSON(r *http.Request, in any) (*req, error) {
 		return nil, err
 	}
 	return rq, readJSON(r, in)
+}
+
+// doneText is the success message the security page shows after the
+// action done (a fixed set: the page never shows text from the URL).
+func doneText(done, lang string) string {
+	m := map[string]string{
+		"passkey":         "パスキーを登録しました。次回からはパスキーでログインできます / Your passkey is registered: next time, sign in with it",
+		"passkey_removed": "パスキーを削除しました / The passkey is removed",
+		"totp":            "認証アプリを登録しました / Your authenticator app is registered",
+		"signout":         "ログアウトさせました / The device is signed out",
+		"lock":            "ロックしました。下の「現在のロック」で範囲を確かめられます / Your account is locked: see what is locked under \"Locked now\" below",
+	}[done]
+	if m == "" {
+		return ""
+	}
+	return localize(m, lang)
 }

@@ -33,7 +33,8 @@ func (p *Portal) root(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request) error {
-	p.render(w, r, "signin", map[string]any{"Error": r.URL.Query().Get("e"), "Deadline": p.cfg.Policy.Deadline, "Out": r.URL.Query().Get("out") == "1"})
+	p.render(w, r, "signin", map[string]any{"Error": r.URL.Query().Get("e"), "Deadline": p.cfg.Policy.Deadline, "Out": r.URL.Query().Get("out") == "1",
+		"Locked": r.URL.Query().Get("locked") == "1"})
 	return nil
 }
 

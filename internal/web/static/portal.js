@@ -165,6 +165,16 @@
     });
   });
 
+  // Plain forms with data-confirm are sent once the customer confirms.
+  document.querySelectorAll("form[data-confirm]:not([data-api])").forEach((f) => {
+    let sure = false;
+    f.addEventListener("submit", async (ev) => {
+      if (sure) return;
+      ev.preventDefault();
+      if (await confirmed(f.dataset.confirm)) { sure = true; f.submit(); }
+    });
+  });
+
   // confirmed shows question in the confirmation dialog and answers
   // whether the customer went ahead.
   function confirmed(question) {
