@@ -236,6 +236,8 @@ func TestBrowser(t *testing.T) {
 	// Enrol a passkey (the email code was just proven: interim mode's strongest).
 	run(t, ctx, chromedp.SendKeys(chromedp.ID("passkey-name"), "test laptop"), chromedp.Click(chromedp.ID("passkey-enrol")))
 	waitJS(t, ctx, `document.querySelector("#passkeys") && document.querySelector("#passkeys").textContent.includes("test laptop")`, "the passkey in the list")
+	// The customer is told it worked.
+	waitJS(t, ctx, `!!document.getElementById("done") && /passkey is registered/.test(document.getElementById("done").textContent)`, "the passkey's success message")
 	if n := k.count(t, `SELECT COUNT(*) FROM passkeys WHERE account = $1 AND user_verified = 1`, account); n != 1 {
 		t.Fatalf("%d passkeys stored", n)
 	}
