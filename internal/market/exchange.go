@@ -230,7 +230,7 @@ func (b *book) tick(rng *rand.Rand) {
 	p := b.last + (target-b.last)*0.3 + b.last*b.vol*rng.NormFloat64()
 	lo, hi := Band(b.in.Market, b.in.PrevClose)
 	b.setLast(math.Max(lo, math.Min(hi, p)))
-	perMin := float64(b.in.ADVShares) / 300
+	perMin := float64(b.in.ADVShares) / float64(TSETradingMinutes)
 	v := int64(perMin*(0.5+rng.Float64())) / b.in.Lot * b.in.Lot
 	b.trade(b.last, v)
 }

@@ -39,7 +39,9 @@ func TestExchangeImpactBarsAndDeterminism(t *testing.T) {
 	if a[len(a)-1] > 84+30 {
 		t.Errorf("price %v past the daily limit", a[len(a)-1])
 	}
-	if bars < 40 {
+	// ADV 50,000 over a 330-minute day is 1.5 lots a minute: a minute
+	// that trades under one lot prints no bar, most minutes print one.
+	if bars < 35 {
 		t.Errorf("only %d bars in 45 minutes", bars)
 	}
 	x := NewExchange([]Instrument{thin}, 1, Hours{}, start)

@@ -18,9 +18,10 @@ const (
 	jstOffset = 9 * 3600 // seconds east of UTC
 	// sessionClose is the TSE's close in seconds after JST midnight.
 	sessionClose = int64(market.TSEClose / time.Second)
-	// tradingMinutes is the length of a TSE trading day (9:00-11:30 and
-	// 12:30-15:30), used to turn an average daily volume into a per-minute one.
-	tradingMinutes = 300
+	// tradingMinutes is the length of a TSE trading day (330 minutes,
+	// 9:00-11:30 and 12:30-15:30), used to turn an average daily volume
+	// into a per-minute one.
+	tradingMinutes = float64(market.TSETradingMinutes)
 )
 
 // dayOf returns the JST calendar day number of a Unix time in nanoseconds.

@@ -171,7 +171,7 @@ type Config struct {
 
 	// R4: own customers' buy volume at least Participation30 of market
 	// volume over 30 minutes or Participation5 over 5 minutes, with market
-	// volume at least VolumeSurge times normal (ADV / 300 a minute).
+	// volume at least VolumeSurge times normal (ADV / 330 a minute).
 	Participation30 float64
 	Participation5  float64
 	VolumeSurge     float64
