@@ -53,7 +53,7 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 	now := b.clock.Now()
 	rec := b.record(event.TypeWithdrawal, account, a, now)
 	rec.AmountJPY, rec.BankHash = amount, bankHash
-	out = Withdrawal{ID: b.ids("W"), Account: account, AmountJPY: amount, Bank: maskBank(bank), Status: "sent", Created: now}
+	out = Withdrawal{ID: b.ids("W"), Account: account, AmountJPY: amount, Bank: MaskBank(bank), Status: "sent", Created: now}
 	d, gerr := b.decide(ctx, a, rec)
 	held := false
 	if gerr != nil {
@@ -103,8 +103,10 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 	return &out, nil
 }
 
-// maskBank shows only the last four characters of a bank account.
-func maskBank(s string) string {
+// MaskBank hides every digit of a bank account but the last four
+// ("Rakuten Bank •••-•••7280"): the one rule for every page, answer and
+// message that shows a bank account.
+func MaskBank(s string) string {
 	r := []rune(s)
 	if len(r) <= 4 {
 		return s
@@ -180,7 +182,7 @@ func (b *Broker) change(ctx context.Context, a Actor, account, field, value, ide
 	}
 	shown := value
 	if field == "bank" {
-		shown = maskBank(value)
+		shown = MaskBank(value)
 	}
 	out = Change{Account: account, Field: field, Value: shown, Status: "changed", Decision: &d}
 	set := map[string]string{

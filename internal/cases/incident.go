@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kabuto-sec/kabuto/internal/notify"
 	"math"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/analyst"
@@ -391,25 +391,9 @@ func (s *Service) payTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, ap 
 	return nil
 }
 
-// Yen writes n yen with thousands separators: ¥1,234,567.
-func Yen(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-¥" + string(out)
-	}
-	return "¥" + string(out)
-}
+// Yen writes n yen with thousands separators: ¥1,234,567 (notify.Yen,
+// the one way Kabuto writes yen).
+func Yen(n int64) string { return notify.Yen(n) }
 
 // Compensations returns the case's compensations, newest first.
 func (s *Service) Compensations(ctx context.Context, caseID string) ([]Compensation, error) {

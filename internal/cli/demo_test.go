@@ -379,7 +379,11 @@ func TestHeldWithdrawalTellsTheCustomer(t *testing.T) {
 	var n int
 	var body string
 	err = db.QueryRowContext(context.Background(), `SELECT COUNT(*), MAX(body) FROM outbox WHERE account = 'C0000001' AND kind = 'held_for_review'`).Scan(&n, &body)
-	if err != nil || n != 1 || !strings.Contains(body, "¥50000") {
+	if err != nil || n != 1 || !strings.Contains(body, "¥50,000") {
 		t.Errorf("held notice: %d %v %q", n, err, body)
+	}
+	// The notice names the withdrawal in the customer's own language.
+	if ja := strings.Contains(body, "様"); ja && !strings.Contains(body, "への出金") || !ja && !strings.Contains(body, "a withdrawal to ") {
+		t.Errorf("held notice does not name the withdrawal in the customer's language: %q", body)
 	}
 }

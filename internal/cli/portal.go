@@ -84,6 +84,9 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 	data := map[string]string{}
 	var kind notify.Kind
 	var one int
+	// words fills the parts of the notice that are written in the
+	// customer's language, once the account (and so its locale) is read.
+	words := func(string) {}
 	switch r.Type {
 	case event.TypeWithdrawal:
 		var status, bank string
@@ -93,9 +96,11 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 		} else if err != nil {
 			return err
 		}
-		kind, data["Amount"], data["Bank"], data["Status"] = notify.KindWithdrawal, fmt.Sprintf("¥%d", r.AmountJPY), maskTail(bank), status
+		kind, data["Amount"], data["Bank"] = notify.KindWithdrawal, notify.Yen(r.AmountJPY), broker.MaskBank(bank)
+		words = func(loc string) { data["Status"] = notify.Word(status, loc) }
 		if status == "held" {
-			kind, data["Order"] = notify.KindHeld, "withdrawal to "+maskTail(bank)
+			kind = notify.KindHeld
+			words = func(loc string) { data["Order"] = notify.WithdrawalText(broker.MaskBank(bank), loc) }
 		}
 	case event.TypeBankChange:
 		var bank string
@@ -105,7 +110,7 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 		} else if err != nil {
 			return err
 		}
-		kind, data["Bank"] = notify.KindBank, maskTail(bank)
+		kind, data["Bank"] = notify.KindBank, broker.MaskBank(bank)
 	case event.TypeContactChange:
 		col := map[string]string{"email": "email_hash", "phone": "phone_hash", "address": "address_hash"}[r.Field]
 		if col == "" {
@@ -128,7 +133,8 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 			return err
 		}
 		if status == "held" {
-			kind, data["Order"], data["Amount"] = notify.KindHeld, fmt.Sprintf("%s %s %d", sym, side, r.Qty), fmt.Sprintf("¥%d", value)
+			kind, data["Amount"] = notify.KindHeld, notify.Yen(value)
+			words = func(loc string) { data["Order"] = notify.OrderText(sym, side, r.Qty, loc) }
 			break
 		}
 		// Unusual: a large order, or a buy of a cheap, thin stock (the 2025
@@ -136,7 +142,8 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 		if value < 3_000_000 && !(side == event.SideBuy && r.Qty > 0 && value/r.Qty < 500 && value >= 500_000) {
 			return nil
 		}
-		kind, data["Order"], data["Amount"] = notify.KindUnusualOrder, fmt.Sprintf("%s %s %d", sym, side, r.Qty), fmt.Sprintf("¥%d", value)
+		kind, data["Amount"] = notify.KindUnusualOrder, notify.Yen(value)
+		words = func(loc string) { data["Order"] = notify.OrderText(sym, side, r.Qty, loc) }
 	default:
 		return nil
 	}
@@ -144,6 +151,7 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 	if err != nil {
 		return err
 	}
+	words(a.Locale)
 	c := session.Client{IP: r.IP, Network: session.NetworkOf(r.IP), ASN: r.ASN, Country: r.Country, UA: r.UA, Device: r.Device}
 	now := r.Time
 	m := fd.id.Message(a, kind, c, now, data)
@@ -154,16 +162,6 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 		}
 	}
 	return fd.outbox.Enqueue(ctx, tx, m, now)
-}
-
-func maskTail(s string) string {
-	r := []rune(s)
-	for i := 0; i < len(r)-4; i++ {
-		if r[i] >= '0' && r[i] <= '9' {
-			r[i] = '•'
-		}
-	}
-	return string(r)
 }
 
 // mount registers the front door's routes and starts its workers.

@@ -350,7 +350,7 @@ func (p *Portal) apiWithdraw(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rec := &event.Record{Type: event.TypeWithdrawal, Account: rq.sess.Account, Session: rq.sess.ID, AmountJPY: in.Amount, BankHash: a.BankHash}
-	purpose := localize(fmt.Sprintf("出金 ¥%s（出金先 %s） / withdrawal of ¥%s to %s", commas(in.Amount), maskBank(a.Bank), commas(in.Amount), maskBank(a.Bank)), rq.lang)
+	purpose := localize(fmt.Sprintf("出金 ¥%s（出金先 %s） / withdrawal of ¥%s to %s", commas(in.Amount), broker.MaskBank(a.Bank), commas(in.Amount), broker.MaskBank(a.Bank)), rq.lang)
 	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.Withdrawal, f, event.TypeWithdrawal), broker.Binding(rec), action{Kind: "withdraw", Amount: in.Amount, Idem: newIdem()}, purpose)
 }
 
@@ -377,7 +377,7 @@ func (p *Portal) apiBank(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rec := &event.Record{Type: event.TypeBankChange, Account: rq.sess.Account, Session: rq.sess.ID, BankHash: p.cfg.Broker.Hash("bank", in.Value)}
-	purpose := localize("出金先口座の変更: "+maskBank(in.Value)+" / changing the withdrawal bank account to "+maskBank(in.Value), rq.lang)
+	purpose := localize("出金先口座の変更: "+broker.MaskBank(in.Value)+" / changing the withdrawal bank account to "+broker.MaskBank(in.Value), rq.lang)
 	return p.stepUp(w, r, rq, f, p.need(rq, p.cfg.Policy.BankChange, f, event.TypeBankChange), broker.Binding(rec), action{Kind: "bank", Value: in.Value, Idem: newIdem()}, purpose)
 }
 
@@ -500,7 +500,7 @@ func (p *Portal) run(w http.ResponseWriter, r *http.Request, rq *req, act action
 		if err != nil {
 			return err
 		}
-		msg = localize("出金先口座を "+maskBank(c.Value)+" に変更しました / your withdrawal bank account is now "+maskBank(c.Value), rq.lang)
+		msg = localize("出金先口座を "+broker.MaskBank(c.Value)+" に変更しました / your withdrawal bank account is now "+broker.MaskBank(c.Value), rq.lang)
 	case "contact":
 		ctx = WithPrevious(ctx, act.Prev)
 		if _, err := p.cfg.Broker.ChangeContact(ctx, a, rq.sess.Account, act.Field, act.Value, act.Idem); err != nil {

@@ -509,7 +509,7 @@ var funcs = template.FuncMap{
 	"factor":  identity.FactorName,
 	"factors": factorsText,
 	"word":    word,
-	"mask":    maskBank,
+	"mask":    broker.MaskBank,
 	"price":   price,
 	"seq": func(a, b int) []int {
 		var s []int

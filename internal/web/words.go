@@ -101,21 +101,6 @@ func factorsText(factors, lang string) string {
 	return strings.Join(names, "・")
 }
 
-// maskBank hides the digits of a bank account but the last four, as the
-// brokerage's API does ("Rakuten Bank •••-•••7280").
-func maskBank(s string) string {
-	r := []rune(s)
-	if len(r) <= 4 {
-		return s
-	}
-	for i := 0; i < len(r)-4; i++ {
-		if r[i] >= '0' && r[i] <= '9' {
-			r[i] = '•'
-		}
-	}
-	return string(r)
-}
-
 // price formats a price with separators and at most two decimals.
 func price(v float64) string {
 	neg := v < 0

@@ -1,6 +1,10 @@
 package web
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kabuto-sec/kabuto/internal/broker"
+)
 
 func TestWords(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
@@ -18,8 +22,8 @@ func TestWords(t *testing.T) {
 		{factorsText("passkey", "ja"), "パスキー"},
 		{factorsText("totp", "ja"), "認証アプリ"},
 		{factorsText("password,totp", "en"), "password and authenticator app"},
-		{maskBank("Rakuten Bank 123-4567280"), "Rakuten Bank •••-•••7280"},
-		{maskBank("1234"), "1234"},
+		{broker.MaskBank("Rakuten Bank 123-4567280"), "Rakuten Bank •••-•••7280"},
+		{broker.MaskBank("1234"), "1234"},
 		{price(10980), "10,980"},
 		{price(1234.5), "1,234.5"},
 		{price(-0.25), "-0.25"},
