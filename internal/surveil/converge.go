@@ -123,6 +123,9 @@ func (w *Watch) r1Open(a *acct, sh uint64, now int64) bool {
 
 var emptyHash = fnv("")
 
+// onOrder reads one order record in named steps: the session it belongs
+// to, then the sell side (R1's liquidation and R7's ring) or the buy side
+// (R1-R3 convergence, R5's walk-up and the instrument's evaluation).
 func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 	if r.Account == "" || r.Symbol == "" || r.Qty <= 0 {
 		return
@@ -134,6 +137,19 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 	if contextless(r) {
 		w.noClientContext(r, a, now)
 	}
+	inSess := w.orderSession(r, a, sh, day, now)
+	value := orderValue(r, in)
+	switch r.Side {
+	case event.SideSell:
+		w.onSell(in, a, sh, day, value, now)
+	case event.SideBuy:
+		w.onBuy(r, d, in, a, sh, day, inSess, value, now)
+	}
+}
+
+// orderSession reports whether an order belongs to the account's session
+// of today's login, and marks the session's first order (and a fast one).
+func (w *Watch) orderSession(r *event.Record, a *acct, sh uint64, day int32, now int64) bool {
 	// a login record may carry no session yet: the orders that follow from
 	// the same device belong to it
 	inSess := a.loginAt != 0 && dayOf(a.loginAt) == day &&
@@ -144,56 +160,61 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 			a.sBits |= bFastLogin
 		}
 	}
-	value := orderValue(r, in)
-	switch r.Side {
-	case event.SideSell:
-		// R1 liquidates the holdings the account came into the day with:
-		// selling what it bought today is a day trader's round trip
-		if p := a.position(in); p == nil || p.firstDay != day {
-			if !w.r1Open(a, sh, now) {
-				a.r1Start, a.r1Sess = now, sh
-				a.r1MV = a.marketValue(day)
-				a.r1Sold, a.r1Proceeds = 0, 0
-				a.r1Buys = a.r1Buys[:0]
-				a.r1Hit = nil
-			}
-			a.r1Sold += value
+	return inSess
+}
+
+// onSell counts a sell towards R1's liquidation and tries R7's ring.
+func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, now int64) {
+	// R1 liquidates the holdings the account came into the day with:
+	// selling what it bought today is a day trader's round trip
+	if p := a.position(in); p == nil || p.firstDay != day {
+		if !w.r1Open(a, sh, now) {
+			a.r1Start, a.r1Sess = now, sh
+			a.r1MV = a.marketValue(day)
+			a.r1Sold, a.r1Proceeds = 0, 0
+			a.r1Buys = a.r1Buys[:0]
+			a.r1Hit = nil
 		}
-		if a.ringAt != 0 && now-a.ringAt <= w.campWin && in.susAt != 0 && now-in.susAt <= w.ringMatch {
-			w.ringAttempt(in, a, now)
+		a.r1Sold += value
+	}
+	if a.ringAt != 0 && now-a.ringAt <= w.campWin && in.susAt != 0 && now-in.susAt <= w.ringMatch {
+		w.ringAttempt(in, a, now)
+	}
+}
+
+// onBuy feeds a buy to convergence (R1-R3) with its bits, to R5's walk-up,
+// and re-evaluates the instrument.
+func (w *Watch) onBuy(r *event.Record, d *event.Decision, in *inst, a *acct, sh uint64, day int32, inSess bool, value int64, now int64) {
+	// A first-ever buy is of an issue the account did not hold before
+	// today: every buy order of it today counts, not only the first,
+	// so that R1 sees the proceeds going in over several orders and R3
+	// sees each hijacked buy.
+	if p := a.position(in); p == nil || p.firstDay == day {
+		gb, refused := w.orderDecision(d)
+		if contextless(r) {
+			// the guard read the gateway's address and a missing
+			// device: unknown, not new
+			gb &^= netMask | bNewDevice
 		}
-	case event.SideBuy:
-		// A first-ever buy is of an issue the account did not hold before
-		// today: every buy order of it today counts, not only the first,
-		// so that R1 sees the proceeds going in over several orders and R3
-		// sees each hijacked buy.
-		if p := a.position(in); p == nil || p.firstDay == day {
-			gb, refused := w.orderDecision(d)
-			if contextless(r) {
-				// the guard read the gateway's address and a missing
-				// device: unknown, not new
-				gb &^= netMask | bNewDevice
-			}
-			bits := w.orderBits(a, r, day, inSess) | gb
-			if a.r1Hit == in {
-				bits |= bR1
-			} else if w.liquidateConcentrate(a, in, sh, value, bits, now) {
-				bits |= bR1
-			}
-			if bits&bR1 == 0 && w.r1Open(a, sh, now) && a.r1MV > 0 && float64(a.r1Sold) >= w.cfg.LiquidateShare*float64(a.r1MV) {
-				bits |= bSoldHoldings
-			}
-			if refused {
-				bits |= bRefused
-			}
-			w.converge(in, a, r, bits, now)
+		bits := w.orderBits(a, r, day, inSess) | gb
+		if a.r1Hit == in {
+			bits |= bR1
+		} else if w.liquidateConcentrate(a, in, sh, value, bits, now) {
+			bits |= bR1
 		}
-		if r.PriceType == event.PriceMarket || in.last > 0 && r.LimitPrice > in.last {
-			w.walkUp(in, a, now)
+		if bits&bR1 == 0 && w.r1Open(a, sh, now) && a.r1MV > 0 && float64(a.r1Sold) >= w.cfg.LiquidateShare*float64(a.r1MV) {
+			bits |= bSoldHoldings
 		}
-		if len(in.conv) > 0 || in.mBits != 0 {
-			w.evaluate(in, now)
+		if refused {
+			bits |= bRefused
 		}
+		w.converge(in, a, r, bits, now)
+	}
+	if r.PriceType == event.PriceMarket || in.last > 0 && r.LimitPrice > in.last {
+		w.walkUp(in, a, now)
+	}
+	if len(in.conv) > 0 || in.mBits != 0 {
+		w.evaluate(in, now)
 	}
 }
 
