@@ -40,7 +40,7 @@ func commands() []command {
 		{"policy", "print the built-in policy, or check a policy file", runPolicy},
 		{"audit", "verify the audit trail's hash chain and list entries", runAudit},
 		{"migrate", "apply database migrations and exit", runMigrate},
-		{"apikey", "create or revoke API keys for the brokerage's systems", runAPIKey},
+		{"apikey", "create, list or revoke API keys for the brokerage's systems", runAPIKey},
 		{"analyst", "create, disable and list the back office's analysts (roles analyst, supervisor, admin)", runAnalyst},
 		{"check-domain", "check the mail domains' DMARC, SPF, DKIM, BIMI, MTA-STS and TLS-RPT", runCheckDomain},
 		{"version", "print the version", runVersion},
@@ -92,7 +92,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Kabuto: account-takeover defence for online securities brokerages.")
 	fmt.Fprintln(w, "\nUsage: kabuto <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'kabuto <command> --help' for a command's flags. Every flag can also be set")
 	fmt.Fprintln(w, "as KABUTO_<FLAG> in the environment, or KABUTO_<FLAG>_FILE naming a file that holds it.")
