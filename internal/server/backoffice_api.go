@@ -264,21 +264,28 @@ func (s *Server) getCase(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) reverify(w http.ResponseWriter, r *http.Request) error {
+// analystRequest reads what every four-eyes call starts with: the back
+// office, the analyst behind the personal key, and the JSON body into req.
+func (s *Server) analystRequest(r *http.Request, req any) (*cases.Service, string, error) {
 	bo, err := s.backOffice()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	name, err := analystOf(r)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
+	return bo, name, decodeJSON(r, req)
+}
+
+func (s *Server) reverify(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Method string `json:"method"`
 		Result string `json:"result"`
 		Note   string `json:"note"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	account := r.PathValue("account")
@@ -288,18 +295,11 @@ func (s *Server) reverify(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) proposeReopen(w http.ResponseWriter, r *http.Request) error {
-	bo, err := s.backOffice()
-	if err != nil {
-		return err
-	}
-	name, err := analystOf(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Note string `json:"note"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	account := r.PathValue("account")
@@ -309,18 +309,11 @@ func (s *Server) proposeReopen(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) proposeCompensation(w http.ResponseWriter, r *http.Request) error {
-	bo, err := s.backOffice()
-	if err != nil {
-		return err
-	}
-	name, err := analystOf(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Method string `json:"method"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	caseID := r.PathValue("case")
@@ -344,19 +337,12 @@ func (s *Server) proposeCompensation(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request) error {
-	bo, err := s.backOffice()
-	if err != nil {
-		return err
-	}
-	name, err := analystOf(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Decision string `json:"decision"`
 		Note     string `json:"note"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	if req.Decision != "approve" && req.Decision != "reject" {
@@ -395,18 +381,11 @@ func (s *Server) customerReport(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) proposeLiftHalt(w http.ResponseWriter, r *http.Request) error {
-	bo, err := s.backOffice()
-	if err != nil {
-		return err
-	}
-	name, err := analystOf(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Note string `json:"note"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	symbol := r.PathValue("symbol")
