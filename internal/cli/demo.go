@@ -26,6 +26,8 @@ import (
 const DemoKey = server.DemoKey
 
 func runDemo(ctx context.Context, env *Env, args []string) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var c common
 	c.register(fs, "")
@@ -78,6 +80,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		ln.Close()
 		return err
 	}
+	// The decision log's writer makes its last flush before the database
+	// closes (deferred calls run last first).
+	defer func() { stop(); <-a.dlog.Done() }()
 	if err := seedCustomers(ctx, env, a, *seed, *customers); err != nil {
 		ln.Close()
 		return err

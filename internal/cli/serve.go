@@ -13,6 +13,8 @@ import (
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var c common
 	c.register(fs, "./data")
@@ -49,6 +51,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The decision log's writer makes its last flush before the database
+	// closes (deferred calls run last first).
+	defer func() { stop(); <-a.dlog.Done() }()
 	if *warmDays > 0 && co.url == "" { // a cluster node rebuilds from the stream
 		start := time.Now()
 		n, err := pipeline.Warm(ctx, db, a.pipe.Risk, start.AddDate(0, 0, -*warmDays))

@@ -50,6 +50,9 @@ type Log struct {
 
 	setsMu sync.Mutex
 	sets   map[int64]storedSet // the feature sets known to be in the database, by id
+
+	done     chan struct{} // closed when Run has returned
+	doneOnce sync.Once
 }
 
 // storedSet is the keys a feature set id has in the database.
@@ -74,7 +77,7 @@ func NewLog(db *store.DB, log *slog.Logger) *Log {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Log{db: db, log: log, wake: make(chan struct{}, 1), taken: make(chan struct{}), waitQueued: waitQueued, stmts: map[int]*sql.Stmt{}, sets: map[int64]storedSet{}}
+	return &Log{db: db, log: log, wake: make(chan struct{}, 1), taken: make(chan struct{}), waitQueued: waitQueued, stmts: map[int]*sql.Stmt{}, sets: map[int64]storedSet{}, done: make(chan struct{})}
 }
 
 const (
@@ -315,6 +318,7 @@ func (q *row) appendArgs(args []any) []any {
 // Run writes queued decisions every FlushEvery until ctx ends, then
 // writes what is left.
 func (l *Log) Run(ctx context.Context) {
+	defer l.doneOnce.Do(func() { close(l.done) })
 	t := time.NewTicker(FlushEvery)
 	defer t.Stop()
 	for {
@@ -334,6 +338,10 @@ func (l *Log) Run(ctx context.Context) {
 		l.Flush(ctx)
 	}
 }
+
+// Done is closed when Run has returned: its last flush is written and its
+// connection closed, so the database may close.
+func (l *Log) Done() <-chan struct{} { return l.done }
 
 // Flush writes every queued decision now, in transactions of up to
 // txRows rows, taking them from the queue one transaction at a time (so
