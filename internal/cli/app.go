@@ -93,6 +93,7 @@ type app struct {
 	broker *broker.Broker
 	server *server.Server
 	keys   *apikey.Store
+	office *cases.Service
 	log    *slog.Logger
 }
 
@@ -185,6 +186,7 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	pipe.Tap = tape.Record
 	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: cases.Halter{S: office, By: "console"}, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db,
 		Passkeys: fd.id.Origins, Office: office, Prices: console.ExchangePrices(x)}).Mount(srv.Mux())
+	a.office = office
 	if err := fd.mount(ctx, a); err != nil {
 		return nil, err
 	}

@@ -168,8 +168,12 @@ func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) erro
 func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 	pol := web.DefaultPolicy()
 	pol.Deadline = fd.deadline
+	var reopened web.Reopened
+	if a.office != nil {
+		reopened = a.office
+	}
 	p, err := web.New(web.Config{DB: a.db, Broker: a.broker, Identity: fd.id, Sessions: fd.sessions, Log: fd.log, Policy: pol,
-		Secure: strings.HasPrefix(fd.origin, "https://"), Key: append([]byte("portal-csrf:"), a.key...), SignUpCash: 3_000_000})
+		Secure: strings.HasPrefix(fd.origin, "https://"), Key: append([]byte("portal-csrf:"), a.key...), SignUpCash: 3_000_000, Reopened: reopened})
 	if err != nil {
 		return err
 	}

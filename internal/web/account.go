@@ -600,6 +600,11 @@ func (p *Portal) apiPasskeyFinish(w http.ResponseWriter, r *http.Request) error 
 	if err := p.cfg.Identity.FinishRegistration(r.Context(), rq.sess.Account, rq.sess.ID, in.Ceremony, in.Credential, in.Name, rq.client); err != nil {
 		return err
 	}
+	if p.cfg.Reopened != nil {
+		if err := p.cfg.Reopened.PasskeyEnrolled(r.Context(), rq.sess.Account); err != nil {
+			return err
+		}
+	}
 	// The new passkey was just made with user verification on this device.
 	if err := p.cfg.Sessions.Prove(r.Context(), rq.sess, event.FactorPasskey, session.StrengthPhishingResistant, nil); err != nil {
 		return err
@@ -769,6 +774,7 @@ func doneText(done, lang string) string {
 		"passkey_removed": "パスキーを削除しました / The passkey is removed",
 		"totp":            "認証アプリを登録しました / Your authenticator app is registered",
 		"signout":         "ログアウトさせました / The device is signed out",
+		"fresh_passkey":   "口座を再開しました。ご本人確認のため、この端末で新しいパスキーを登録してください。登録が済むまで、ほかの操作はできません / Your account is reopened. To confirm it is you, register a new passkey on this device: until then nothing else can be done",
 		"lock":            "ロックしました。下の「現在のロック」で範囲を確かめられます / Your account is locked: see what is locked under \"Locked now\" below",
 	}[done]
 	if m == "" {

@@ -91,6 +91,35 @@ type Config struct {
 	Demo bool
 	// SignUpCash is the opening cash of accounts opened in the portal.
 	SignUpCash int64
+	// Reopened, when set, is the back office's word on accounts reopened
+	// after a freeze: until such an account enrols a passkey afresh, its
+	// signed-in customer can do nothing else.
+	Reopened Reopened
+}
+
+// Reopened tells whether an account reopened after a freeze still owes a
+// fresh passkey, and hears that it enrolled one (cases.Service).
+type Reopened interface {
+	FreshPasskeyDue(ctx context.Context, account string) (bool, error)
+	PasskeyEnrolled(ctx context.Context, account string) error
+}
+
+// freshPasskeyPaths are what a reopened account owing a fresh passkey may
+// still reach: the security page and its passkey enrolment, signing out,
+// and the pages that need no account.
+var freshPasskeyPaths = map[string]bool{
+	"/portal/security": true, "/portal/api/passkeys/begin": true, "/portal/api/passkeys/finish": true,
+	"/portal/signout": true, "/portal/mailbox": true, "/portal/genuine": true,
+}
+
+// owesFreshPasskey reports whether rq's account was reopened after a
+// freeze and must enrol a passkey afresh before anything else. A back
+// office that cannot answer is taken as a yes: the account was frozen.
+func (p *Portal) owesFreshPasskey(r *http.Request, rq *req) (bool, error) {
+	if rq.sess == nil || p.cfg.Reopened == nil || freshPasskeyPaths[r.URL.Path] || strings.HasPrefix(r.URL.Path, "/portal/signin") {
+		return false, nil
+	}
+	return p.cfg.Reopened.FreshPasskeyDue(r.Context(), rq.sess.Account)
 }
 
 // Portal is the customer portal.
@@ -281,11 +310,26 @@ func (p *Portal) wrap(fn handler) http.Handler {
 				return
 			}
 		}
+		if owes, err := p.owesFreshPasskey(r, rq); owes || err != nil {
+			if err != nil {
+				p.cfg.Log.ErrorContext(r.Context(), "could not read whether a fresh passkey is due", "account", rq.sess.Account, "err", err)
+			}
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/portal/security?done=fresh_passkey", http.StatusSeeOther)
+				return
+			}
+			p.fail(w, r, rq, reason.New(http.StatusForbidden, ReasonFreshPasskey, "口座の再開にあたり、まず新しいパスキーを登録してください / Your account was reopened: register a new passkey first"))
+			return
+		}
 		if err := fn(w, r); err != nil {
 			p.fail(w, r, rq, err)
 		}
 	})
 }
+
+// ReasonFreshPasskey refuses the actions of a reopened account until it
+// enrols a passkey afresh.
+const ReasonFreshPasskey = "fresh_passkey_required"
 
 func getReq(r *http.Request) *req { return r.Context().Value(reqKey{}).(*req) }
 
