@@ -174,7 +174,10 @@ func (s *Service) Load(ctx context.Context) (frozen, halted int, err error) {
 	return len(accts), len(syms), nil
 }
 
-func strs(ctx context.Context, db *store.DB, q string, args ...any) ([]string, error) {
+// strs reads one column of strings, from the database or a transaction.
+func strs(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, q string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -287,7 +287,7 @@ func (s *Service) reopenTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, 
 	if from != 0 && store.FromMicros(from).Before(since) {
 		since = store.FromMicros(from)
 	}
-	removed, err := strsTx(ctx, tx, `SELECT id FROM passkeys WHERE account = $1 AND created_us >= $2 ORDER BY id`, account, store.Micros(since))
+	removed, err := strs(ctx, tx, `SELECT id FROM passkeys WHERE account = $1 AND created_us >= $2 ORDER BY id`, account, store.Micros(since))
 	if err != nil {
 		return nil, err
 	}
@@ -321,23 +321,6 @@ func (s *Service) reopenTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, 
 			s.cfg.Guard.SetFrozen(account, false)
 		}
 	}, nil
-}
-
-func strsTx(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 func approvalTx(ctx context.Context, q interface {
