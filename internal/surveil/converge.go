@@ -398,16 +398,50 @@ func (w *Watch) suspect(in *inst, a *acct, now int64) bool {
 // evaluate recomputes the heat of in from the account-takeover evidence (R1,
 // R3) and the market evidence (R2, R4-R7), and raises cross_account_pump
 // (halting at the halt score) and hijacked_accounts (freezing at the freeze
-// score).
+// score). Each step is one function: the suspects are tallied, the guard's
+// refusals weighed, convergence decided, the market evidence summed, the
+// score capped for an issue with no evidence of its own, and the alerts
+// raised.
 func (w *Watch) evaluate(in *inst, now int64) {
+	v := w.tallySuspects(in, now)
+	v.t += w.refusedHeat(in, v.nR)
+	w.decideConvergence(in, &v, now)
+	m, mb := w.marketEvidence(in, v.nC, now)
+	score := w.capScore(in, min(100, v.t+m), now)
+	in.heat, in.heatAt = score, now
+	in.peak = max(in.peak, score)
+	w.raisePump(in, &v, mb, score, now)
+}
+
+// verdict is what evaluate gathers from an instrument's first-ever buyers
+// within the convergence window.
+type verdict struct {
+	// t is the account-takeover heat: each suspect's points (up to 30)
+	// per hijacked buy order.
+	t int
+	// nS suspects, nC clean first-ever buyers, nR suspects whose buy the
+	// guard refused, nH hijacked buy orders (up to ConvergeAccounts per
+	// suspect).
+	nS, nC, nR, nH int
+	// bits are the suspects' session bits, then the R3 findings.
+	bits uint64
+	// fast: three suspects within ConvergeFast; r1: a suspect liquidated
+	// its holdings into the issue from a session that looks hijacked
+	// without it.
+	fast, r1 bool
+	// first and last are the first suspect's first buy and the latest
+	// suspect buy.
+	first, last int64
+}
+
+// tallySuspects reads in's first-ever buyers within the convergence window
+// (w.sus gets the suspects' account indexes).
+func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 	c := &w.cfg
 	cut := now - w.convWin
-	t, nS, nC, nR, nH := 0, 0, 0, 0, 0
-	var bits uint64
+	var v verdict
 	sus := w.sus[:0]
 	var t1, t2 int64 // the two suspect times before the current one
-	var first, last int64
-	fast, r1 := false, false
 	for i := range in.conv {
 		e := &in.conv[i]
 		if e.at < cut {
@@ -415,39 +449,52 @@ func (w *Watch) evaluate(in *inst, now int64) {
 		}
 		p := points(e.bits)
 		if p < c.SuspectPoints {
-			nC++
+			v.nC++
 			continue
 		}
-		nS++
+		v.nS++
 		// each of a suspect's buy orders is a hijacked buy (up to
 		// ConvergeAccounts of them per account)
 		n := min(max(int(e.orders), 1), c.ConvergeAccounts)
-		nH += n
-		t += min(30, 6*p) * n
+		v.nH += n
+		v.t += min(30, 6*p) * n
 		if e.refused {
-			nR++
+			v.nR++
 		}
-		bits |= e.bits & sessionMask
+		v.bits |= e.bits & sessionMask
 		// R1 whose session looks hijacked on its own (the liquidation
 		// itself left out)
-		r1 = r1 || e.bits&bR1 != 0 && points(e.bits&^(bR1|bSoldHoldings)) >= c.SuspectPoints
+		v.r1 = v.r1 || e.bits&bR1 != 0 && points(e.bits&^(bR1|bSoldHoldings)) >= c.SuspectPoints
 		sus = append(sus, e.acct)
-		if nS >= 3 && e.at-t1 <= w.convFast {
-			fast = true
+		if v.nS >= 3 && e.at-t1 <= w.convFast {
+			v.fast = true
 		}
 		t1, t2 = t2, e.at
-		if first == 0 {
-			first = e.at
+		if v.first == 0 {
+			v.first = e.at
 		}
-		last = max(last, e.last, e.at)
+		v.last = max(v.last, e.last, e.at)
 	}
 	w.sus = sus
-	// The guard refusing suspects' buys is the evidence their fills would
-	// have given (walk-up, deviation, participation): a ramp attempted
-	// through hijacked accounts weighs as much as one carried out.
-	if in.profBits&(bR2|bUnknownInstrument) != 0 {
-		t += refusedWeight * min(nR, c.ConvergeAccounts)
+	return v
+}
+
+// refusedHeat is the heat of nR suspects whose buys the guard refused: the
+// evidence their fills would have given (walk-up, deviation,
+// participation). A ramp attempted through hijacked accounts weighs as
+// much as one carried out. An issue outside the target profile gets none.
+func (w *Watch) refusedHeat(in *inst, nR int) int {
+	if in.profBits&(bR2|bUnknownInstrument) == 0 {
+		return 0
 	}
+	return refusedWeight * min(nR, w.cfg.ConvergeAccounts)
+}
+
+// decideConvergence decides R3 on v: enough suspects (or the ring's seller
+// with one fewer), or a repeated ramp by fewer accounts; a crowd of clean
+// buyers dilutes it. Without R3 the takeover heat is capped at 25.
+func (w *Watch) decideConvergence(in *inst, v *verdict, now int64) {
+	c := &w.cfg
 	// The ring's seller selling into suspect buys (matched prints, or a
 	// known ring seller's sell orders, refused or not) confirms the
 	// coordination that a third account would (R7 with R3).
@@ -456,26 +503,32 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	// clean first-ever buyers outnumber the suspects several times over
 	// (a news spike bought by customers on their own devices) the few
 	// odd sessions among them are no ramp.
-	organic := nC > dilution*nS
-	r3 := nS >= c.ConvergeAccounts || ring && nS >= c.ConvergeAccounts-1
+	organic := v.nC > dilution*v.nS
+	r3 := v.nS >= c.ConvergeAccounts || ring && v.nS >= c.ConvergeAccounts-1
 	// A hijacked account ramps the issue over several orders: with the
 	// ring selling into them, or from an account that liquidated its
 	// holdings into the issue (R1), ConvergeAccounts hijacked buys are a
 	// ramp even when fewer accounts place them.
-	repeat := !r3 && (ring || r1) && nH >= c.ConvergeAccounts
-	if !organic && (r3 || repeat) {
-		bits |= bR3
-		if repeat {
-			bits |= bR3Repeat
-			fast = last-first <= w.convFast
-		}
-		if fast {
-			t += 5
-			bits |= bR3Fast
-		}
-	} else {
-		t = min(t, 25)
+	repeat := !r3 && (ring || v.r1) && v.nH >= c.ConvergeAccounts
+	if organic || !(r3 || repeat) {
+		v.t = min(v.t, 25)
+		return
 	}
+	v.bits |= bR3
+	if repeat {
+		v.bits |= bR3Repeat
+		v.fast = v.last-v.first <= w.convFast
+	}
+	if v.fast {
+		v.t += 5
+		v.bits |= bR3Fast
+	}
+}
+
+// marketEvidence sums the market evidence on in (up to 45): its R2
+// profile, clean first-ever buyers (up to 5), and the R4-R7 findings still
+// fresh, with their reason bits.
+func (w *Watch) marketEvidence(in *inst, nC int, now int64) (int, uint64) {
 	m := in.profile + min(nC, 5)
 	var mb uint64
 	if in.r4At != 0 && now-in.r4At <= 30*nsPerMin {
@@ -494,23 +547,32 @@ func (w *Watch) evaluate(in *inst, now int64) {
 		m += 10
 		mb |= in.mBits & (bR7 | bR7Matched | bR7Accumulated | bR7Attempt)
 	}
-	m = min(m, 45)
-	score := min(100, t+m)
+	return min(m, 45), mb
+}
+
+// capScore caps score below the halt score for an issue with no evidence
+// of its own (issueEvidence): accounts converging on an issue outside the
+// target profile (a large cap, a dear or liquid issue) cannot move its
+// price. That is a matter for those accounts (the guard steps them up on
+// the heat, hijacked_accounts freezes them on their own evidence, the
+// alert tells the analysts), never a halt of the issue.
+func (w *Watch) capScore(in *inst, score int, now int64) int {
 	if !w.issueEvidence(in, now) {
-		// accounts converging on an issue outside the target profile (a
-		// large cap, a dear or liquid issue) cannot move its price: a
-		// matter for those accounts (the guard steps them up on the heat,
-		// hijacked_accounts freezes them on their own evidence, the alert
-		// tells the analysts), never a halt of the issue
-		score = min(score, nonTargetCap)
+		return min(score, nonTargetCap)
 	}
-	in.heat, in.heatAt = score, now
-	in.peak = max(in.peak, score)
-	if nS < 2 && bits&bR3 == 0 || score < c.AlertScore {
+	return score
+}
+
+// raisePump raises cross_account_pump on in with the suspects (w.sus) once
+// two suspects (or R3) reach the alert score, and hijacked_accounts at the
+// freeze score.
+func (w *Watch) raisePump(in *inst, v *verdict, mb uint64, score int, now int64) {
+	c := &w.cfg
+	if v.nS < 2 && v.bits&bR3 == 0 || score < c.AlertScore {
 		return
 	}
-	bits |= mb | in.profBits&^bUnknownInstrument
-	w.raise(KindCrossAccountPump, in.sym, in.sym, now, score, bits, sus)
+	bits := v.bits | mb | in.profBits&^bUnknownInstrument
+	w.raise(KindCrossAccountPump, in.sym, in.sym, now, score, bits, w.sus)
 	if c.FreezeScore > 0 && score >= c.FreezeScore {
 		w.raise(KindHijackedAccounts, in.sym, in.sym, now, score, bits, w.sus)
 	}
