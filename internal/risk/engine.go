@@ -407,22 +407,62 @@ func (e *Engine) holdingsValue(p *profile) int64 {
 }
 
 // compute fills f from the record and the account's state (shard locked,
-// instruments read-locked).
+// instruments read-locked), one named step at a time: the action itself,
+// the account's profile, its session, then what the action type adds.
 func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls *listSnap) {
+	actionFeatures(f, r, in)
+	e.accountFeatures(f, r, p, in)
+	act := liveActivity(p, in)
+	in.slot = -1
+	if r.Type == event.TypeLogin {
+		loginFeatures(f, r)
+	} else {
+		sessionFeatures(f, r, act, in)
+	}
+	e.typeFeatures(f, r, p, act, in)
+}
+
+// actionFeatures fills the action.* and net.* values read from the record
+// alone: type, channel, hour of day in JST, country and ASN.
+func actionFeatures(f *features, r *event.Record, in *input) {
 	f.typ, f.channel = string(r.Type), r.Channel
 	f.hour = ((in.nowS+jst)%86400 + 86400) % 86400 / 3600
 	f.country, f.asn = r.Country, r.ASN
 	f.foreignNet = r.Country != "" && r.Country != "JP"
+}
 
-	// account
+// accountFeatures fills the account.* values: what the profile knows of
+// the account (age, frozen), whether this device, network, ASN, country
+// and hour are familiar, its trading habits, recent changes and balances.
+func (e *Engine) accountFeatures(f *features, r *event.Record, p *profile, in *input) {
 	f.acctKnown = p.flags&flagSnapshot != 0 || p.firstSeen != 0
 	f.frozen = p.flags&flagFrozen != 0
+	f.ageDays = accountAgeDays(p, in.nowS)
+	contextFeatures(f, r, p, in)
+	habitFeatures(f, p, in)
+	f.contactAge, f.factorAge, f.bankAge = ageSince(in.nowS, p.contactChange), ageSince(in.nowS, p.factorChange), ageSince(in.nowS, p.bankChange)
+	f.holdingsJPY, f.cashJPY = e.holdingsValue(p), p.cash
+	f.valueJPY = f.holdingsJPY + f.cashJPY
+	f.passkeyEnrolled = p.factors&factorBit(event.FactorPasskey) != 0
+	f.bankKnown = p.bank != 0
+}
+
+// accountAgeDays returns the days since the account was opened (from its
+// snapshot), or else since it was first seen; 0 when neither is known.
+func accountAgeDays(p *profile, now int64) int64 {
 	switch {
 	case p.openedDay != 0:
-		f.ageDays = max(in.nowS/86400-int64(p.openedDay), 0)
+		return max(now/86400-int64(p.openedDay), 0)
 	case p.firstSeen != 0:
-		f.ageDays = max(in.nowS-p.firstSeen, 0) / 86400
+		return max(now-p.firstSeen, 0) / 86400
 	}
+	return 0
+}
+
+// contextFeatures fills whether the action's device, network, ASN,
+// country and hour of day are ones the account used before, and how many
+// devices it knows.
+func contextFeatures(f *features, r *event.Record, p *profile, in *input) {
 	f.knownDevice = mruHas(p.devices[:], in.dev)
 	f.knownNetwork = mruHas(p.nets[:], in.net)
 	f.knownASN = mruHas(p.asns[:], uint32(r.ASN))
@@ -435,6 +475,12 @@ func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls
 	f.loginCount = int64(p.logins)
 	h := f.hour
 	f.usualHour = int(p.hours[h])+int(p.hours[(h+1)%24])+int(p.hours[(h+23)%24]) >= 2
+}
+
+// habitFeatures fills the account's failed sign-ins (within 24 hours of
+// the last) and its trading habits: orders, usual order value, low-priced,
+// foreign and margin trading, and what the snapshot enables.
+func habitFeatures(f *features, p *profile, in *input) {
 	if in.nowS-p.failedLast <= 86400 {
 		f.failedLogins = int64(p.failed)
 	}
@@ -445,78 +491,100 @@ func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls
 	}
 	f.foreignTrades, f.marginOrders = int64(p.foreignTrades), int64(p.marginOrders)
 	f.foreignEnabled, f.marginEnabled = p.flags&flagForeign != 0, p.flags&flagMargin != 0
-	f.contactAge, f.factorAge, f.bankAge = ageSince(in.nowS, p.contactChange), ageSince(in.nowS, p.factorChange), ageSince(in.nowS, p.bankChange)
-	f.holdingsJPY, f.cashJPY = e.holdingsValue(p), p.cash
-	f.valueJPY = f.holdingsJPY + f.cashJPY
-	f.passkeyEnrolled = p.factors&factorBit(event.FactorPasskey) != 0
-	f.bankKnown = p.bank != 0
+}
 
-	// the account's activity, expired after 24 idle hours
+// liveActivity returns the account's transient activity, first clearing
+// it when the account has been idle for more than 24 hours; nil when
+// there is none.
+func liveActivity(p *profile, in *input) *activity {
 	act := p.act
 	if act != nil && in.nowS-act.last > 86400 {
 		*act = activity{}
 	}
+	return act
+}
 
-	// session
-	in.slot = -1
-	if r.Type == event.TypeLogin {
-		f.loginOK, f.loginMethod, f.loginFactors = r.OK, r.Method, int64(len(r.Factors))
-		f.loginPasskey = r.Method == event.FactorPasskey || containsStr(r.Factors, event.FactorPasskey)
-		f.sessKnown = true
-		f.sessPR, f.sessMFA = f.loginPasskey, len(r.Factors) >= 2
-		f.sessNewDevice = !f.knownDevice
-		f.sessNewNetwork = !f.knownNetwork && !f.knownASN
-		f.sessNetKnown = f.knownNetwork
-	} else {
-		var s *session
-		if act != nil && in.sess != 0 {
-			for i := range act.sessions {
-				if act.sessions[i].id == in.sess {
-					s, in.slot = &act.sessions[i], i
-					break
-				}
-			}
-		}
-		if s == nil {
-			f.sessNewDevice = !f.knownDevice
-			f.sessNewNetwork = !f.knownNetwork && !f.knownASN
-			f.sessNetKnown = f.knownNetwork
-		} else {
-			f.sessKnown = s.known
-			f.sessAge = max(in.nowN-s.start, 0) / 1e9
-			if s.first != 0 {
-				f.firstAction = max(s.first-s.start, 0) / 1e9
-			} else {
-				f.firstAction = f.sessAge
-			}
-			f.actions = int64(s.actions)
-			f.sessPR = s.factors&factorBit(event.FactorPasskey) != 0
-			f.sessMFA = bitsCount(s.factors) >= 2
-			f.sessNewDevice, f.sessNewNetwork, f.sessNetKnown = s.newDevice, s.newNet, s.netKnown
-			f.deviceChanged = s.device != 0 && in.dev != 0 && s.device != in.dev
-			f.uaChanged = s.ua != 0 && in.ua != 0 && s.ua != in.ua
-			f.ipChanged = s.net != 0 && in.net != 0 && s.net != in.net
-			f.asnChanged = s.asn != 0 && r.ASN != 0 && s.asn != uint32(r.ASN)
-			f.countryChanged = s.country != 0 && in.cc != 0 && s.country != in.cc
-			f.jump = s.jumped || f.deviceChanged || f.uaChanged || f.countryChanged || (f.asnChanged && !f.knownASN)
-			// A move to a network the account never used (or back to the one
-			// the session first moved to), even inside the sign-in's ASN.
-			f.netMoved = f.ipChanged && (!f.knownNetwork || in.net == s.movedNet)
+// loginFeatures fills the login.* values and the session.* values of the
+// session this login opens: its factors and whether its device and
+// network are new to the account.
+func loginFeatures(f *features, r *event.Record) {
+	f.loginOK, f.loginMethod, f.loginFactors = r.OK, r.Method, int64(len(r.Factors))
+	f.loginPasskey = r.Method == event.FactorPasskey || containsStr(r.Factors, event.FactorPasskey)
+	f.sessKnown = true
+	f.sessPR, f.sessMFA = f.loginPasskey, len(r.Factors) >= 2
+	newContextFeatures(f)
+}
+
+// newContextFeatures fills the session's new-device and new-network values
+// from the account's context features, for a session first seen now.
+func newContextFeatures(f *features) {
+	f.sessNewDevice = !f.knownDevice
+	f.sessNewNetwork = !f.knownNetwork && !f.knownASN
+	f.sessNetKnown = f.knownNetwork
+}
+
+// sessionFeatures fills the session.* values of an action other than a
+// login: from the session's state when the engine tracks it (setting
+// in.slot), else as a session first seen now.
+func sessionFeatures(f *features, r *event.Record, act *activity, in *input) {
+	s := findSession(act, in)
+	if s == nil {
+		newContextFeatures(f)
+		return
+	}
+	trackedSessionFeatures(f, r, s, in)
+}
+
+// findSession returns the tracked session of the action and sets in.slot
+// to its slot, or returns nil (in.slot unchanged).
+func findSession(act *activity, in *input) *session {
+	if act == nil || in.sess == 0 {
+		return nil
+	}
+	for i := range act.sessions {
+		if act.sessions[i].id == in.sess {
+			in.slot = i
+			return &act.sessions[i]
 		}
 	}
+	return nil
+}
 
+// trackedSessionFeatures fills the session.* values from the tracked
+// session s: its age, factors, sign-in context, and whether the action
+// comes from another device, user agent, network, ASN or country than
+// the sign-in (a context jump or a network move).
+func trackedSessionFeatures(f *features, r *event.Record, s *session, in *input) {
+	f.sessKnown = s.known
+	f.sessAge = max(in.nowN-s.start, 0) / 1e9
+	if s.first != 0 {
+		f.firstAction = max(s.first-s.start, 0) / 1e9
+	} else {
+		f.firstAction = f.sessAge
+	}
+	f.actions = int64(s.actions)
+	f.sessPR = s.factors&factorBit(event.FactorPasskey) != 0
+	f.sessMFA = bitsCount(s.factors) >= 2
+	f.sessNewDevice, f.sessNewNetwork, f.sessNetKnown = s.newDevice, s.newNet, s.netKnown
+	f.deviceChanged = s.device != 0 && in.dev != 0 && s.device != in.dev
+	f.uaChanged = s.ua != 0 && in.ua != 0 && s.ua != in.ua
+	f.ipChanged = s.net != 0 && in.net != 0 && s.net != in.net
+	f.asnChanged = s.asn != 0 && r.ASN != 0 && s.asn != uint32(r.ASN)
+	f.countryChanged = s.country != 0 && in.cc != 0 && s.country != in.cc
+	f.jump = s.jumped || f.deviceChanged || f.uaChanged || f.countryChanged || (f.asnChanged && !f.knownASN)
+	// A move to a network the account never used (or back to the one
+	// the session first moved to), even inside the sign-in's ASN.
+	f.netMoved = f.ipChanged && (!f.knownNetwork || in.net == s.movedNet)
+}
+
+// typeFeatures fills the values only some action types have: an order's,
+// a withdrawal's, a contact change's field and a factor change's factor.
+func (e *Engine) typeFeatures(f *features, r *event.Record, p *profile, act *activity, in *input) {
 	switch r.Type {
 	case event.TypeOrder:
 		e.orderFeatures(f, r, p, act, in)
 	case event.TypeWithdrawal:
-		f.amount = r.AmountJPY
-		f.knownBank = p.bank != 0 && p.bank == hash64(r.BankHash)
-		if p.cash > 0 {
-			f.cashShare = float64(r.AmountJPY) / float64(p.cash)
-		} else {
-			f.cashShare = 1
-		}
-		e.burstFeatures(f, act, in, false, 0)
+		e.withdrawalFeatures(f, r, p, act, in)
 	case event.TypeContactChange:
 		f.field = r.Field
 	case event.TypeFactorAdd, event.TypeFactorRemove:
@@ -524,6 +592,22 @@ func (e *Engine) compute(f *features, r *event.Record, p *profile, in *input, ls
 	}
 }
 
+// withdrawalFeatures fills the withdrawal.* values and the burst the
+// withdrawal follows.
+func (e *Engine) withdrawalFeatures(f *features, r *event.Record, p *profile, act *activity, in *input) {
+	f.amount = r.AmountJPY
+	f.knownBank = p.bank != 0 && p.bank == hash64(r.BankHash)
+	if p.cash > 0 {
+		f.cashShare = float64(r.AmountJPY) / float64(p.cash)
+	} else {
+		f.cashShare = 1
+	}
+	e.burstFeatures(f, act, in, false, 0)
+}
+
+// orderFeatures fills the order.* and instrument.* values of an order, the
+// account's history with its issue, whether it retries a challenged order,
+// and the burst as it would be with this order included.
 func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *activity, in *input) {
 	f.side, f.buy, f.sell = r.Side, r.Side == event.SideBuy, r.Side == event.SideSell
 	f.value, f.qty = r.ValueJPY, r.Qty
@@ -533,27 +617,7 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 	f.advShare = 1
 	idx, inst := e.inst.lookup(r.Symbol)
 	if inst != nil {
-		in.inst, in.instOK = idx, true
-		f.instKnown = !inst.provisional
-		f.market, f.instForeign = inst.market, inst.foreign
-		f.price, f.adv, f.heat, f.halted = inst.priceJPY, inst.adv, inst.heat, inst.halted
-		f.advJPY = float64(inst.adv) * inst.priceJPY
-		if inst.adv > 0 {
-			f.advShare = float64(r.Qty) / float64(inst.adv)
-		}
-		if r.PriceType == event.PriceLimit && inst.price > 0 {
-			f.limitPremium = r.LimitPrice/inst.price - 1
-		}
-		f.bandTrades = int64(p.bands[priceBand(inst.priceJPY)])
-		f.heldSymbol = p.hasIssue(idx)
-		if !f.heldSymbol {
-			for _, h := range p.holdings {
-				if h.inst == idx {
-					f.heldSymbol = true
-					break
-				}
-			}
-		}
+		instrumentFeatures(f, r, p, idx, inst, in)
 	} else if f.price == 0 && r.Qty > 0 {
 		f.price = float64(r.ValueJPY) / float64(r.Qty)
 	}
@@ -565,6 +629,25 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 		f.retry = in.key == act.chal
 	}
 	e.burstFeatures(f, act, in, true, r.ValueJPY)
+}
+
+// instrumentFeatures fills the instrument.* values of a known instrument
+// (setting in.inst), the order's share of its volume and premium over its
+// price, and the account's history in its price band and with the issue.
+func instrumentFeatures(f *features, r *event.Record, p *profile, idx uint32, inst *instrument, in *input) {
+	in.inst, in.instOK = idx, true
+	f.instKnown = !inst.provisional
+	f.market, f.instForeign = inst.market, inst.foreign
+	f.price, f.adv, f.heat, f.halted = inst.priceJPY, inst.adv, inst.heat, inst.halted
+	f.advJPY = float64(inst.adv) * inst.priceJPY
+	if inst.adv > 0 {
+		f.advShare = float64(r.Qty) / float64(inst.adv)
+	}
+	if r.PriceType == event.PriceLimit && inst.price > 0 {
+		f.limitPremium = r.LimitPrice/inst.price - 1
+	}
+	f.bandTrades = int64(p.bands[priceBand(inst.priceJPY)])
+	f.heldSymbol = p.hasIssue(idx) || p.holds(idx)
 }
 
 // burstExpired reports whether b no longer groups an action at now in session sess.
@@ -651,119 +734,181 @@ func factorMask(fs []string) uint8 {
 // stepped-up order from the totals, since its retry is decided challenge too.
 func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, action string) {
 	allowed := action == event.Allow
-	proceeds := allowed || action == event.Challenge
 	if p.firstSeen == 0 {
 		p.firstSeen = in.nowS
 	}
 	if r.Type == event.TypeLogin && !r.OK {
-		if in.nowS-p.failedLast > 86400 {
-			p.failed = 0
-		}
-		if p.failed < math.MaxUint16 {
-			p.failed++
-		}
-		p.failedLast = in.nowS
+		learnFailedLogin(p, in)
 		return
 	}
-	if !proceeds {
+	if !allowed && action != event.Challenge {
 		return
 	}
+	act := touchActivity(p, in)
+	if r.Type == event.TypeLogin {
+		learnLogin(p, act, r, f, in, allowed)
+	} else if in.sess != 0 {
+		learnSessionAction(act, r, f, in)
+	}
+	switch r.Type {
+	case event.TypeOrder:
+		learnBurst(act, r, f, in, action)
+		if allowed {
+			learnOrderHabits(p, r, f)
+		}
+	case event.TypeBankChange, event.TypeContactChange, event.TypeFactorAdd, event.TypeFactorRemove, event.TypePasswordChange:
+		learnChange(p, r, in, allowed)
+	}
+	if allowed {
+		learnContext(p, r, in)
+	}
+}
+
+// learnFailedLogin counts a failed sign-in, starting the count afresh when
+// the last failure is more than 24 hours old.
+func learnFailedLogin(p *profile, in *input) {
+	if in.nowS-p.failedLast > 86400 {
+		p.failed = 0
+	}
+	if p.failed < math.MaxUint16 {
+		p.failed++
+	}
+	p.failedLast = in.nowS
+}
+
+// touchActivity returns the account's activity (created if needed) with
+// its last action set to now.
+func touchActivity(p *profile, in *input) *activity {
 	act := p.act
 	if act == nil {
 		act = &activity{}
 		p.act = act
 	}
 	act.last = in.nowS
-	if r.Type == event.TypeLogin {
-		if allowed {
-			p.failed = 0
-			p.logins++
-			if p.hours[f.hour] < math.MaxUint8 {
-				p.hours[f.hour]++
-			}
-		}
-		if in.sess != 0 {
-			s := act.slotFor(in.sess)
-			*s = session{id: in.sess, start: in.nowN, last: in.nowN, device: in.dev, net: in.net, ua: in.ua,
-				asn: uint32(r.ASN), country: in.cc, factors: factorMask(r.Factors), known: true,
-				newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
-			if r.Method == event.FactorPasskey {
-				s.factors |= factorBit(event.FactorPasskey)
-			}
-		}
-	} else if in.sess != 0 {
-		var s *session
-		if in.slot >= 0 {
-			s = &act.sessions[in.slot]
-		} else {
-			s = act.slotFor(in.sess)
-			*s = session{id: in.sess, start: in.nowN, device: in.dev, net: in.net, ua: in.ua,
-				asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
-		}
-		if s.first == 0 {
-			s.first = in.nowN
-		}
-		s.last = in.nowN
-		if s.actions < math.MaxUint16 && !f.retry {
-			s.actions++
-		}
-		s.jumped = s.jumped || f.jump
-		if f.netMoved && s.movedNet == 0 {
-			s.movedNet = in.net
+	return act
+}
+
+// learnLogin learns from a successful sign-in: when allowed, the account's
+// sign-in count and hour of day (and its failures are forgiven); in any
+// case the session it opens, with its context and factors.
+func learnLogin(p *profile, act *activity, r *event.Record, f *features, in *input, allowed bool) {
+	if allowed {
+		p.failed = 0
+		p.logins++
+		if p.hours[f.hour] < math.MaxUint8 {
+			p.hours[f.hour]++
 		}
 	}
+	if in.sess == 0 {
+		return
+	}
+	s := act.slotFor(in.sess)
+	*s = session{id: in.sess, start: in.nowN, last: in.nowN, device: in.dev, net: in.net, ua: in.ua,
+		asn: uint32(r.ASN), country: in.cc, factors: factorMask(r.Factors), known: true,
+		newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
+	if r.Method == event.FactorPasskey {
+		s.factors |= factorBit(event.FactorPasskey)
+	}
+}
+
+// learnSessionAction learns from an action in a session: the session is
+// started if its sign-in was not seen, its first and last action times and
+// its count of actions (a retry is not counted again) are updated, and a
+// context jump or the first network move is remembered for the session.
+func learnSessionAction(act *activity, r *event.Record, f *features, in *input) {
+	var s *session
+	if in.slot >= 0 {
+		s = &act.sessions[in.slot]
+	} else {
+		s = act.slotFor(in.sess)
+		*s = session{id: in.sess, start: in.nowN, device: in.dev, net: in.net, ua: in.ua,
+			asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
+	}
+	if s.first == 0 {
+		s.first = in.nowN
+	}
+	s.last = in.nowN
+	if s.actions < math.MaxUint16 && !f.retry {
+		s.actions++
+	}
+	s.jumped = s.jumped || f.jump
+	if f.netMoved && s.movedNet == 0 {
+		s.movedNet = in.net
+	}
+}
+
+// learnBurst adds an order that may go ahead to the account's burst: a
+// sell starts the burst (or adds to it), a buy inside a burst adds to its
+// buys and to its issue's total. A challenged order is remembered so that
+// its retry after the step-up is known, and that retry is not counted again.
+func learnBurst(act *activity, r *event.Record, f *features, in *input, action string) {
+	b := &act.burst
+	if burstExpired(b, in.nowS, in.sess) {
+		*b = burst{}
+	}
+	if action == event.Challenge && !f.retry {
+		// remember it, so that its retry after the step-up is known
+		if in.key == 0 {
+			in.key = orderKey(r, in.sess)
+		}
+		act.chal, act.chalAt = in.key, in.nowS
+	}
+	switch {
+	case f.retry:
+		// The retry after a step-up is the order the burst counted when
+		// it was first decided (challenged): one order, counted once.
+		act.chal = 0
+	case f.sell:
+		if b.start == 0 {
+			*b = burst{start: in.nowS, session: in.sess, base: f.holdingsJPY}
+		}
+		b.sold += r.ValueJPY
+		b.sells++
+	case f.buy && b.start != 0:
+		b.bought += r.ValueJPY
+		b.buys++
+		b.addBuy(in, f.heldSymbol, r.ValueJPY)
+	}
+}
+
+// addBuy adds value to the burst's total for the bought issue, taking a
+// free slot for an issue not yet bought in the burst (dropped when the
+// slots are full).
+func (b *burst) addBuy(in *input, held bool, value int64) {
+	for i := range b.issues {
+		x := &b.issues[i]
+		if x.jpy == 0 || (in.instOK && x.inst == in.inst) {
+			if x.jpy == 0 {
+				*x = burstBuy{inst: in.inst, neverHeld: !held}
+			}
+			x.jpy += max(value, 1)
+			return
+		}
+	}
+}
+
+// learnOrderHabits learns from an allowed order: the count of orders, the
+// moving average of their value's logarithm, and margin orders.
+func learnOrderHabits(p *profile, r *event.Record, f *features) {
+	p.orders++
+	if r.ValueJPY > 0 {
+		lv := float32(math.Log(float64(r.ValueJPY)))
+		if p.orders == 1 {
+			p.usualOrderLog = lv
+		} else {
+			p.usualOrderLog = 0.8*p.usualOrderLog + 0.2*lv
+		}
+	}
+	if f.margin && p.marginOrders < math.MaxUint16 {
+		p.marginOrders++
+	}
+}
+
+// learnChange notes when the bank account, contact details, factors or
+// password last changed (even when not allowed: the attempt counts), and,
+// when allowed, the new bank account or the factor added or removed.
+func learnChange(p *profile, r *event.Record, in *input, allowed bool) {
 	switch r.Type {
-	case event.TypeOrder:
-		b := &act.burst
-		if burstExpired(b, in.nowS, in.sess) {
-			*b = burst{}
-		}
-		if action == event.Challenge && !f.retry {
-			// remember it, so that its retry after the step-up is known
-			if in.key == 0 {
-				in.key = orderKey(r, in.sess)
-			}
-			act.chal, act.chalAt = in.key, in.nowS
-		}
-		switch {
-		case f.retry:
-			// The retry after a step-up is the order the burst counted when
-			// it was first decided (challenged): one order, counted once.
-			act.chal = 0
-		case f.sell:
-			if b.start == 0 {
-				*b = burst{start: in.nowS, session: in.sess, base: f.holdingsJPY}
-			}
-			b.sold += r.ValueJPY
-			b.sells++
-		case f.buy && b.start != 0:
-			b.bought += r.ValueJPY
-			b.buys++
-			for i := range b.issues {
-				x := &b.issues[i]
-				if x.jpy == 0 || (in.instOK && x.inst == in.inst) {
-					if x.jpy == 0 {
-						*x = burstBuy{inst: in.inst, neverHeld: !f.heldSymbol}
-					}
-					x.jpy += max(r.ValueJPY, 1)
-					break
-				}
-			}
-		}
-		if allowed {
-			p.orders++
-			if r.ValueJPY > 0 {
-				lv := float32(math.Log(float64(r.ValueJPY)))
-				if p.orders == 1 {
-					p.usualOrderLog = lv
-				} else {
-					p.usualOrderLog = 0.8*p.usualOrderLog + 0.2*lv
-				}
-			}
-			if f.margin && p.marginOrders < math.MaxUint16 {
-				p.marginOrders++
-			}
-		}
 	case event.TypeBankChange:
 		p.bankChange = in.nowS
 		if allowed {
@@ -779,13 +924,16 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 			p.factors &^= factorBit(r.Factor)
 		}
 	}
-	if allowed {
-		mruTouch(p.devices[:], in.dev)
-		mruTouch(p.nets[:], in.net)
-		mruTouch(p.asns[:], uint32(r.ASN))
-		if r.Country != "JP" {
-			mruTouch(p.countries[:], in.cc)
-		}
+}
+
+// learnContext makes the allowed action's device, network, ASN and
+// (outside Japan) country known to the account.
+func learnContext(p *profile, r *event.Record, in *input) {
+	mruTouch(p.devices[:], in.dev)
+	mruTouch(p.nets[:], in.net)
+	mruTouch(p.asns[:], uint32(r.ASN))
+	if r.Country != "JP" {
+		mruTouch(p.countries[:], in.cc)
 	}
 }
 

@@ -255,3 +255,13 @@ func (p *profile) hasIssue(inst uint32) bool {
 	a, b, c := p.issueBits(inst)
 	return p.issues[a>>6]&(1<<(a&63)) != 0 && p.issues[b>>6]&(1<<(b&63)) != 0 && p.issues[c>>6]&(1<<(c&63)) != 0
 }
+
+// holds reports whether inst is among p's holdings.
+func (p *profile) holds(inst uint32) bool {
+	for _, h := range p.holdings {
+		if h.inst == inst {
+			return true
+		}
+	}
+	return false
+}
