@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/audit"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -56,10 +57,10 @@ type Store struct {
 	now   func() time.Time
 }
 
-// New returns the analysts kept in db; now may be nil (time.Now).
+// New returns the analysts kept in db; now may be nil (clock.Real).
 func New(db *store.DB, now func() time.Time) *Store {
 	if now == nil {
-		now = time.Now
+		now = clock.Real{}.Now
 	}
 	return &Store{db: db, trail: audit.New(db), now: now}
 }

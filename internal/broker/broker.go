@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/assurance"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
@@ -211,7 +212,7 @@ var idSeq atomic.Uint64
 func RandomID(prefix string) string {
 	var r [5]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("%s%011x%04x%s", prefix, time.Now().UnixMilli(), idSeq.Add(1)&0xffff, hex.EncodeToString(r[:]))
+	return fmt.Sprintf("%s%011x%04x%s", prefix, clock.Real{}.Now().UnixMilli(), idSeq.Add(1)&0xffff, hex.EncodeToString(r[:]))
 }
 
 // Hash returns the opaque hash of a contact detail or bank account, keyed

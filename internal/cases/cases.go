@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -97,7 +98,7 @@ type Service struct {
 // New returns the back office over cfg.
 func New(cfg Config) *Service {
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = clock.Real{}.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -116,7 +117,7 @@ func newID(prefix string) string {
 func seqID(prefix string) string {
 	var b [4]byte
 	rand.Read(b[:])
-	return fmt.Sprintf("%s%016x%s", prefix, time.Now().UnixNano(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("%s%016x%s", prefix, clock.Real{}.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
 // tx runs fn in a transaction, again when two writers of the audit trail

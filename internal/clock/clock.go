@@ -54,5 +54,15 @@ func (f *Fake) Advance(d time.Duration) time.Time {
 	return f.now.In(JST)
 }
 
+// Mono is the wall clock as the process's monotonic clock measures it:
+// its times keep their monotonic reading (and so the machine's own time
+// zone), so that a duration between two of them is right even when the
+// wall clock is stepped. It is for measuring latency, not for times that
+// are shown or stored.
+type Mono struct{}
+
+// Now returns the current time with its monotonic reading.
+func (Mono) Now() time.Time { return time.Now() }
+
 // Func adapts c to the func() time.Time that some constructors take.
 func Func(c Clock) func() time.Time { return c.Now }

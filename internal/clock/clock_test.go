@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,5 +32,14 @@ func TestReal(t *testing.T) {
 	got := Real{}.Now()
 	if got.Location() != JST || got.Before(before) || got.Sub(before) > time.Minute {
 		t.Fatalf("Real.Now = %v (location %v), want about %v in JST", got, got.Location(), before)
+	}
+}
+
+func TestMono(t *testing.T) {
+	a := Mono{}.Now()
+	b := Mono{}.Now()
+	// Only a time with a monotonic reading prints one ("m=+…").
+	if !strings.Contains(a.String(), " m=") || b.Before(a) {
+		t.Fatalf("Mono.Now = %v then %v, want monotonic readings in order", a, b)
 	}
 }

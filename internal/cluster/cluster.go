@@ -46,6 +46,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/pipeline"
 )
@@ -83,7 +84,7 @@ type Config struct {
 	OnAlert func(ctx context.Context, a event.Alert)
 	// Log receives the node's diagnostics (default slog.Default()).
 	Log *slog.Logger
-	// Now tells the time of metrics (default time.Now).
+	// Now tells the time of metrics (default clock.Real).
 	Now func() time.Time
 }
 
@@ -127,7 +128,7 @@ func (c *Config) defaults() error {
 		c.Log = slog.Default()
 	}
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = clock.Real{}.Now
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -110,7 +111,7 @@ const (
 // New returns the console.
 func New(cfg Config) *Console {
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = clock.Real{}.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

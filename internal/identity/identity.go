@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
@@ -71,7 +72,7 @@ type Config struct {
 	DB     *store.DB
 	Guard  guard.Guard // asked about every login; nil: guard.AllowAll
 	Outbox *notify.Outbox
-	Now    func() time.Time // nil: time.Now
+	Now    func() time.Time // nil: clock.Real
 	Log    *slog.Logger
 
 	// RPID is the WebAuthn relying party id (the site's domain, e.g.
@@ -119,7 +120,7 @@ func New(c Config) (*Service, error) {
 		c.Guard = guard.AllowAll{}
 	}
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = clock.Real{}.Now
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -25,19 +26,7 @@ var cheap = Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32}
 
 const origin = "http://localhost:8080"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newService(t testing.TB, db *store.DB, c *clock, mod func(*Config)) *Service {
+func newService(t testing.TB, db *store.DB, c *clock.Fake, mod func(*Config)) *Service {
 	t.Helper()
 	cfg := Config{DB: db, Outbox: &notify.Outbox{}, Now: c.Now, RPID: "localhost", Origins: []string{origin}, Argon: cheap, PerIP: -1, PerNetwork: -1, PerAccount: -1, Queue: 4096}
 	if mod != nil {
@@ -119,7 +108,7 @@ func TestCheckPassword(t *testing.T) {
 // against one account lock it with exactly the threshold counted.
 func TestLockoutExactUnderConcurrency(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()
@@ -173,7 +162,7 @@ func TestLockoutExactUnderConcurrency(t *testing.T) {
 // account takes at most PerAccount pool slots and others still sign in.
 func TestPerAccountCapLeavesRoom(t *testing.T) {
 	db := storetest.SQLite(t)
-	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 	s := newService(t, db, c, func(cfg *Config) {
 		cfg.PerAccount = 2
 		cfg.Workers = 2
@@ -206,7 +195,7 @@ func TestPerAccountCapLeavesRoom(t *testing.T) {
 
 func TestTOTPAcceptedOnce(t *testing.T) {
 	db := storetest.SQLite(t)
-	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 	s := newService(t, db, c, nil)
 	addAccount(t, s, db, "C0000001", "right-password-9")
 	ctx := context.Background()
@@ -217,7 +206,7 @@ func TestTOTPAcceptedOnce(t *testing.T) {
 	if err := s.ConfirmTOTP(ctx, "C0000001", secret, s.TOTPCode(secret)); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(30 * time.Second)
+	c.Advance(30 * time.Second)
 	code := s.TOTPCode(secret)
 	if err := s.VerifyTOTP(ctx, "C0000001", code); err != nil {
 		t.Fatalf("fresh code: %v", err)
@@ -232,7 +221,7 @@ func TestTOTPAcceptedOnce(t *testing.T) {
 
 func TestEmailCode(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()
@@ -260,7 +249,7 @@ func TestEmailCode(t *testing.T) {
 		}
 		s.SendCode(ctx, "C0000001", "signin:x", "sign-in", home)
 		code = lastCode(t, db, "C0000001")
-		c.Add(11 * time.Minute)
+		c.Advance(11 * time.Minute)
 		if err := s.VerifyCode(ctx, "C0000001", "signin:x", code); err == nil {
 			t.Fatal("expired code accepted")
 		}
@@ -351,7 +340,7 @@ func assert(t testing.TB, k *softkey.Key, opts *protocol.CredentialAssertion, at
 
 func TestPasskeySignInAndStepUp(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()
@@ -401,7 +390,7 @@ func TestPasskeySignInAndStepUp(t *testing.T) {
 			t.Fatal("an assertion for action A finished action B's step-up")
 		}
 		sid, sopts, _ = s.BeginStepUp(ctx, "C0000001", "S1", "binding-A", nil)
-		c.Add(4 * time.Minute)
+		c.Advance(4 * time.Minute)
 		if _, _, err := s.FinishStepUp(ctx, "C0000001", "S1", sid, assert(t, k, sopts, origin)); err == nil {
 			t.Fatal("step-up accepted after it expired")
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -20,7 +21,7 @@ import (
 func TestThrottleBackoff(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c := &clock{t: time.Unix(1_700_000_000, 0)}
+		c := clock.NewFake(time.Unix(1_700_000_000, 0))
 		a, b := NewThrottle(db, c.Now), NewThrottle(db, c.Now)
 		l := Limit{Free: 3, Window: time.Hour, Backoff: time.Minute, MaxBackoff: 8 * time.Minute}
 		for i := range 3 {
@@ -37,7 +38,7 @@ func TestThrottleBackoff(t *testing.T) {
 		}
 		// Waits double: 1, 2, 4, 8, 8 minutes.
 		for _, want := range []time.Duration{2, 4, 8, 8} {
-			c.Add(th.Wait)
+			c.Advance(th.Wait)
 			if err := b.Take(ctx, "k", l); err != nil {
 				t.Fatalf("attempt after the wait: %v", err)
 			}
@@ -53,14 +54,14 @@ func TestThrottleBackoff(t *testing.T) {
 		if err := a.Check(ctx, "k", l); !errors.Is(err, ErrThrottled) {
 			t.Fatalf("Check during a wait: %v", err)
 		}
-		c.Add(time.Hour) // not yet a quiet hour after the last wait
+		c.Advance(time.Hour) // not yet a quiet hour after the last wait
 		if err := a.Take(ctx, "k", l); err != nil {
 			t.Fatalf("after the wait: %v", err)
 		}
 		if err := a.Take(ctx, "k", l); !errors.As(err, &th) || th.Wait != 8*time.Minute {
 			t.Fatalf("the count was forgotten before a quiet window: %v", err)
 		}
-		c.Add(8*time.Minute + time.Hour)
+		c.Advance(8*time.Minute + time.Hour)
 		for i := range 3 {
 			if err := a.Take(ctx, "k", l); err != nil {
 				t.Fatalf("after a quiet window, attempt %d: %v", i+1, err)
@@ -83,7 +84,7 @@ func TestThrottleBackoff(t *testing.T) {
 func TestThrottleExactUnderConcurrency(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c := &clock{t: time.Unix(1_700_000_000, 0)}
+		c := clock.NewFake(time.Unix(1_700_000_000, 0))
 		var ths [4]*Throttle
 		for i := range ths {
 			ths[i] = NewThrottle(db, c.Now)
@@ -119,7 +120,7 @@ func TestThrottleExactUnderConcurrency(t *testing.T) {
 func TestCodeLimitsAcrossProcesses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 		s1, s2 := newService(t, db, c, nil), newService(t, db, c, nil)
 		addAccount(t, s1, db, "C0000001", "right-password-9")
 		secret, _, _ := s1.NewTOTP("C0000001")
@@ -151,7 +152,7 @@ func TestCodeLimitsAcrossProcesses(t *testing.T) {
 		if _, _, _, err := s2.FinishCodeStepUpBy(ctx, "C0000001", id, s2.TOTPCode(secret), try); err != errTooMany {
 			t.Fatalf("the right code during the session's back-off: %v, want too many attempts", err)
 		}
-		c.Add(time.Minute)
+		c.Advance(time.Minute)
 		if _, _, _, err := s2.FinishCodeStepUpBy(ctx, "C0000001", id, s2.TOTPCode(secret), try); err != nil {
 			t.Fatalf("the right code after the back-off: %v", err)
 		}
@@ -167,7 +168,7 @@ func TestCodeLimitsAcrossProcesses(t *testing.T) {
 func TestThrottleFixed(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c := &clock{t: time.Unix(1_700_000_000, 0)}
+		c := clock.NewFake(time.Unix(1_700_000_000, 0))
 		th := NewThrottle(db, c.Now)
 		l := Limit{Free: 3, Window: time.Minute, Fixed: true}
 		for w := range 5 {
@@ -176,7 +177,7 @@ func TestThrottleFixed(t *testing.T) {
 				if th.Take(ctx, "net", l) == nil {
 					ok++
 				}
-				c.Add(5 * time.Second)
+				c.Advance(5 * time.Second)
 			}
 			if ok != 3 {
 				t.Fatalf("window %d: %d attempts through, want 3", w, ok)
@@ -189,7 +190,7 @@ func TestThrottleFixed(t *testing.T) {
 // before any hashing; right ones cost the limit nothing.
 func TestPasswordThrottle(t *testing.T) {
 	db := storetest.SQLite(t)
-	c := &clock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)}
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
 	s := newService(t, db, c, func(cfg *Config) { cfg.PerIP, cfg.LockThreshold = 3, 100 })
 	addAccount(t, s, db, "C0000001", "right-password-9")
 	ctx := context.Background()
@@ -206,7 +207,7 @@ func TestPasswordThrottle(t *testing.T) {
 	if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); err != errThrottle {
 		t.Fatalf("after three wrong passwords from one address: %v, want throttled", err)
 	}
-	c.Add(5 * time.Minute)
+	c.Advance(5 * time.Minute)
 	if err := s.CheckPassword(ctx, "C0000001", "right-password-9", home); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}

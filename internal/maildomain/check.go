@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/kabuto-sec/kabuto/internal/clock"
 )
 
 // Level grades a finding.
@@ -80,7 +82,7 @@ type Checker struct {
 	Resolver Resolver
 	// Selectors are the DKIM selectors to check on sending domains.
 	Selectors []string
-	Now       func() time.Time // nil: time.Now
+	Now       func() time.Time // nil: clock.Real
 	// HTTP, when set, fetches each sending domain's MTA-STS policy
 	// (https://mta-sts.DOMAIN/.well-known/mta-sts.txt) with it.
 	HTTP *http.Client
@@ -117,7 +119,7 @@ func (c *Checker) fetchPolicy(ctx context.Context, url string) (MTASTSPolicy, er
 // Check checks domain. sending is false for a domain that must send no
 // mail at all (a look-alike the firm registered).
 func (c *Checker) Check(ctx context.Context, domain string, sending bool) Report {
-	now := time.Now
+	now := clock.Real{}.Now
 	if c.Now != nil {
 		now = c.Now
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/kabuto-sec/kabuto/internal/clock"
 )
 
 // DKIMKey is one key notices are signed with.
@@ -112,7 +114,7 @@ type SMTP struct {
 	TLS *tls.Config
 	// Hello is the name given in EHLO ("localhost" if empty).
 	Hello string
-	Now   func() time.Time // nil: time.Now
+	Now   func() time.Time // nil: clock.Real
 }
 
 // Check reports whether s can send: a From address, at least one valid
@@ -168,7 +170,7 @@ func (s SMTP) Compose(d Delivery) ([]byte, error) {
 		return nil, fmt.Errorf("smtp: To %q: %w", d.Address, err)
 	}
 	domain, _ := s.domain()
-	now := time.Now()
+	now := clock.Real{}.Now()
 	if s.Now != nil {
 		now = s.Now()
 	}
@@ -215,7 +217,8 @@ func (s SMTP) Send(ctx context.Context, d Delivery) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	defer conn.Close()
-	deadline := time.Now().Add(time.Minute)
+	// A network deadline is on the wall clock, whatever s.Now says.
+	deadline := clock.Real{}.Now().Add(time.Minute)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}

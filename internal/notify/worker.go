@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,7 +49,7 @@ func (f SenderFunc) Send(ctx context.Context, d Delivery) error { return f(ctx, 
 type Worker struct {
 	DB      *store.DB
 	Senders map[string]Sender // by channel
-	Now     func() time.Time  // nil: time.Now
+	Now     func() time.Time  // nil: clock.Real
 	Log     *slog.Logger
 	// MaxAttempts before a message is marked failed (default 8).
 	MaxAttempts int
@@ -64,7 +65,7 @@ func (w *Worker) now() time.Time {
 	if w.Now != nil {
 		return w.Now()
 	}
-	return time.Now()
+	return clock.Real{}.Now()
 }
 
 // RunOnce delivers the messages that are due and reports how many were

@@ -229,7 +229,7 @@ func (s *Server) once(w http.ResponseWriter, r *http.Request, op string, req any
 		return err
 	}
 	if _, err := s.cfg.DB.ExecContext(r.Context(), `INSERT INTO idempotency (principal, idem_key, request_hash, status, response, created_us)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, idem_key) DO NOTHING`, principal, key, hash, status, string(body), store.Micros(time.Now())); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, idem_key) DO NOTHING`, principal, key, hash, status, string(body), store.Micros(s.cfg.Clock.Now())); err != nil {
 		return err
 	}
 	writeJSON(w, status, v)

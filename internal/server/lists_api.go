@@ -49,7 +49,7 @@ func (s *Server) putListEntry(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	added, err := ls.Add(r.Context(), r.PathValue("list"), req.Kind, req.Value, req.Note, s.actor(r).Principal, time.Now())
+	added, err := ls.Add(r.Context(), r.PathValue("list"), req.Kind, req.Value, req.Note, s.actor(r).Principal, s.cfg.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (s *Server) deleteListEntry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	removed, err := ls.Remove(r.Context(), r.PathValue("list"), q.Get("kind"), q.Get("value"), s.actor(r).Principal, time.Now())
+	removed, err := ls.Remove(r.Context(), r.PathValue("list"), q.Get("kind"), q.Get("value"), s.actor(r).Principal, s.cfg.Clock.Now())
 	if err != nil {
 		return err
 	}

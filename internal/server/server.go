@@ -25,6 +25,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
@@ -57,6 +58,9 @@ type Config struct {
 	// AllowDemoKey lets DemoKey authenticate, on loopback connections
 	// only. Only `kabuto demo` on a loopback address sets it.
 	AllowDemoKey bool
+	// Clock tells the time of stored entries and of request latencies
+	// (nil: clock.Real).
+	Clock clock.Clock
 }
 
 // DemoKey is the demo's well-known API key. It is a default credential:
@@ -104,8 +108,11 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	if cfg.StepUps == nil && cfg.DB != nil {
-		cfg.StepUps = stepup.New(cfg.DB, nil)
+		cfg.StepUps = stepup.New(cfg.DB, cfg.Clock.Now)
 	}
 	s := &Server{cfg: cfg, api: http.NewServeMux(), web: http.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -173,7 +180,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) handle(rt route) {
 	pattern := rt.method + " " + rt.path
 	s.api.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.cfg.Clock.Now()
 		rec := &statusWriter{ResponseWriter: w, code: 200}
 		err := s.authorize(r, rt.scope)
 		if err == nil {
@@ -183,7 +190,7 @@ func (s *Server) handle(rt route) {
 			s.writeError(rec, r, err)
 		}
 		s.reqs.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
-		s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+		s.latency.WithLabelValues(pattern).Observe(s.cfg.Clock.Now().Sub(start).Seconds())
 	}))
 }
 
@@ -388,7 +395,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // both surfaces; each adds its own defaults (apiDefaults, browserDefaults).
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.cfg.Clock.Now()
 		sw := &statusWriter{ResponseWriter: w, code: 200}
 		defer func() {
 			if p := recover(); p != nil {
@@ -400,7 +407,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			s.cfg.Log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", sw.code,
-				"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+				"took", s.cfg.Clock.Now().Sub(start).Round(time.Microsecond), "remote", r.RemoteAddr)
 		}()
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
 		next.ServeHTTP(sw, r)

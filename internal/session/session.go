@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -119,7 +120,7 @@ func (s *Session) ProvenSince(factor string, t time.Time) bool {
 // Config configures a Store.
 type Config struct {
 	DB         *store.DB
-	Now        func() time.Time // nil: time.Now
+	Now        func() time.Time // nil: clock.Real
 	Inactivity time.Duration    // default 30 min
 	Absolute   time.Duration    // default 12 h
 }
@@ -132,7 +133,7 @@ type Store struct {
 // New returns a Store.
 func New(c Config) *Store {
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = clock.Real{}.Now
 	}
 	if c.Inactivity == 0 {
 		c.Inactivity = 30 * time.Minute

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -42,10 +43,10 @@ type Store struct {
 	now func() time.Time
 }
 
-// New returns a Store on db; now is the clock (nil: time.Now).
+// New returns a Store on db; now is the clock (nil: clock.Real).
 func New(db *store.DB, now func() time.Time) *Store {
 	if now == nil {
-		now = time.Now
+		now = clock.Real{}.Now
 	}
 	return &Store{db: db, now: now}
 }

@@ -23,6 +23,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the sqlite driver
+
+	"github.com/kabuto-sec/kabuto/internal/clock"
 )
 
 //go:embed migrations/*.sql
@@ -243,10 +245,10 @@ func Micros(t time.Time) int64 { return t.UnixMicro() }
 
 // FromMicros converts stored Unix microseconds back to a time in JST, the
 // brokerage's time zone.
-func FromMicros(us int64) time.Time { return time.UnixMicro(us).In(JST) }
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).In(clock.JST) }
 
-// JST is Japan Standard Time (UTC+9, no daylight saving).
-var JST = time.FixedZone("JST", 9*60*60)
+// JST is clock.JST, kept for the callers not yet moved to it.
+var JST = clock.JST
 
 // Bool converts a stored 0/1 integer to a bool.
 func Bool(i int64) bool { return i != 0 }

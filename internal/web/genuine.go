@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -27,7 +28,7 @@ var (
 	genuinePerClient  = identity.Limit{Free: 10, Window: 10 * time.Minute, Backoff: time.Minute, MaxBackoff: time.Hour}
 	genuinePerNetwork = identity.Limit{Free: 40, Window: 10 * time.Minute, Backoff: time.Minute, MaxBackoff: time.Hour}
 	// genuineNow is the throttle's clock (tests move it).
-	genuineNow = time.Now
+	genuineNow = clock.Real{}.Now
 )
 
 var errGenuineLimit = reason.New(http.StatusTooManyRequests, reason.RateLimited,
