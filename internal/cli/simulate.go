@@ -18,7 +18,7 @@ import (
 
 func runSimulate(ctx context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	scenario := fs.String("scenario", "campaign-2025", "attack scenario to replay (campaign-2025)")
+	scenario := fs.String("scenario", "campaign-2025", "attack scenario: campaign-2025 (the 2025 campaign as played) or adaptive (the same accesses; attackers who know the policy in force rehearse against the real guard and watchtower, then play the strategy that got most through; a few minutes)")
 	seed := fs.Uint64("seed", 1, "seed of everything: market, customers, attackers; the same seed gives the same scorecard")
 	customers := fs.Int("customers", 20000, "customers in the book (up to 1,000,000 and more)")
 	enrolment := fs.String("enrolment", "2025-04", "authenticator mix: 2025-04 (few passkeys, most on email or SMS codes) or 2026 (most on passkeys)")

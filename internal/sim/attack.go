@@ -52,6 +52,10 @@ func inSession(t time.Time) time.Time {
 // attackSession plays one attack session.
 func (r *run) attackSession(st *atkStats) {
 	p := st.plan
+	if p.Adapt != nil {
+		r.adaptiveSession(st)
+		return
+	}
 	c := r.w.people[p.Acct]
 	r.prog.add(1)
 	lbl := label{Truth: "attack", Technique: p.Tech, Variant: p.Variant, Attack: p.ID}
@@ -402,4 +406,12 @@ func (r *run) cashOut(ch *chain, w *who, st *atkStats, stop func(outcome, string
 		return false
 	}
 	return true
+}
+
+// targets are the symbols the session's strategy buys outside the waves.
+func (p *attackPlan) targets() []string {
+	if p.Adapt == nil || p.Adapt.Target == "" {
+		return nil
+	}
+	return []string{p.Adapt.Target}
 }

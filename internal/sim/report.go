@@ -88,6 +88,31 @@ type RunScore struct {
 	// actions by type/action/reason; AttackDecisions the same for attacks.
 	LegitFriction   map[string]int `json:"legit_friction_reasons"`
 	AttackDecisions map[string]int `json:"attack_decision_reasons"`
+	// NonTargetHalts lists the symbols whose buying was halted that no
+	// attacker bought or tried to buy (the news issue, a day trader's
+	// favourite), with the time and the alert kind: each one is a false
+	// halt.
+	NonTargetHalts []NamedHalt `json:"non_target_halts"`
+	// LegitFrozenAccounts lists the accounts frozen that no attacker got
+	// into in this run (ring accounts aside), with the alert kind that froze
+	// them: each one is a customer denied every action.
+	LegitFrozenAccounts []NamedFreeze `json:"legit_frozen_accounts"`
+}
+
+// NamedHalt is one buy halt of a symbol.
+type NamedHalt struct {
+	Symbol string `json:"symbol"`
+	At     string `json:"at"`
+	Kind   string `json:"kind"`
+	Alert  string `json:"alert"`
+}
+
+// NamedFreeze is one account frozen.
+type NamedFreeze struct {
+	Account string `json:"account"`
+	At      string `json:"at"`
+	Kind    string `json:"kind"`
+	Alert   string `json:"alert"`
 }
 
 // AblationRow is one layer switched off.
@@ -110,6 +135,8 @@ type Acceptance struct {
 	HaltedWithin60s  bool     `json:"every_target_halted_within_60s"`
 	LegitChallenged2 bool     `json:"legit_challenged_at_most_2pct"`
 	LegitBlocked01   bool     `json:"legit_blocked_at_most_0_1pct"`
+	NoNonTargetHalt  bool     `json:"no_non_target_halted"`
+	NoLegitFrozen    bool     `json:"no_legit_account_frozen"`
 	Met              bool     `json:"met"`
 	Notes            []string `json:"notes"`
 }
@@ -135,6 +162,10 @@ type Report struct {
 	Ablation                    []AblationRow       `json:"ablation"`
 	Acceptance                  Acceptance          `json:"acceptance"`
 	Runs                        []RunScore          `json:"runs"`
+	// Evasions are the adaptive scenario's strategies, best first: what
+	// each got through in the rehearsal and on the day, and what stopped
+	// it (absent in other scenarios).
+	Evasions []EvasionScore `json:"evasions,omitempty"`
 
 	// Elapsed is the wall time of the simulation (not in the JSON, which
 	// depends on the seed alone).
@@ -259,6 +290,7 @@ func scoreRun(res *runResult, off *runResult) RunScore {
 		}
 	}
 	_, s.NewsHalted = s.Halts[res.newsSym]
+	s.NonTargetHalts, s.LegitFrozenAccounts = falseActions(res)
 	for _, t := range res.targets {
 		ts := TargetScore{Symbol: t.sym, Wave: t.wave, HijackedBuys: len(t.buys)}
 		if len(t.prices) > 0 {
@@ -358,7 +390,15 @@ func score(cfg *Config, w *world, runs []*runResult) *Report {
 	}
 	a.LegitChallenged2 = rep.LegitChallengedSessionRatio <= 0.02
 	a.LegitBlocked01 = rep.LegitBlockedActionRatio <= 0.001
-	a.Met = a.SellPrevented99 && a.BuyPrevented995 && a.HaltedWithin60s && a.LegitChallenged2 && a.LegitBlocked01
+	a.NoNonTargetHalt = len(onS.NonTargetHalts) == 0
+	a.NoLegitFrozen = len(onS.LegitFrozenAccounts) == 0
+	for _, h := range onS.NonTargetHalts {
+		a.Notes = append(a.Notes, fmt.Sprintf("%s halted at %s by %s, and no attacker bought it", h.Symbol, h.At, h.Kind))
+	}
+	for _, f := range onS.LegitFrozenAccounts {
+		a.Notes = append(a.Notes, fmt.Sprintf("legitimate account %s frozen at %s by %s", f.Account, f.At, f.Kind))
+	}
+	a.Met = a.SellPrevented99 && a.BuyPrevented995 && a.HaltedWithin60s && a.LegitChallenged2 && a.LegitBlocked01 && a.NoNonTargetHalt && a.NoLegitFrozen
 	if off == nil {
 		a.Notes = append(a.Notes, "no defences-off run: prevented value is measured against the value the attackers attempted")
 	}
@@ -426,6 +466,10 @@ func (rep *Report) Format(w io.Writer) {
 	fmt.Fprintf(w, "  legit sessions challenged         %8s   (target ≤ 2%%: %s)\n", pct(rep.LegitChallengedSessionRatio), check(a.LegitChallenged2))
 	fmt.Fprintf(w, "  legit actions held or denied      %8s   (target ≤ 0.1%%: %s)\n", pct(rep.LegitBlockedActionRatio), check(a.LegitBlocked01))
 	if onRun != nil {
+		fmt.Fprintf(w, "  non-target issues halted          %8d   (target 0: %s)\n", len(onRun.NonTargetHalts), check(a.NoNonTargetHalt))
+		fmt.Fprintf(w, "  legitimate accounts frozen        %8d   (target 0: %s)\n", len(onRun.LegitFrozenAccounts), check(a.NoLegitFrozen))
+	}
+	if onRun != nil {
 		fmt.Fprintf(w, "  alerts                            %8d   %s\n", onRun.Alerts, kinds(onRun.AlertKinds))
 		fmt.Fprintf(w, "  news issue %s halted              %v\n", rep.charts.newsSym, onRun.NewsHalted)
 		fmt.Fprintln(w, "\n  target      wave  hijacked buys  3rd buy   halted    time to halt   open → high → close")
@@ -455,6 +499,7 @@ func (rep *Report) Format(w io.Writer) {
 			fmt.Fprintf(w, "  %-14s %10s %10s %10s %10s %8d %11s %9s\n", ab.Off, pct(ab.PreventedSellRatio), pct(ab.PreventedBuyRatio), pct(ab.StoppedSessionRatio), pct(ab.PreventedWithdrawRatio), ab.TargetsHalted, pct(ab.LegitChallengedRatio), pct(ab.LegitBlockedRatio))
 		}
 	}
+	formatEvasions(w, rep.Evasions)
 	fmt.Fprintln(w)
 	if a.Met {
 		fmt.Fprintln(w, "Acceptance: every threshold met.")
@@ -512,4 +557,43 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// falseActions lists a run's halts of symbols no attacker bought or tried
+// to buy, and its freezes of accounts no attacker got into (the ring's own
+// accounts aside), in the order the alerts were raised.
+func falseActions(res *runResult) ([]NamedHalt, []NamedFreeze) {
+	targets := map[string]bool{}
+	for _, t := range res.targets {
+		targets[t.sym] = true
+	}
+	hijacked := map[string]bool{}
+	for _, a := range res.atk {
+		for _, sym := range a.plan.targets() {
+			targets[sym] = true
+		}
+		if a.access {
+			hijacked[a.plan.Acct] = true
+		}
+	}
+	halts, freezes := []NamedHalt{}, []NamedFreeze{}
+	halted, frozen := map[string]bool{}, map[string]bool{}
+	for _, al := range res.alerts {
+		switch al.Action {
+		case event.AlertHaltBuys:
+			if al.Symbol != "" && !targets[al.Symbol] && !halted[al.Symbol] {
+				halted[al.Symbol] = true
+				halts = append(halts, NamedHalt{Symbol: al.Symbol, At: clock(al.Time), Kind: al.Kind, Alert: al.Alert})
+			}
+		case event.AlertFreezeAccounts:
+			for _, acct := range al.Accounts {
+				if acct == "" || acct[0] == 'R' || hijacked[acct] || frozen[acct] {
+					continue
+				}
+				frozen[acct] = true
+				freezes = append(freezes, NamedFreeze{Account: acct, At: clock(al.Time), Kind: al.Kind, Alert: al.Alert})
+			}
+		}
+	}
+	return halts, freezes
 }

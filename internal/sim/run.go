@@ -220,7 +220,7 @@ func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, l
 		return nil, err
 	}
 	r.x = market.NewExchange(w.universe, w.seed, market.Hours{}, at(8, 0))
-	eng := risk.NewEngine(risk.BuiltinPolicy())
+	eng := risk.NewEngine(cfg.policy())
 	sink := &collectSink{run: r, keep: events != nil}
 	r.g = &stack{run: r, eng: eng, guard: v.Layers.Guard, sink: sink}
 	if events != nil {
@@ -233,7 +233,7 @@ func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, l
 	b := broker.New(broker.Config{DB: db, Exchange: r.x, Guard: r.g, Clock: r.clock, HashKey: []byte(fmt.Sprintf("kabuto-simulator-hash-key-%016x", w.seed)),
 		IDs: func(p string) string { nid++; return fmt.Sprintf("%s%010d", p, nid) }, Log: cfg.Log})
 	if v.Layers.Surveillance {
-		wc := surveil.DefaultConfig()
+		wc := cfg.watch()
 		if !v.Layers.Halts {
 			wc.HaltScore = 0
 		}

@@ -35,10 +35,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/population"
+	"github.com/kabuto-sec/kabuto/internal/risk"
+	"github.com/kabuto-sec/kabuto/internal/surveil"
 )
 
 // Layers says which defences are on.
@@ -85,7 +89,10 @@ func Variants() []Variant {
 
 // Config configures a simulation.
 type Config struct {
-	// Scenario names the attack scenario; only "campaign-2025" exists.
+	// Scenario names the attack scenario: "campaign-2025" (the 2025
+	// campaign as it was played) or "adaptive" (its accesses in the hands
+	// of attackers who search for the cheapest way past the policy in
+	// force; see adaptive.go).
 	Scenario string
 	// Seed seeds everything: universe, market, population, attackers.
 	Seed uint64
@@ -120,14 +127,40 @@ type Config struct {
 	Log *slog.Logger
 	// TempDir holds the runs' databases (default os.TempDir()).
 	TempDir string
+	// Policy is the risk policy in force (default risk.BuiltinPolicy()).
+	Policy *risk.Policy
+	// Watch is the watchtower's configuration (default
+	// surveil.DefaultConfig()); the halts layer off still sets its
+	// HaltScore to 0.
+	Watch *surveil.Config
+}
+
+// Scenarios are the attack scenarios Run knows.
+var Scenarios = []string{"campaign-2025", "adaptive"}
+
+func (c *Config) policy() *risk.Policy {
+	if c.Policy != nil {
+		return c.Policy
+	}
+	return risk.BuiltinPolicy()
+}
+
+func (c *Config) watch() surveil.Config {
+	if c.Watch != nil {
+		return *c.Watch
+	}
+	return surveil.DefaultConfig()
 }
 
 func (c *Config) defaults() error {
 	if c.Scenario == "" {
 		c.Scenario = "campaign-2025"
 	}
-	if c.Scenario != "campaign-2025" {
-		return fmt.Errorf("unknown scenario %q (known: campaign-2025)", c.Scenario)
+	if !slices.Contains(Scenarios, c.Scenario) {
+		return fmt.Errorf("unknown scenario %q (known: %s)", c.Scenario, strings.Join(Scenarios, ", "))
+	}
+	if c.Scenario == "adaptive" && c.Target != "" {
+		return fmt.Errorf("scenario adaptive rehearses in process and cannot drive --target")
 	}
 	if c.Customers == 0 {
 		c.Customers = 20000
@@ -200,6 +233,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		vs = keep
 	}
 	prog := &progress{fn: cfg.Progress, total: len(vs) * w.stepsPerRun()}
+	var adapt *adaptive
+	if cfg.Scenario == "adaptive" {
+		// The rehearsal's probe runs, then the day with each session on
+		// its best strategy.
+		prog.total += probeRounds * probesPerRound * w.stepsPerRun()
+		if w, adapt, err = adaptWorld(ctx, &cfg, w, prog); err != nil {
+			return nil, err
+		}
+	}
 	results := make([]*runResult, len(vs))
 	errs := make([]error, len(vs))
 	sem := make(chan struct{}, cfg.Workers)
@@ -222,6 +264,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := score(&cfg, w, results)
+	if adapt != nil {
+		var on *runResult
+		for _, r := range results {
+			if r.variant.Name == "all_on" {
+				on = r
+			}
+		}
+		rep.Evasions = adapt.evasionScores(on)
+	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }

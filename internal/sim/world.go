@@ -102,6 +102,9 @@ type attackPlan struct {
 	Withdraw bool // change the bank and withdraw
 	Victim   *legitPlan
 	Seed     uint64
+	// Adapt is the adaptive scenario's strategy for the session (nil in
+	// campaign-2025); see adaptive.go.
+	Adapt *adaptPlan
 }
 
 // noiseLogin is a credential-stuffing attempt that cannot succeed (stale
