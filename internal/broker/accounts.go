@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"time"
 
@@ -130,7 +129,7 @@ func (b *Broker) OpenAccounts(ctx context.Context, as []NewAccount) error {
 
 func (b *Broker) openAccount(ctx context.Context, tx *sql.Tx, a NewAccount, now time.Time) (*event.Record, error) {
 	if a.ID == "" || a.Name == "" || a.Bank == "" || a.CashJPY < 0 {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "an account needs an id, a name, a bank account and non-negative cash")
+		return nil, reason.E("invalid_field.account")
 	}
 	if a.Locale == "" {
 		a.Locale = "ja"
@@ -181,7 +180,7 @@ func (b *Broker) Account(ctx context.Context, id string) (*Account, error) {
 		Scan(&a.Name, &a.Locale, &a.Email, &a.Phone, &a.Bank, &a.BankHash, &a.EmailHash, &a.PhoneHash, &a.Opened,
 			&a.CashJPY, &a.ReservedJPY, &fe, &me)
 	if isNoRows(err) {
-		return nil, reason.New(http.StatusNotFound, reason.UnknownAccount, "no account %q", id)
+		return nil, reason.E(reason.UnknownAccount, "account", id)
 	}
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"database/sql"
-	"net/http"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -21,7 +20,7 @@ func SetHaltTx(ctx context.Context, tx *sql.Tx, symbol string, halted bool, why 
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return reason.New(http.StatusNotFound, reason.UnknownSymbol, "no instrument %q", symbol)
+		return reason.E("unknown_symbol.lookup", "symbol", symbol)
 	}
 	return nil
 }
@@ -31,14 +30,14 @@ func SetHaltTx(ctx context.Context, tx *sql.Tx, symbol string, halted bool, why 
 // payment is posted exactly when the decision that makes it commits.
 func (b *Broker) CreditTx(ctx context.Context, tx *sql.Tx, account string, amount int64, ref string, now time.Time) error {
 	if amount <= 0 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "a credit must be a positive number of yen")
+		return reason.E("invalid_field.credit")
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE accounts SET cash_jpy = cash_jpy + $1 WHERE id = $2`, amount, account)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return reason.New(http.StatusNotFound, reason.UnknownAccount, "no account %q", account)
+		return reason.E(reason.UnknownAccount, "account", account)
 	}
 	return ledger(ctx, tx, b.ids("L"), account, now, "deposit", "", "", 0, 0, amount, ref)
 }

@@ -18,14 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/assurance"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/market"
@@ -243,8 +242,7 @@ func (b *Broker) decide(ctx context.Context, a Actor, r *event.Record) (event.De
 	d, err := b.guard.Decide(ctx, r)
 	if err != nil {
 		b.log.ErrorContext(ctx, "guard could not decide; refusing", "event", r.ID, "type", r.Type, "account", r.Account, "err", err)
-		return d, reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable,
-			"the safety check could not be completed, so nothing was done; please try again in a few minutes")
+		return d, reason.E(reason.GuardUnavailable)
 	}
 	switch d.Action {
 	case event.Allow:
@@ -253,27 +251,20 @@ func (b *Broker) decide(ctx context.Context, a Actor, r *event.Record) (event.De
 		if a.StepUp != nil && a.StepUp.Binding == Binding(r) && b.meets(ctx, d.Factor, a.StepUp, r) {
 			return d, nil
 		}
-		e := reason.New(http.StatusForbidden, reason.StepUpRequired, "confirm this action with %s first", factorText(d.Factor))
+		e := reason.E("step_up_required.factor", "factor", reason.W("factor", d.Factor))
 		e.Decision, e.Binding = &d, Binding(r)
 		return d, e
 	case event.Hold:
-		e := reason.New(http.StatusAccepted, reason.Held, "this action is held for review by our security team; you will be told the outcome")
+		e := reason.E(reason.Held)
 		e.Decision = &d
 		return d, e
 	case event.Deny:
-		e := reason.New(http.StatusForbidden, reason.Denied, "this action was refused for your protection (%s); please contact us", strings.Join(d.Reasons, ", "))
+		e := reason.E(reason.Denied)
 		e.Decision = &d
 		return d, e
 	}
 	b.log.ErrorContext(ctx, "guard returned an unknown action; refusing", "action", d.Action)
-	return d, reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable, "the safety check gave no usable answer, so nothing was done")
-}
-
-func factorText(f string) string {
-	if f == event.FactorPhishingResistant {
-		return "your passkey"
-	}
-	return "a second factor"
+	return d, reason.E("guard_unavailable.no_answer")
 }
 
 // logEvent appends r to the stored stream inside tx, and runs the InTx hook.

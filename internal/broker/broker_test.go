@@ -252,7 +252,7 @@ func TestOrderChecks(t *testing.T) {
 				acct = "NOPE"
 			}
 			_, err := f.b.PlaceOrder(ctx, actor, acct, tt.req, "k-"+tt.name)
-			if e := reason.As(err); e == nil || e.Code != tt.code || e.Status < 400 || e.Status >= 500 {
+			if e := reason.As(err); e == nil || e.Code != tt.code || e.HTTPStatus() < 400 || e.HTTPStatus() >= 500 {
 				t.Errorf("%s: got %v, want %s (4xx)", tt.name, err, tt.code)
 			}
 		}
@@ -372,7 +372,7 @@ func TestGuardIsObeyedAndFailsClosed(t *testing.T) {
 				func(k string) error { _, err := f.b.PlaceOrder(ctx, actor, "A1", buy, k); return err },
 			} {
 				err := call(fmt.Sprintf("g%d-%d", i, j))
-				if e := reason.As(err); e == nil || e.Status != tt.status || e.Code != tt.code {
+				if e := reason.As(err); e == nil || e.HTTPStatus() != tt.status || e.Code != tt.code {
 					t.Errorf("%s/%v call %d: got %v, want %d %s", tt.action, tt.err, j, err, tt.status, tt.code)
 				}
 			}

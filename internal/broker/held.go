@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -52,7 +51,7 @@ func (b *Broker) Held(ctx context.Context, limit int) ([]HeldAction, error) {
 }
 
 // ErrNotHeld means the action was not (or no longer) waiting for review.
-var ErrNotHeld = reason.New(http.StatusConflict, reason.OrderNotOpen, "this action is not waiting for review (already decided?)")
+var ErrNotHeld = reason.E("order_not_open.not_held")
 
 // ReleaseWithdrawal carries out (approve) or refuses a held withdrawal.
 // The reserved cash leaves or is freed in the same transaction.

@@ -6,7 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
+	"errors"
 	"unicode/utf8"
 
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -24,10 +24,10 @@ type Idem struct {
 // error when the key is missing or malformed.
 func NewIdem(key, op string, args any) (Idem, error) {
 	if key == "" {
-		return Idem{}, reason.New(http.StatusBadRequest, reason.IdempotencyKeyRequired, "send an Idempotency-Key header (a unique value per action, reused only when retrying it)")
+		return Idem{}, reason.E(reason.IdempotencyKeyRequired)
 	}
 	if len(key) > 128 || !utf8.ValidString(key) {
-		return Idem{}, reason.New(http.StatusBadRequest, reason.IdempotencyKeyRequired, "the Idempotency-Key must be at most 128 characters of UTF-8")
+		return Idem{}, reason.E("idempotency_key_required.too_long")
 	}
 	b, _ := json.Marshal(args)
 	h := sha256.Sum256(append([]byte(op+"\x00"), b...))
@@ -58,7 +58,7 @@ func (b *Broker) replay(ctx context.Context, q interface {
 		return false, err
 	}
 	if hash != id.hash {
-		return false, reason.New(http.StatusUnprocessableEntity, reason.IdempotencyKeyReused, "this Idempotency-Key was already used for a different request")
+		return false, reason.E(reason.IdempotencyKeyReused)
 	}
 	return true, json.Unmarshal([]byte(resp), out)
 }
@@ -83,7 +83,7 @@ func claim(ctx context.Context, tx *sql.Tx, principal string, id Idem, resp any,
 
 // errDuplicate aborts a transaction whose idempotency key was taken by a
 // concurrent call.
-var errDuplicate = reason.New(http.StatusConflict, "duplicate", "duplicate")
+var errDuplicate = errors.New("idempotency key taken meanwhile")
 
 // once runs fn in a transaction that also claims the key with the
 // response fn left in out. When a concurrent call with the same key
@@ -106,7 +106,7 @@ func (b *Broker) once(ctx context.Context, principal string, id Idem, out any, f
 	if err == errDuplicate {
 		ok, err := b.replay(ctx, b.db, principal, id, out)
 		if err == nil && !ok {
-			err = reason.New(http.StatusConflict, reason.IdempotencyKeyReused, "a request with this Idempotency-Key is still in progress")
+			err = reason.E("idempotency_key_reused.in_progress")
 		}
 		return ok, err
 	}

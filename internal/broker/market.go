@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
@@ -65,13 +64,13 @@ func (b *Broker) cancel(ctx context.Context, tx *sql.Tx, account, orderID string
 	err := tx.QueryRowContext(ctx, `SELECT side, symbol, kind, status, reserved_jpy, reserved_qty, qty FROM orders WHERE id = $1 AND account = $2`, orderID, account).
 		Scan(&side, &sym, &kind, &status, &resJPY, &resQty, &qty)
 	if isNoRows(err) {
-		return reason.New(http.StatusNotFound, reason.UnknownOrder, "no order %q on this account", orderID)
+		return reason.E(reason.UnknownOrder, "order", orderID)
 	}
 	if err != nil {
 		return err
 	}
 	if status != StatusOpen && status != StatusHeld {
-		return reason.New(http.StatusConflict, reason.OrderNotOpen, "order %s is %s and can no longer be cancelled", orderID, status)
+		return reason.E("order_not_open.cancel", "order", orderID, "status", reason.W("status", status))
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'cancelled', reserved_jpy = 0, reserved_qty = 0, updated_us = $1 WHERE id = $2 AND status = $3`,
 		store.Micros(now), orderID, status)
@@ -79,7 +78,7 @@ func (b *Broker) cancel(ctx context.Context, tx *sql.Tx, account, orderID string
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return reason.New(http.StatusConflict, reason.OrderNotOpen, "order %s changed meanwhile", orderID)
+		return reason.E("order_not_open.changed", "order", orderID)
 	}
 	if resJPY > 0 {
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET reserved_jpy = reserved_jpy - $1 WHERE id = $2`, resJPY, account); err != nil {
@@ -102,7 +101,7 @@ func (b *Broker) SetHalt(ctx context.Context, symbol string, halted bool, why st
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return reason.New(http.StatusNotFound, reason.UnknownSymbol, "no instrument %q", symbol)
+		return reason.E("unknown_symbol.lookup", "symbol", symbol)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"database/sql"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,12 +36,12 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 		return &out, nil
 	}
 	if amount <= 0 {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "amount_jpy must be a positive number of yen")
+		return nil, reason.E("invalid_field.amount_jpy")
 	}
 	var bank, bankHash string
 	err = b.db.QueryRowContext(ctx, `SELECT bank_label, bank_hash FROM accounts WHERE id = $1`, account).Scan(&bank, &bankHash)
 	if isNoRows(err) {
-		return nil, reason.New(http.StatusNotFound, reason.UnknownAccount, "no account %q", account)
+		return nil, reason.E(reason.UnknownAccount, "account", account)
 	}
 	if err != nil {
 		return nil, err
@@ -75,7 +74,7 @@ func (b *Broker) Withdraw(ctx context.Context, a Actor, account string, amount i
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return reason.New(http.StatusConflict, reason.InsufficientCash, "not enough cash available to withdraw ¥%d", amount)
+			return reason.E("insufficient_cash.withdraw", "amount_jpy", reason.Yen(amount))
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO withdrawals (id, account, amount_jpy, bank_hash, status, event_id, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			out.ID, account, amount, bankHash, out.Status, rec.ID, store.Micros(now)); err != nil {
@@ -136,7 +135,7 @@ func (b *Broker) ChangeBank(ctx context.Context, a Actor, account, bank string, 
 // ChangeContact changes the email address, phone number or address.
 func (b *Broker) ChangeContact(ctx context.Context, a Actor, account, field, value string, idemKey string) (*Change, error) {
 	if field != "email" && field != "phone" && field != "address" {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "field must be email, phone or address")
+		return nil, reason.E("invalid_field.contact_field")
 	}
 	return b.change(ctx, a, account, field, value, idemKey)
 }
@@ -152,10 +151,10 @@ func (b *Broker) change(ctx context.Context, a Actor, account, field, value, ide
 	}
 	value = strings.TrimSpace(value)
 	if value == "" || utf8.RuneCountInString(value) > 200 || !utf8.ValidString(value) {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "%s must be 1-200 characters", field)
+		return nil, reason.E("invalid_field.contact_length", "field", reason.W("field", field))
 	}
 	if field == "email" && (!strings.Contains(value, "@") || strings.ContainsAny(value, " <>")) {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "that is not an email address")
+		return nil, reason.E("invalid_field.email")
 	}
 	if _, err := b.accountFlags(ctx, account); err != nil {
 		return nil, err

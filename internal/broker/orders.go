@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -66,7 +65,7 @@ func (b *Broker) instrument(ctx context.Context, sym string) (*instrumentRow, er
 		FROM instruments WHERE symbol = $1`, sym).Scan(&in.Symbol, &in.Name, &in.Market, &in.Currency, &in.Lot, &in.ADVShares,
 		&in.PrevClose, &large, &halted, &in.reason)
 	if isNoRows(err) {
-		return nil, reason.New(http.StatusBadRequest, reason.UnknownSymbol, "no instrument %q", sym)
+		return nil, reason.E(reason.UnknownSymbol, "symbol", sym)
 	}
 	if err != nil {
 		return nil, err
@@ -81,7 +80,7 @@ func (b *Broker) accountFlags(ctx context.Context, id string) (accountFlags, err
 	var fe, me int64
 	err := b.db.QueryRowContext(ctx, `SELECT foreign_enabled, margin_enabled FROM accounts WHERE id = $1`, id).Scan(&fe, &me)
 	if isNoRows(err) {
-		return accountFlags{}, reason.New(http.StatusNotFound, reason.UnknownAccount, "no account %q", id)
+		return accountFlags{}, reason.E(reason.UnknownAccount, "account", id)
 	}
 	return accountFlags{store.Bool(fe), store.Bool(me)}, err
 }
@@ -89,20 +88,19 @@ func (b *Broker) accountFlags(ctx context.Context, id string) (accountFlags, err
 // checkOrder validates req against the instrument, the exchange's rules
 // and the account's permissions, and returns the yen to reserve for a buy.
 func (b *Broker) checkOrder(ctx context.Context, account string, req OrderRequest, now time.Time) (*instrumentRow, int64, error) {
-	bad := func(code, f string, a ...any) error { return reason.New(http.StatusBadRequest, code, f, a...) }
 	switch {
 	case req.Side != event.SideBuy && req.Side != event.SideSell:
-		return nil, 0, bad(reason.InvalidField, "side must be buy or sell")
+		return nil, 0, reason.E("invalid_field.side")
 	case req.PriceType != event.PriceMarket && req.PriceType != event.PriceLimit:
-		return nil, 0, bad(reason.InvalidField, "price_type must be market or limit")
+		return nil, 0, reason.E("invalid_field.price_type")
 	case req.Kind != event.KindCash && req.Kind != event.KindNISA && req.Kind != event.KindMargin:
-		return nil, 0, bad(reason.InvalidField, "account_kind must be cash, nisa or margin")
+		return nil, 0, reason.E("invalid_field.account_kind")
 	case req.Qty <= 0:
-		return nil, 0, bad(reason.InvalidField, "qty must be a positive number of shares")
+		return nil, 0, reason.E("invalid_field.qty")
 	case req.PriceType == event.PriceMarket && req.LimitPrice != 0:
-		return nil, 0, bad(reason.InvalidField, "limit_price is only for limit orders")
+		return nil, 0, reason.E("invalid_field.limit_price_market")
 	case req.PriceType == event.PriceLimit && !(req.LimitPrice > 0) || math.IsInf(req.LimitPrice, 0):
-		return nil, 0, bad(reason.InvalidField, "a limit order needs a positive limit_price")
+		return nil, 0, reason.E("invalid_field.limit_price")
 	}
 	in, err := b.instrument(ctx, req.Symbol)
 	if err != nil {
@@ -113,28 +111,28 @@ func (b *Broker) checkOrder(ctx context.Context, account string, req OrderReques
 		return nil, 0, err
 	}
 	if req.Qty%in.Lot != 0 {
-		return nil, 0, bad(reason.BadLot, "%s trades in lots of %d shares", in.Symbol, in.Lot)
+		return nil, 0, reason.E(reason.BadLot, "symbol", in.Symbol, "lot", in.Lot)
 	}
 	lo, hi := market.Band(in.Market, in.PrevClose)
 	if req.PriceType == event.PriceLimit {
 		if !market.OnTick(in.Market, req.LimitPrice) {
-			return nil, 0, bad(reason.BadTick, "%v is not a valid price step for %s (step %v)", req.LimitPrice, in.Symbol, market.TickSize(in.Market, req.LimitPrice))
+			return nil, 0, reason.E(reason.BadTick, "price", req.LimitPrice, "symbol", in.Symbol, "step", market.TickSize(in.Market, req.LimitPrice))
 		}
 		if req.LimitPrice < lo || req.LimitPrice > hi {
-			return nil, 0, bad(reason.OutsidePriceLimit, "%v is outside today's price limit %v-%v for %s", req.LimitPrice, lo, hi, in.Symbol)
+			return nil, 0, reason.E(reason.OutsidePriceLimit, "price", req.LimitPrice, "low", lo, "high", hi, "symbol", in.Symbol)
 		}
 	}
 	if in.Foreign() && !flags.foreign {
-		return nil, 0, reason.New(http.StatusForbidden, reason.ForeignNotEnabled, "this account is not enabled for foreign stocks")
+		return nil, 0, reason.E(reason.ForeignNotEnabled)
 	}
 	if req.Kind == event.KindMargin && !flags.margin {
-		return nil, 0, reason.New(http.StatusForbidden, reason.MarginNotEnabled, "this account is not enabled for margin trading")
+		return nil, 0, reason.E(reason.MarginNotEnabled)
 	}
 	if req.Side == event.SideBuy && in.halted {
-		return nil, 0, reason.New(http.StatusForbidden, reason.InstrumentHalted, "new buy orders for %s are suspended (%s)", in.Symbol, in.reason)
+		return nil, 0, reason.E(reason.InstrumentHalted, "symbol", in.Symbol, "why", in.reason)
 	}
 	if !b.x.Open(now) {
-		return nil, 0, reason.New(http.StatusConflict, reason.MarketClosed, "the market is closed; TSE trades 9:00-11:30 and 12:30-15:30 JST")
+		return nil, 0, reason.E(reason.MarketClosed)
 	}
 	fx, _ := market.FX(in.Currency)
 	var reserve int64
@@ -251,7 +249,7 @@ func (b *Broker) reserve(ctx context.Context, tx *sql.Tx, account string, req Or
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return reason.New(http.StatusConflict, reason.InsufficientCash, "not enough cash: this order needs up to ¥%d available", reserveJPY)
+			return reason.E("insufficient_cash.order", "needed_jpy", reason.Yen(reserveJPY))
 		}
 		return nil
 	}
@@ -261,7 +259,7 @@ func (b *Broker) reserve(ctx context.Context, tx *sql.Tx, account string, req Or
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return reason.New(http.StatusConflict, reason.InsufficientHoldings, "not enough %s shares in the %s account to sell %d", req.Symbol, req.Kind, req.Qty)
+		return reason.E("insufficient_holdings.sell", "symbol", req.Symbol, "kind", reason.W("kind", req.Kind), "qty", req.Qty)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/web"
+	"github.com/kabuto-sec/kabuto/internal/webhook"
 )
 
 // DemoPassword is the password of every demo customer (demo only).
@@ -188,8 +188,7 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 			return err
 		}
 		if identity.Locked(scope, identity.Op{Kind: op.Kind, Side: op.Side, Foreign: op.Foreign}) {
-			return reason.New(http.StatusForbidden, reason.AccountLocked,
-				"この操作はお客様ご自身のロックで止められています / this is stopped by the lock you set on your account; unlock it in the portal with your passkey")
+			return reason.E("account_locked.gate")
 		}
 		return nil
 	})
@@ -202,7 +201,7 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 		senders[notify.ChannelEmail] = s
 	}
 	if o := fd.opts; o.webhookURL != "" {
-		senders[notify.ChannelWebhook] = notify.Webhook{URL: o.webhookURL, Secret: []byte(o.webhookSecret)}
+		senders[notify.ChannelWebhook] = webhook.Sender{URL: o.webhookURL, Secret: []byte(o.webhookSecret)}
 	}
 	w := &notify.Worker{DB: a.db, Senders: senders, Log: fd.log}
 	go w.Run(ctx, 2*time.Second)

@@ -116,7 +116,7 @@ func (c *Console) showCase(w http.ResponseWriter, r *http.Request, a *analystSes
 	ctx := r.Context()
 	id := r.PathValue("case")
 	k, err := c.cfg.Office.Case(ctx, id)
-	if e := reason.As(err); e != nil && e.Status == http.StatusNotFound {
+	if e := reason.As(err); e != nil && e.HTTPStatus() == http.StatusNotFound {
 		return c.notFound(w, a, fmt.Sprintf("No case %q. · 事件 %q はありません。", id, id))
 	}
 	if err != nil {
@@ -221,7 +221,7 @@ func (c *Console) caseAction(w http.ResponseWriter, r *http.Request, a *analystS
 	ctx := r.Context()
 	id := r.PathValue("case")
 	k, err := c.cfg.Office.Case(ctx, id)
-	if e := reason.As(err); e != nil && e.Status == http.StatusNotFound {
+	if e := reason.As(err); e != nil && e.HTTPStatus() == http.StatusNotFound {
 		return c.notFound(w, a, fmt.Sprintf("No case %q. · 事件 %q はありません。", id, id))
 	}
 	if err != nil {
@@ -229,7 +229,7 @@ func (c *Console) caseAction(w http.ResponseWriter, r *http.Request, a *analystS
 	}
 	err = c.act(ctx, r, a, k)
 	if e := reason.As(err); e != nil {
-		return c.showCase(w, r, a, e.Status, e.Code+": "+e.Message)
+		return c.showCase(w, r, a, e.HTTPStatus(), e.Code+": "+e.Text("en"))
 	}
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, a *analystSessi
 	ctx := r.Context()
 	caseID, id := r.PathValue("case"), r.PathValue("id")
 	if _, err := c.cfg.Office.Case(ctx, caseID); err != nil {
-		if e := reason.As(err); e != nil && e.Status == http.StatusNotFound {
+		if e := reason.As(err); e != nil && e.HTTPStatus() == http.StatusNotFound {
 			return c.notFound(w, a, fmt.Sprintf("No case %q. · 事件 %q はありません。", caseID, caseID))
 		}
 		return err
@@ -314,7 +314,7 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, a *analystSessi
 		return err
 	}()
 	if e := reason.As(err); e != nil {
-		return c.showCase(w, r, a, e.Status, e.Code+": "+e.Message)
+		return c.showCase(w, r, a, e.HTTPStatus(), e.Code+": "+e.Text("en"))
 	}
 	if err != nil {
 		return err

@@ -222,7 +222,7 @@ func (c *Console) one(h func(w http.ResponseWriter, r *http.Request) error) http
 			return
 		}
 		if e := reason.As(err); e != nil {
-			http.Error(w, e.Message, e.Status)
+			http.Error(w, e.Text("en"), e.HTTPStatus())
 			return
 		}
 		if errors.Is(err, context.Canceled) {

@@ -358,7 +358,7 @@ func (c *Console) enrolFinish(w http.ResponseWriter, r *http.Request) error {
 		return audit.AppendTx(ctx, tx, audit.Entry{Time: now, Actor: a.Actor(), Action: "analyst_passkey_enrolled", Subject: a.Actor(), Detail: map[string]any{"ip": client}})
 	})
 	if e := reason.As(err); e != nil {
-		c.refuse(w, r, client, e.Status, e.Code, e.Message)
+		c.refuse(w, r, client, e.HTTPStatus(), e.Code, e.Text("en"))
 		return nil
 	}
 	if err != nil {

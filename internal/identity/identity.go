@@ -38,14 +38,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/kabuto-sec/kabuto/internal/clock"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/notify"
@@ -206,12 +205,12 @@ func newID(prefix string) string {
 
 // Refusals.
 var (
-	errWrong  = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "口座番号またはパスワードが違います / the account number or password is wrong")
-	errLocked = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
+	errWrong  = reason.E("unauthenticated.password")
+	errLocked = reason.E("account_locked.password")
 	// errLockedNow is errLocked answering the wrong password that set the lock.
-	errLockedNow = reason.New(http.StatusForbidden, reason.AccountLocked, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください / password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself")
-	errBusy      = reason.New(http.StatusServiceUnavailable, reason.RateLimited, "ただいまログインが混み合っています。少し待ってからもう一度お試しください / sign-in is busy right now; please try again in a minute")
-	errThrottle  = reason.New(http.StatusTooManyRequests, reason.RateLimited, "この接続からの試行が多すぎます。しばらく待ってからお試しください / too many attempts from your connection; please wait a few minutes")
+	errLockedNow = reason.E("account_locked.password")
+	errBusy      = reason.E("rate_limited.busy")
+	errThrottle  = reason.E("rate_limited.connection")
 )
 
 // WrongPassword reports whether err (from CheckPassword) answers a
@@ -236,7 +235,7 @@ func (s *Service) LookupAccount(ctx context.Context, q interface {
 	a := &Account{ID: id}
 	err := q.QueryRowContext(ctx, `SELECT name, email, locale FROM accounts WHERE id = $1`, id).Scan(&a.Name, &a.Email, &a.Locale)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, reason.New(http.StatusNotFound, reason.UnknownAccount, "no account %q", id)
+		return nil, reason.E(reason.UnknownAccount, "account", id)
 	}
 	return a, err
 }
@@ -339,7 +338,7 @@ func (s *Service) Factors(ctx context.Context, account string) (Factors, error) 
 	err := s.cfg.DB.QueryRowContext(ctx, `SELECT password_hash, totp_secret, email_otp, failed, locked_us FROM identities WHERE account = $1`, account).
 		Scan(&pw, &totp, &email, &failed, &locked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return f, reason.New(http.StatusNotFound, reason.UnknownAccount, "no identity for %q", account)
+		return f, reason.E(reason.UnknownAccount, "account", account)
 	}
 	if err != nil {
 		return f, err

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/http"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
-var errCode = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "コードが違うか、有効期限が切れています / the code is wrong or has expired")
+var errCode = reason.E("unauthenticated.code")
 
 var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 

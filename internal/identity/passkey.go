@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,8 +24,8 @@ import (
 )
 
 var (
-	errPasskey   = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "パスキーを確認できませんでした。もう一度お試しください / the passkey could not be verified; please try again")
-	errCeremony  = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "この確認は期限切れか、すでに使われています。もう一度最初からお試しください / this confirmation has expired or was already used; please start again")
+	errPasskey   = reason.E("unauthenticated.passkey")
+	errCeremony  = reason.E("unauthenticated.ceremony")
 	b64          = base64.RawURLEncoding
 	maxCredBytes = 64 << 10
 )
@@ -345,7 +344,7 @@ func (s *Service) BeginStepUp(ctx context.Context, account, sessionID, binding s
 		return "", nil, err
 	}
 	if len(u.creds) == 0 {
-		return "", nil, reason.New(http.StatusForbidden, reason.StepUpRequired, "no passkey is registered")
+		return "", nil, reason.E("step_up_required.no_passkey")
 	}
 	nonce, err := protocol.CreateChallenge()
 	if err != nil {
@@ -441,7 +440,7 @@ func (s *Service) BeginCodeStepUp(ctx context.Context, account, sessionID, bindi
 }
 
 // errTries answers the last wrong code a step-up ceremony takes.
-var errTries = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "コードの誤りが続いたため、この確認は無効になりました。もう一度最初からお試しください / too many wrong codes: this confirmation is cancelled; please start again")
+var errTries = reason.E("unauthenticated.tries")
 
 // FinishCodeStepUp checks the code for step-up ceremony id and consumes
 // the ceremony, returning the binding, the action and the factor used.
@@ -549,7 +548,7 @@ func (s *Service) RemovePasskey(ctx context.Context, account, id string, c sessi
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return reason.New(http.StatusNotFound, reason.NotFound, "no such passkey")
+			return reason.E("not_found.passkey")
 		}
 		a, err := s.LookupAccount(ctx, tx, account)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -234,7 +233,7 @@ func (l *Limits) fill() {
 }
 
 // errTooMany is the answer to an attempt a limit refused.
-var errTooMany = reason.New(http.StatusTooManyRequests, reason.RateLimited, "試行が多すぎます。しばらく待ってからもう一度お試しください / too many attempts; please wait a while and try again")
+var errTooMany = reason.E(reason.RateLimited)
 
 // throttled maps a Throttle's refusal to errTooMany.
 func (s *Service) throttled(ctx context.Context, err error) error {

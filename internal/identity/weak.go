@@ -2,7 +2,6 @@ package identity
 
 import (
 	_ "embed"
-	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -49,34 +48,31 @@ func core(pw string) string {
 // the account id or email address. The error says why, for the customer.
 func CheckPassword(pw, account, email string) error {
 	n := utf8.RuneCountInString(pw)
-	bad := func(ja, en string) error {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "%s / %s", ja, en)
-	}
 	if n < MinPasswordLen {
-		return bad("パスワードは10文字以上にしてください", "use at least 10 characters")
+		return reason.E("invalid_field.password_short", "min", MinPasswordLen)
 	}
 	if n > MaxPasswordLen || !utf8.ValidString(pw) {
-		return bad("パスワードは128文字以内にしてください", "use at most 128 characters")
+		return reason.E("invalid_field.password_long", "max", MaxPasswordLen)
 	}
 	lower := strings.ToLower(pw)
 	c := core(pw)
 	if common[lower] || common[c] || common[unleet.Replace(lower)] || len(c) < 4 && common[strings.TrimRight(lower, "0123456789")] {
-		return bad("よく使われる、または流出したパスワードに似ています。別のものにしてください", "that password is common or looks like a leaked one; choose another")
+		return reason.E("invalid_field.password_common")
 	}
 	// Common words with something short around them ("tokyo2025!", "myPassword").
 	for w := range common {
 		if len(w) >= 5 && strings.Contains(c, w) && len(c)-len(w) <= 3 {
-			return bad("よく使われる言葉にわずかな文字を足しただけのパスワードです", "that is a common word with a few characters added; choose another")
+			return reason.E("invalid_field.password_word")
 		}
 	}
 	if repetitive(lower) {
-		return bad("同じ文字や連続した文字の並びだけのパスワードは使えません", "repeated or sequential characters alone are too easy to guess")
+		return reason.E("invalid_field.password_run")
 	}
 	if a := strings.ToLower(account); a != "" && strings.Contains(lower, a) {
-		return bad("口座番号を含むパスワードは使えません", "do not use your account number in your password")
+		return reason.E("invalid_field.password_account")
 	}
 	if local, _, ok := strings.Cut(strings.ToLower(email), "@"); ok && len(local) >= 4 && strings.Contains(lower, local) {
-		return bad("メールアドレスを含むパスワードは使えません", "do not use your email address in your password")
+		return reason.E("invalid_field.password_email")
 	}
 	return nil
 }

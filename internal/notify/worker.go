@@ -1,20 +1,13 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"github.com/kabuto-sec/kabuto/internal/clock"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -171,56 +164,6 @@ func (w *Worker) Run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
-}
-
-// Webhook posts each message as JSON to URL, signed with Secret: the
-// X-Kabuto-Signature header is "t=<unix seconds>,v1=<hex HMAC-SHA256 of
-// "<t>.<body>">", so the receiver can check origin and freshness.
-type Webhook struct {
-	URL    string
-	Secret []byte
-	Client *http.Client // nil: a client with a 10 s timeout
-	Now    func() time.Time
-}
-
-// Sign returns the signature header value of body at time t.
-func Sign(secret []byte, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts + "."))
-	m.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Send posts d.
-func (h Webhook) Send(ctx context.Context, d Delivery) error {
-	body, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	if h.Now != nil {
-		now = h.Now()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Kabuto-Signature", Sign(h.Secret, now, body))
-	c := h.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // Mailbox is a Sender that delivers nowhere: the message stays in the

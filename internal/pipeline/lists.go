@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/http"
 	"regexp"
 	"time"
 
@@ -91,12 +90,12 @@ func (l *Lists) Remove(ctx context.Context, list, kind, value, by string, now ti
 
 func (l *Lists) edit(ctx context.Context, list, kind, value, note, by string, now time.Time, add bool) (bool, error) {
 	if !listName.MatchString(list) {
-		return false, reason.New(http.StatusBadRequest, reason.InvalidField, "list: a name of lower-case letters, digits and _ such as block, allow or watch")
+		return false, reason.E("invalid_field.list_name")
 	}
 	// Check the entry against a scratch list first: nothing is stored
 	// that the engine would refuse.
 	if _, err := risk.NewLists().Add(list, risk.ListKind(kind), value); err != nil {
-		return false, reason.New(http.StatusBadRequest, reason.InvalidField, "%v", err)
+		return false, reason.E("invalid_field.list_entry", "detail", err.Error())
 	}
 	var changed bool
 	err := l.db.Tx(ctx, func(tx *sql.Tx) error {

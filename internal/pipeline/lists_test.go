@@ -41,7 +41,7 @@ func TestListsPersistAndApply(t *testing.T) {
 			t.Errorf("blocked network not denied: %+v", d)
 		}
 		for _, bad := range [][3]string{{"Block!", "ip", "1.2.3.4"}, {"block", "ip", "not-an-ip"}, {"block", "colour", "red"}, {"block", "asn", "-5"}} {
-			if _, err := ls.Add(ctx, bad[0], bad[1], bad[2], "", "t", now); reason.As(err) == nil || reason.As(err).Status != 400 {
+			if _, err := ls.Add(ctx, bad[0], bad[1], bad[2], "", "t", now); reason.As(err) == nil || reason.As(err).HTTPStatus() != 400 {
 				t.Errorf("Add(%v) = %v, want a 400", bad, err)
 			}
 		}

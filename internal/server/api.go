@@ -97,9 +97,9 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 
 // respond writes a brokerage result: 201 for a new thing, or 202 with the
 // result and the reason when it is held for review.
-func respond(w http.ResponseWriter, v any, err error, created bool) error {
+func respond(w http.ResponseWriter, r *http.Request, v any, err error, created bool) error {
 	if e := reason.As(err); e != nil && e.Code == reason.Held && v != nil {
-		writeJSON(w, http.StatusAccepted, map[string]any{"held": v, "error": e.Code, "message": e.Message})
+		writeJSON(w, http.StatusAccepted, map[string]any{"held": v, "error": e.Code, "message": e.Text(lang(r))})
 		return nil
 	}
 	if err != nil {
@@ -124,9 +124,9 @@ func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	o, err := s.cfg.Broker.PlaceOrder(r.Context(), a, r.PathValue("account"), req, r.Header.Get("Idempotency-Key"))
 	if o == nil {
-		return respond(w, nil, err, true)
+		return respond(w, r, nil, err, true)
 	}
-	return respond(w, o, err, true)
+	return respond(w, r, o, err, true)
 }
 
 func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
@@ -155,9 +155,9 @@ func (s *Server) withdraw(w http.ResponseWriter, r *http.Request) error {
 	}
 	wd, err := s.cfg.Broker.Withdraw(r.Context(), a, r.PathValue("account"), req.AmountJPY, r.Header.Get("Idempotency-Key"))
 	if wd == nil {
-		return respond(w, nil, err, true)
+		return respond(w, r, nil, err, true)
 	}
-	return respond(w, wd, err, true)
+	return respond(w, r, wd, err, true)
 }
 
 func (s *Server) changeBank(w http.ResponseWriter, r *http.Request) error {

@@ -257,6 +257,7 @@ func loopback(r *http.Request) bool {
 type errorBody struct {
 	Error    string          `json:"error"`
 	Message  string          `json:"message"`
+	Params   map[string]any  `json:"params,omitempty"`
 	Factor   string          `json:"factor,omitempty"`
 	Binding  string          `json:"binding,omitempty"`
 	StepUp   *stepUpAnswer   `json:"step_up,omitempty"`
@@ -266,7 +267,7 @@ type errorBody struct {
 // writeError is the one place errors become responses.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e := reason.As(err); e != nil {
-		body := errorBody{Error: e.Code, Message: e.Message, Decision: e.Decision}
+		body := errorBody{Error: e.Code, Message: e.Text(lang(r)), Params: e.ParamMap(), Decision: e.Decision}
 		if e.Decision != nil && e.Code == reason.StepUpRequired {
 			body.Factor, body.Binding = e.Decision.Factor, e.Binding
 			su, err := s.challenge(r, e)
@@ -280,7 +281,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 				body.Message += " (" + why + ")"
 			}
 		}
-		writeJSON(w, e.Status, body)
+		writeJSON(w, e.HTTPStatus(), body)
 		return
 	}
 	if errors.Is(err, context.Canceled) {

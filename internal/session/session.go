@@ -23,12 +23,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
-	"github.com/kabuto-sec/kabuto/internal/clock"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -336,15 +335,4 @@ func CookieName(secure bool, base string) string {
 		return "__Host-" + base
 	}
 	return base
-}
-
-// SetCookie writes a session-style cookie.
-func SetCookie(w http.ResponseWriter, secure bool, base, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: CookieName(secure, base), Value: value, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
-	if maxAge < 0 {
-		c.MaxAge = -1
-	} else if maxAge > 0 {
-		c.MaxAge = int(maxAge.Seconds())
-	}
-	http.SetCookie(w, c)
 }

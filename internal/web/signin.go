@@ -160,7 +160,7 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 }
 
 func clearCookie(w http.ResponseWriter, secure bool, name string) {
-	session.SetCookie(w, secure, name, "", -1)
+	setCookie(w, secure, name, "", -1)
 }
 
 // signed makes a short-lived token for kind and account, bound to the
@@ -216,7 +216,7 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 			if identity.WrongPassword(err) {
 				p.cfg.Identity.Login(ctx, account, "", event.FactorPassword, nil, false, rq.client)
 			}
-			return p.signinError(w, r, e.Message)
+			return p.signinError(w, r, e.Text(rq.lang))
 		}
 		return err
 	}
@@ -236,7 +236,7 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 		p.cfg.Identity.Record(ctx, account, event.FactorPassword, []string{event.FactorPassword}, false, "passkey_required", rq.client, "")
 		return p.signinError(w, r, "この口座はパスキーでログインします。「パスキーでログイン」を押してください / this account signs in with a passkey: press \"Sign in with a passkey\"")
 	}
-	session.SetCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 5*time.Minute), 5*time.Minute)
+	setCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 5*time.Minute), 5*time.Minute)
 	if !f.TOTP {
 		if _, err := p.cfg.Identity.SendCodeBy(ctx, account, "signin:"+rq.device, localize("ログイン / sign-in", rq.lang), p.try(rq)); err != nil {
 			return err
@@ -313,7 +313,7 @@ func (p *Portal) secondFactor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		p.cfg.Identity.Record(ctx, account, event.FactorPassword, []string{event.FactorPassword}, false, "wrong_code", rq.client, "")
 		p.cfg.Identity.Login(ctx, account, "", event.FactorPassword, []string{event.FactorPassword}, false, rq.client)
-		http.Redirect(w, r, "/portal/signin/second?method="+method+"&e="+urlq(localize(reason.As(err).Message, rq.lang)), http.StatusSeeOther)
+		http.Redirect(w, r, "/portal/signin/second?method="+method+"&e="+urlq(reason.As(err).Text(rq.lang)), http.StatusSeeOther)
 		return nil
 	}
 	return p.startSession(w, r, account, event.FactorPassword, factors, false)
@@ -376,8 +376,8 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := p.cfg.Identity.Anonymous(ctx, "signup", p.cfg.Broker.Hash("email", email), rq.client); err != nil {
 		if e := reason.As(err); e != nil {
-			w.WriteHeader(e.Status)
-			p.render(w, r, "signup", map[string]any{"Error": localize(e.Message, rq.lang), "Name": name, "Email": email, "Phone": phone, "Bank": bank})
+			w.WriteHeader(e.HTTPStatus())
+			p.render(w, r, "signup", map[string]any{"Error": e.Text(rq.lang), "Name": name, "Email": email, "Phone": phone, "Bank": bank})
 			return nil
 		}
 		return err
@@ -385,7 +385,7 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 	n, _ := rand.Int(rand.Reader, big.NewInt(9_000_000))
 	account := fmt.Sprintf("N%07d", 1_000_000+n.Int64())
 	if err := identity.CheckPassword(pw, account, email); err != nil {
-		return fail(reason.As(err).Message)
+		return fail(reason.As(err).Text(rq.lang))
 	}
 	hash, err := p.cfg.Identity.HashPassword(ctx, pw)
 	if err != nil {
@@ -402,7 +402,7 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 	if _, err := p.cfg.Identity.SendCodeBy(ctx, account, "signin:"+rq.device, localize("口座開設のメールアドレス確認 / confirming your email address", rq.lang), p.try(rq)); err != nil {
 		return err
 	}
-	session.SetCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 10*time.Minute), 10*time.Minute)
+	setCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 10*time.Minute), 10*time.Minute)
 	http.Redirect(w, r, "/portal/signin/second?method=email_otp&new="+account, http.StatusSeeOther)
 	return nil
 }

@@ -291,7 +291,7 @@ func (p *Portal) wrap(fn handler) http.Handler {
 			var b [16]byte
 			rand.Read(b[:])
 			rq.device = "d" + hex.EncodeToString(b[:])
-			session.SetCookie(w, p.cfg.Secure, "kabuto_dev", rq.device, 400*24*time.Hour)
+			setCookie(w, p.cfg.Secure, "kabuto_dev", rq.device, 400*24*time.Hour)
 		}
 		rq.client = p.clientOf(r, rq.device)
 		if c, err := r.Cookie(session.CookieName(p.cfg.Secure, "kabuto_sid")); err == nil {
@@ -424,42 +424,13 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, rq *req, err error
 		p.cfg.Log.ErrorContext(r.Context(), "portal request failed", "path", r.URL.Path, "err", err)
 		e = reason.New(http.StatusInternalServerError, reason.Internal, "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed")
 	}
-	msg := capital(localize(e.Message, rq.lang))
-	if !strings.Contains(e.Message, " / ") && rq.lang != "en" {
-		// A refusal from elsewhere (the brokerage) in English only: the
-		// Japanese page gets the text for its reason code.
-		msg = localize(bilingual(e.Code), rq.lang)
-	}
+	msg := e.Text(rq.lang)
 	if isJSON(r) {
-		writeJSON(w, e.Status, map[string]any{"error": e.Code, "message": msg})
+		writeJSON(w, e.HTTPStatus(), map[string]any{"error": e.Code, "message": msg})
 		return
 	}
-	w.WriteHeader(e.Status)
+	w.WriteHeader(e.HTTPStatus())
 	p.render(w, r, "error", map[string]any{"Message": msg, "Code": e.Code})
-}
-
-// bilingual returns the customer text for a reason code whose refusal
-// came without one.
-func bilingual(code string) string {
-	switch code {
-	case reason.StepUpRequired:
-		return "この操作には追加の本人確認が必要です。もう一度お試しください / this needs you to confirm it is you; please try again"
-	case reason.Held:
-		return "安全のため、この操作は確認のため保留されています。結果はお知らせします / this is held for review for your protection; we will tell you the outcome"
-	case reason.Denied:
-		return "安全のため、この操作は止められました。お手数ですがお電話でお問い合わせください / this was stopped for your protection; please call us"
-	case reason.AccountLocked:
-		return "この操作はお客様ご自身のロックで止められています / this is stopped by the lock you set on your account"
-	case reason.InsufficientCash:
-		return "出金できる金額を超えています / that is more than you can withdraw"
-	case reason.GuardUnavailable:
-		return "安全確認ができなかったため、何も行いませんでした。少し待ってからお試しください / the safety check could not run, so nothing was done; please try again shortly"
-	case reason.RateLimited:
-		return "試行が多すぎます。しばらく待ってからもう一度お試しください / too many attempts; please wait a while and try again"
-	case reason.Internal:
-		return "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed"
-	}
-	return "この操作はできませんでした / this could not be done"
 }
 
 // localize picks one side of a "日本語 / English" message.
@@ -616,6 +587,6 @@ func signedIn(r *http.Request) (*req, error) {
 // setSession sends s's (new) token as the session cookie.
 func (p *Portal) setSession(w http.ResponseWriter, s *session.Session) {
 	if s.Token != "" {
-		session.SetCookie(w, p.cfg.Secure, "kabuto_sid", s.Token, 0)
+		setCookie(w, p.cfg.Secure, "kabuto_sid", s.Token, 0)
 	}
 }

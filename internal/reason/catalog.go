@@ -1,0 +1,318 @@
+package reason
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Entry is one refusal of the catalogue: the HTTP status it maps to and its
+// words in Japanese and English. Words name parameters in braces
+// ("{amount_jpy}"); both languages name the same ones.
+type Entry struct {
+	Status int
+	JA, EN string
+}
+
+// HTTP statuses, named here so that this package needs no net/http.
+const (
+	statusAccepted        = 202
+	statusBadRequest      = 400
+	statusUnauthorized    = 401
+	statusForbidden       = 403
+	statusNotFound        = 404
+	statusConflict        = 409
+	statusTooLarge        = 413
+	statusUnsupported     = 415
+	statusUnprocessable   = 422
+	statusTooManyRequests = 429
+	statusInternal        = 500
+	statusUnavailable     = 503
+)
+
+// Catalogue is every refusal Kabuto words, by key: a code alone is the
+// code's general words, a code and a variant ("insufficient_cash.withdraw")
+// the words of one refusal. It is the one place refusals are worded.
+var Catalogue = map[string]Entry{
+	// General words of every code.
+	BadRequest:             {statusBadRequest, "送信内容を読み取れませんでした", "The request could not be read"},
+	InvalidField:           {statusBadRequest, "入力内容を確認してください", "Please check what you entered"},
+	NotFound:               {statusNotFound, "見つかりません", "Not found"},
+	UnknownAccount:         {statusNotFound, "口座 {account} は見つかりません", "There is no account {account}"},
+	UnknownSymbol:          {statusBadRequest, "銘柄コード {symbol} の銘柄はありません", "There is no issue with the code {symbol}"},
+	UnknownOrder:           {statusNotFound, "この口座に注文 {order} はありません", "There is no order {order} on this account"},
+	BadLot:                 {statusBadRequest, "{symbol} は {lot} 株単位で売買します", "Issue {symbol} trades in lots of {lot} shares"},
+	BadTick:                {statusBadRequest, "{price} は {symbol} の呼値（{step} 刻み）に合っていません", "The price {price} is not a valid price step for {symbol} (step {step})"},
+	OutsidePriceLimit:      {statusBadRequest, "{price} は {symbol} の本日の値幅制限（{low}〜{high}）の外です", "The price {price} is outside today's price limit of {low} to {high} for {symbol}"},
+	InstrumentHalted:       {statusForbidden, "{symbol} の新規買付は停止されています（{why}）", "New buy orders for {symbol} are suspended ({why})"},
+	ForeignNotEnabled:      {statusForbidden, "この口座では外国株式のお取引ができません", "This account is not enabled for foreign stocks"},
+	MarginNotEnabled:       {statusForbidden, "この口座では信用取引ができません", "This account is not enabled for margin trading"},
+	MarketClosed:           {statusConflict, "取引時間外です。東証の取引時間は9:00〜11:30と12:30〜15:30（日本時間）です", "The market is closed; the TSE trades 9:00 to 11:30 and 12:30 to 15:30 JST"},
+	InsufficientCash:       {statusConflict, "ご利用いただける金額を超えています", "That is more than the cash you have available"},
+	InsufficientHoldings:   {statusConflict, "売却できる株数が足りません", "You do not hold enough shares to sell"},
+	OrderNotOpen:           {statusConflict, "この注文はもう取り消せません", "This order can no longer be cancelled"},
+	IdempotencyKeyRequired: {statusBadRequest, "Idempotency-Key ヘッダーを付けて送信してください（操作ごとに一意の値。再送のときだけ同じ値を使います）", "Send an Idempotency-Key header (a unique value per action, reused only when retrying it)"},
+	IdempotencyKeyReused:   {statusUnprocessable, "この Idempotency-Key は別の依頼にすでに使われています", "This Idempotency-Key was already used for a different request"},
+	GuardUnavailable:       {statusUnavailable, "安全確認ができなかったため、何も行いませんでした。少し待ってからお試しください", "The safety check could not run, so nothing was done; please try again in a few minutes"},
+	StepUpRequired:         {statusForbidden, "この操作には追加の本人確認が必要です。もう一度お試しください", "This needs you to confirm it is you; please try again"},
+	Held:                   {statusAccepted, "安全のため、この操作は当社セキュリティ担当の確認のため保留されています。結果はお知らせします", "This action is held for review by our security team for your protection; we will tell you the outcome"},
+	Denied:                 {statusForbidden, "安全のため、この操作は止められました。お手数ですがお問い合わせください", "This action was stopped for your protection; please contact us"},
+	Unauthenticated:        {statusUnauthorized, "ログインしてください", "Please sign in"},
+	Forbidden:              {statusForbidden, "この操作は許可されていません", "This is not allowed"},
+	AccountLocked:          {statusForbidden, "この操作はお客様ご自身のロックで止められています", "This is stopped by the lock you set on your account"},
+	RateLimited:            {statusTooManyRequests, "試行が多すぎます。しばらく待ってからもう一度お試しください", "Too many attempts; please wait a while and try again"},
+	Internal:               {statusInternal, "申し訳ありません。こちらで問題が起きました。何も変更されていません", "Something went wrong on our side; nothing was changed"},
+	Unavailable:            {statusUnavailable, "この機能は現在ご利用いただけません", "This is not available on this server"},
+
+	// Codes of the back office (cases, analyst, server, console) and the portal.
+	"account_frozen":          {statusForbidden, "この口座は安全のため凍結されています。お問い合わせください", "This account is frozen for your protection; please contact us"},
+	"account_not_frozen":      {statusConflict, "この口座は凍結されていません", "This account is not frozen"},
+	"reverification_required": {statusConflict, "再開の前に本人確認が必要です", "The customer must be verified again before reopening"},
+	"unknown_case":            {statusNotFound, "その事案はありません", "There is no such case"},
+	"unknown_approval":        {statusNotFound, "その提案はありません", "There is no such proposal"},
+	"already_decided":         {statusConflict, "この提案はすでに決定されています", "This proposal was already decided"},
+	"no_incident":             {statusConflict, "この事案には記録された被害がありません", "This case has no recorded incident"},
+	"already_paid":            {statusConflict, "この事案はすでに補償済みです", "This case was already compensated"},
+	"nothing_to_pay":          {statusConflict, "この方法では補償する金額がありません", "By this method there is nothing to pay"},
+	"bad_month":               {statusBadRequest, "月は YYYY-MM の形で指定してください（例: 2025-04）", "Give a month as YYYY-MM, e.g. 2025-04"},
+	"unknown_analyst":         {statusForbidden, "有効なアナリストではありません", "Not an active analyst"},
+	"four_eyes_required":      {statusForbidden, "承認には提案者とは別の監督者が必要です", "Approving needs a second person with the supervisor role"},
+	"analyst_key_required":    {statusForbidden, "この操作にはアナリスト個人の API キーが必要です", "This call needs an analyst's personal key"},
+	"fresh_passkey_required":  {statusForbidden, "口座の再開にあたり、まず新しいパスキーを登録してください", "Your account was reopened: register a new passkey first"},
+	"busy":                    {statusUnavailable, "混み合っています。1分後にお試しください", "Too many sign-ins at once; try again in a minute"},
+	"bad_enrolment_code":      {statusUnauthorized, "登録コードは無効になりました", "That enrolment code is no longer valid"},
+
+	// The brokerage (internal/broker).
+	"unknown_symbol.lookup":              {statusNotFound, "銘柄コード {symbol} の銘柄はありません", "There is no issue with the code {symbol}"},
+	"invalid_field.side":                 {statusBadRequest, "売買の区分は buy（買い）か sell（売り）で指定してください", "The side must be buy or sell"},
+	"invalid_field.price_type":           {statusBadRequest, "注文方法は market（成行）か limit（指値）で指定してください", "The price_type must be market or limit"},
+	"invalid_field.account_kind":         {statusBadRequest, "口座区分は cash（現物）、nisa（NISA）、margin（信用）のいずれかで指定してください", "The account_kind must be cash, nisa or margin"},
+	"invalid_field.qty":                  {statusBadRequest, "株数は1株以上で指定してください", "The qty must be a positive number of shares"},
+	"invalid_field.limit_price_market":   {statusBadRequest, "成行注文には指値を付けられません", "A market order takes no limit_price; limit_price is only for limit orders"},
+	"invalid_field.limit_price":          {statusBadRequest, "指値注文には0より大きい指値が必要です", "A limit order needs a positive limit_price"},
+	"insufficient_cash.order":            {statusConflict, "買付余力が足りません。この注文には最大 {needed_jpy} が必要です", "Not enough cash: this order needs up to {needed_jpy} available"},
+	"insufficient_cash.withdraw":         {statusConflict, "出金できる金額を超えています（ご依頼 {amount_jpy}）", "That is more than you can withdraw (you asked for {amount_jpy})"},
+	"insufficient_cash.available":        {statusConflict, "出金できる金額（{available_jpy}）を超えています", "That is more than you can withdraw ({available_jpy})"},
+	"insufficient_holdings.sell":         {statusConflict, "{kind}の {symbol} の売却可能株数が足りません（ご注文 {qty} 株）", "Not enough {symbol} shares in the {kind} account to sell {qty}"},
+	"idempotency_key_required.too_long":  {statusBadRequest, "Idempotency-Key は UTF-8 で128バイト以内にしてください", "The Idempotency-Key must be at most 128 bytes of UTF-8"},
+	"idempotency_key_reused.in_progress": {statusConflict, "同じ Idempotency-Key の依頼がまだ処理中です", "A request with this Idempotency-Key is still in progress"},
+	"guard_unavailable.no_answer":        {statusUnavailable, "安全確認の結果が得られなかったため、何も行いませんでした", "The safety check gave no usable answer, so nothing was done"},
+	"step_up_required.factor":            {statusForbidden, "この操作は{factor}で確認してから行ってください", "Confirm this action with {factor} first"},
+	"order_not_open.cancel":              {statusConflict, "注文 {order} は{status}のため、取り消せません", "Order {order} is {status} and can no longer be cancelled"},
+	"order_not_open.changed":             {statusConflict, "注文 {order} は処理中に状態が変わりました", "Order {order} changed meanwhile"},
+	"order_not_open.not_held":            {statusConflict, "この操作は確認待ちではありません（すでに決定済みの可能性があります）", "This action is not waiting for review (already decided?)"},
+	"invalid_field.amount_jpy":           {statusBadRequest, "金額は1円以上で指定してください", "The amount_jpy must be a positive number of yen"},
+	"invalid_field.contact_field":        {statusBadRequest, "変更する項目はメールアドレス、電話番号、住所のいずれかです", "The field must be email, phone or address"},
+	"invalid_field.contact_length":       {statusBadRequest, "{field}は1〜200文字で入力してください", "The {field} must be 1 to 200 characters"},
+	"invalid_field.email":                {statusBadRequest, "メールアドレスの形式ではありません", "That is not an email address"},
+	"invalid_field.credit":               {statusBadRequest, "入金額は1円以上で指定してください", "A credit must be a positive number of yen"},
+	"invalid_field.account":              {statusBadRequest, "口座には口座番号、お名前、銀行口座、0円以上の残高が必要です", "An account needs an id, a name, a bank account and non-negative cash"},
+	"account_locked.gate":                {statusForbidden, "この操作はお客様ご自身のロックで止められています。解除はポータルでパスキーを使って行えます", "This is stopped by the lock you set on your account; unlock it in the portal with your passkey"},
+
+	// Sign-in and factors (internal/identity).
+	"unauthenticated.password":       {statusUnauthorized, "口座番号またはパスワードが違います", "The account number or password is wrong"},
+	"account_locked.password":        {statusForbidden, "パスワードでのログインはロックされています。パスキーでログインするか、「ロックの解除」から本人確認をしてください", "Password sign-in is locked: sign in with your passkey, or choose Unlock to verify yourself"},
+	"rate_limited.busy":              {statusUnavailable, "ただいまログインが混み合っています。少し待ってからもう一度お試しください", "Sign-in is busy right now; please try again in a minute"},
+	"rate_limited.connection":        {statusTooManyRequests, "この接続からの試行が多すぎます。しばらく待ってからお試しください", "Too many attempts from your connection; please wait a few minutes"},
+	"unauthenticated.passkey":        {statusUnauthorized, "パスキーを確認できませんでした。もう一度お試しください", "The passkey could not be verified; please try again"},
+	"unauthenticated.ceremony":       {statusUnauthorized, "この確認は期限切れか、すでに使われています。もう一度最初からお試しください", "This confirmation has expired or was already used; please start again"},
+	"unauthenticated.tries":          {statusUnauthorized, "コードの誤りが続いたため、この確認は無効になりました。もう一度最初からお試しください", "Too many wrong codes: this confirmation is cancelled; please start again"},
+	"unauthenticated.code":           {statusUnauthorized, "コードが違うか、有効期限が切れています", "The code is wrong or has expired"},
+	"step_up_required.no_passkey":    {statusForbidden, "パスキーが登録されていません", "No passkey is registered"},
+	"not_found.passkey":              {statusNotFound, "そのパスキーはありません", "There is no such passkey"},
+	"invalid_field.password_short":   {statusBadRequest, "パスワードは{min}文字以上にしてください", "Use at least {min} characters"},
+	"invalid_field.password_long":    {statusBadRequest, "パスワードは{max}文字以内にしてください", "Use at most {max} characters"},
+	"invalid_field.password_common":  {statusBadRequest, "よく使われる、または流出したパスワードに似ています。別のものにしてください", "That password is common or looks like a leaked one; choose another"},
+	"invalid_field.password_word":    {statusBadRequest, "よく使われる言葉にわずかな文字を足しただけのパスワードです", "That is a common word with a few characters added; choose another"},
+	"invalid_field.password_run":     {statusBadRequest, "同じ文字や連続した文字の並びだけのパスワードは使えません", "Repeated or sequential characters alone are too easy to guess"},
+	"invalid_field.password_account": {statusBadRequest, "口座番号を含むパスワードは使えません", "Do not use your account number in your password"},
+	"invalid_field.password_email":   {statusBadRequest, "メールアドレスを含むパスワードは使えません", "Do not use your email address in your password"},
+
+	// Block, allow and watch lists (internal/pipeline).
+	"invalid_field.list_name":  {statusBadRequest, "リスト名は英小文字・数字・_ で指定してください（例: block、allow、watch）", "A list name is lower-case letters, digits and _, such as block, allow or watch"},
+	"invalid_field.list_entry": {statusBadRequest, "リストの項目が正しくありません: {detail}", "That list entry is not valid: {detail}"},
+}
+
+// Vocabulary words the values of Word parameters, by set and value.
+var Vocabulary = map[Word]struct{ JA, EN string }{
+	"factor.phishing_resistant": {"パスキー", "your passkey"},
+	"factor.mfa":                {"確認コード", "a one-time code"},
+	"kind.cash":                 {"現物口座", "cash"},
+	"kind.nisa":                 {"NISA口座", "NISA"},
+	"kind.margin":               {"信用口座", "margin"},
+	"side.buy":                  {"買い", "buy"},
+	"side.sell":                 {"売り", "sell"},
+	"status.open":               {"注文中", "open"},
+	"status.filled":             {"約定済み", "filled"},
+	"status.cancelled":          {"取消済み", "cancelled"},
+	"status.held":               {"確認待ち", "held for review"},
+	"status.rejected":           {"不成立", "rejected"},
+	"field.email":               {"メールアドレス", "email address"},
+	"field.phone":               {"電話番号", "phone number"},
+	"field.address":             {"住所", "address"},
+}
+
+// entry returns e's catalogue entry: its key's, else its code's.
+func (e *Error) entry() (Entry, bool) {
+	if c, ok := Catalogue[e.Key]; ok && e.Key != "" {
+		return c, true
+	}
+	c, ok := Catalogue[e.Code]
+	return c, ok
+}
+
+// HTTPStatus returns the HTTP status e maps to: its own when New made it,
+// else the catalogue's, else 500.
+func (e *Error) HTTPStatus() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	if c, ok := e.entry(); ok {
+		return c.Status
+	}
+	return statusInternal
+}
+
+// Text returns e's words in lang ("en" for English, anything else for
+// Japanese). A refusal made by New keeps its own message: the side of a
+// "日本語 / English" message for lang, or, when it has English only and
+// lang is Japanese, the Japanese words of its code.
+func (e *Error) Text(lang string) string {
+	en := lang == "en"
+	if e.Message != "" || e.Key == "" {
+		ja, eng, ok := strings.Cut(e.Message, " / ")
+		switch {
+		case ok && en:
+			return capital(eng)
+		case ok:
+			return ja
+		case en:
+			return capital(e.Message)
+		}
+		if c, ok := Catalogue[e.Code]; ok {
+			return c.JA
+		}
+		return e.Message
+	}
+	c, ok := e.entry()
+	if !ok {
+		return e.Code
+	}
+	if en {
+		return e.fill(c.EN, true)
+	}
+	return e.fill(c.JA, false)
+}
+
+// fill replaces each {name} in words with the parameter's value.
+func (e *Error) fill(words string, en bool) string {
+	if !strings.Contains(words, "{") {
+		return words
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(words, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(words[i:], '}')
+		if j < 0 {
+			break
+		}
+		b.WriteString(words[:i])
+		b.WriteString(Format(e.Param(words[i+1:i+j]), en))
+		words = words[i+j+1:]
+	}
+	b.WriteString(words)
+	return b.String()
+}
+
+// Placeholders returns the parameter names that words refer to, in order.
+func Placeholders(words string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(words, '{')
+		if i < 0 {
+			return out
+		}
+		j := strings.IndexByte(words[i:], '}')
+		if j < 0 {
+			return out
+		}
+		out = append(out, words[i+1:i+j])
+		words = words[i+j+1:]
+	}
+}
+
+// Format words one parameter value: yen and whole numbers with
+// separators, words from the vocabulary.
+func Format(v any, en bool) string {
+	switch v := v.(type) {
+	case nil:
+		return "?"
+	case Yen:
+		if en {
+			return "¥" + grouped(int64(v))
+		}
+		return grouped(int64(v)) + "円"
+	case Word:
+		if w, ok := Vocabulary[v]; ok {
+			if en {
+				return w.EN
+			}
+			return w.JA
+		}
+		return v.Value()
+	case []Word:
+		s := make([]string, len(v))
+		for i, w := range v {
+			s[i] = Format(w, en)
+		}
+		if en {
+			return strings.Join(s, ", ")
+		}
+		return strings.Join(s, "、")
+	case int:
+		return grouped(int64(v))
+	case int64:
+		return grouped(v)
+	case float64:
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		whole, frac, ok := strings.Cut(s, ".")
+		if n, err := strconv.ParseInt(whole, 10, 64); err == nil {
+			whole = grouped(n)
+		}
+		if ok {
+			return whole + "." + frac
+		}
+		return whole
+	case error:
+		return v.Error()
+	}
+	return fmt.Sprint(v)
+}
+
+// grouped writes n with a comma every three digits.
+func grouped(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	sign := ""
+	if n < 0 {
+		sign, s = "-", s[1:]
+	}
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return sign + string(out)
+}
+
+// capital starts an English sentence with a capital letter.
+func capital(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
