@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -49,6 +50,9 @@ var ErrInvalid = errors.New("invalid or revoked API key")
 // made through this Store takes effect at once, one made elsewhere within
 // CacheFor.
 type Store struct {
+	// Clock tells the time of the checks against expiry and the key
+	// cache (nil: clock.Real).
+	Clock clock.Clock
 	db    *store.DB
 	mu    sync.Mutex
 	cache map[string]cached
@@ -100,7 +104,7 @@ func (s *Store) Check(ctx context.Context, secret string) (*Key, error) {
 		return nil, ErrInvalid
 	}
 	h := hash(secret)
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	c, ok := s.cache[h]
 	s.mu.Unlock()
@@ -183,4 +187,11 @@ func (s *Store) Revoke(ctx context.Context, id string, now time.Time) error {
 		return ErrUnknown
 	}
 	return nil
+}
+
+func (s *Store) now() time.Time {
+	if s.Clock == nil {
+		return clock.Real{}.Now()
+	}
+	return s.Clock.Now()
 }

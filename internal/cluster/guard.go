@@ -541,7 +541,7 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 	g.mu.Lock()
 	gen := g.gen
 	g.mu.Unlock()
-	start := time.Now()
+	start := n.cfg.Now()
 	for {
 		err := n.rebuildGuard(ctx, g)
 		if err == nil {
@@ -570,9 +570,9 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 		return
 	}
 	g.sub, g.active = sub, true
-	g.rebuild.Store(int64(time.Since(start)))
+	g.rebuild.Store(int64(n.cfg.Now().Sub(start)))
 	g.ready.Store(true)
-	n.log.Info("guard partition owned", "partition", g.id, "rebuild", time.Since(start).Round(time.Millisecond), "from_seq", g.applied)
+	n.log.Info("guard partition owned", "partition", g.id, "rebuild", n.cfg.Now().Sub(start).Round(time.Millisecond), "from_seq", g.applied)
 }
 
 // rebuildGuard feeds the engine what the stream holds for partition g

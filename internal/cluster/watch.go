@@ -60,7 +60,7 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	w := surveil.New(n.pipe.Watch.Config())
 	p.w = w
 	p.mu.Unlock()
-	start := time.Now()
+	start := n.cfg.Now()
 	q := strconv.Itoa(p.id)
 	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{n.subject("rec.*." + q)}, // rec.ref.<q> too: one filter, for servers before 2.10
@@ -68,7 +68,7 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	if err == nil {
 		var info *jetstream.ConsumerInfo
 		if info, err = cons.Info(ctx); err == nil && info.NumPending == 0 {
-			p.rebuild.Store(int64(time.Since(start)))
+			p.rebuild.Store(int64(n.cfg.Now().Sub(start)))
 			p.ready.Store(true)
 		}
 	}
@@ -86,9 +86,9 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 		p.lag.Store(meta.NumPending)
 		n.watchMsg(ctx, p, w, gen, m)
 		if meta.NumPending == 0 && !p.ready.Load() {
-			p.rebuild.Store(int64(time.Since(start)))
+			p.rebuild.Store(int64(n.cfg.Now().Sub(start)))
 			p.ready.Store(true)
-			n.log.Info("watchtower partition owned", "partition", p.id, "rebuild", time.Since(start).Round(time.Millisecond))
+			n.log.Info("watchtower partition owned", "partition", p.id, "rebuild", n.cfg.Now().Sub(start).Round(time.Millisecond))
 		}
 	})
 	if err != nil {

@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 )
 
@@ -81,6 +82,9 @@ type Config struct {
 	// Client is the HTTP client to use (default: one with a connection
 	// per client and no proxy).
 	Client *http.Client
+	// Clock measures the run and its latencies (default clock.Mono, whose
+	// readings are monotonic).
+	Clock clock.Clock
 }
 
 // Progress is the state of a run in flight.
@@ -197,6 +201,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	if err := c.Validate(); err != nil {
 		return Result{}, err
 	}
+	if c.Clock == nil {
+		c.Clock = clock.Mono{}
+	}
 	client := c.Client
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{
@@ -247,7 +254,8 @@ type gen struct {
 // measured phase keeps latencies.
 func (g *gen) phase(ctx context.Context, cancel context.CancelCauseFunc, measured bool, d time.Duration, n int) error {
 	var slot atomic.Int64 // the next request's number
-	start := time.Now()
+	now := g.cfg.Clock.Now
+	start := now()
 	end := start.Add(d)
 	if n > 0 {
 		end = time.Time{}
@@ -272,7 +280,7 @@ func (g *gen) phase(ctx context.Context, cancel context.CancelCauseFunc, measure
 					return
 				case <-t.C:
 				}
-				el := time.Since(start)
+				el := now().Sub(start)
 				p := Progress{Elapsed: el, Requests: g.requests.Load(), Decisions: g.decisions.Load()}
 				if n > 0 {
 					p.Done = float64(p.Requests) / float64(n)
@@ -300,11 +308,11 @@ func (g *gen) phase(ctx context.Context, cancel context.CancelCauseFunc, measure
 					break
 				}
 				due := start.Add(time.Duration(i) * interval)
-				if n == 0 && (interval > 0 && !due.Before(end) || interval == 0 && !time.Now().Before(end)) {
+				if n == 0 && (interval > 0 && !due.Before(end) || interval == 0 && !now().Before(end)) {
 					break
 				}
 				body = g.body(body[:0])
-				from := time.Now()
+				from := now()
 				if interval > 0 {
 					if wait := due.Sub(from); wait > 0 {
 						// The connection was free before the request was
@@ -315,7 +323,7 @@ func (g *gen) phase(ctx context.Context, cancel context.CancelCauseFunc, measure
 						case <-time.After(wait):
 						case <-ctx.Done():
 						}
-						from = time.Now()
+						from = now()
 					} else {
 						// The server held every connection past the due
 						// time: the wait counts.
@@ -326,7 +334,7 @@ func (g *gen) phase(ctx context.Context, cancel context.CancelCauseFunc, measure
 					}
 				}
 				resp, err := g.do(ctx, body, &answer)
-				took := time.Since(from)
+				took := now().Sub(from)
 				if err != nil {
 					if ctx.Err() == nil {
 						cancel(err)
@@ -361,7 +369,7 @@ func (g *gen) phase(ctx context.Context, cancel context.CancelCauseFunc, measure
 	close(stopProgress)
 	progressDone.Wait()
 	if measured {
-		g.elapsed = time.Since(start)
+		g.elapsed = now().Sub(start)
 	}
 	if err := context.Cause(ctx); err != nil {
 		return err
@@ -527,8 +535,7 @@ type records struct {
 }
 
 func newRecords(c Config) *records {
-	jst := time.FixedZone("JST", 9*3600)
-	return &records{runID: c.RunID, accounts: c.Accounts, t0: time.Now().In(jst).Truncate(time.Second)}
+	return &records{runID: c.RunID, accounts: c.Accounts, t0: c.Clock.Now().In(clock.JST).Truncate(time.Second)}
 }
 
 // append appends the next record's JSON to b.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/risk"
 )
@@ -18,6 +19,7 @@ import (
 type StreamSink struct {
 	Decisions *bufio.Writer // nil: not written
 	Alerts    *bufio.Writer // nil: not written
+	Clock     clock.Clock   // times the replay (nil: clock.Mono)
 	buf       []byte
 	summary   *Summary
 }
@@ -92,7 +94,10 @@ func (s *Summary) count(r *event.Record, res *risk.Result) {
 // field; records of unknown types are counted and skipped. progress, when
 // set, is called every 10,000 records with the count so far.
 func Replay(ctx context.Context, in io.Reader, p *Pipeline, sink *StreamSink, progress func(int)) (*Summary, error) {
-	start := time.Now()
+	if sink.Clock == nil {
+		sink.Clock = clock.Mono{}
+	}
+	start := sink.Clock.Now()
 	sum := newSummary()
 	sink.summary = sum
 	p.Sink = sink
@@ -130,7 +135,7 @@ func Replay(ctx context.Context, in io.Reader, p *Pipeline, sink *StreamSink, pr
 			}
 		}
 	}
-	sum.Elapsed = time.Since(start)
+	sum.Elapsed = sink.Clock.Now().Sub(start)
 	return sum, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -27,8 +26,6 @@ import (
 var (
 	genuinePerClient  = identity.Limit{Free: 10, Window: 10 * time.Minute, Backoff: time.Minute, MaxBackoff: time.Hour}
 	genuinePerNetwork = identity.Limit{Free: 40, Window: 10 * time.Minute, Backoff: time.Minute, MaxBackoff: time.Hour}
-	// genuineNow is the throttle's clock (tests move it).
-	genuineNow = clock.Real{}.Now
 )
 
 var errGenuineLimit = reason.New(http.StatusTooManyRequests, reason.RateLimited,
@@ -36,7 +33,7 @@ var errGenuineLimit = reason.New(http.StatusTooManyRequests, reason.RateLimited,
 
 // genuineAllowed counts one check by c against the limits.
 func (p *Portal) genuineAllowed(r *http.Request, c session.Client) error {
-	t := identity.NewThrottle(p.cfg.DB, genuineNow)
+	t := identity.NewThrottle(p.cfg.DB, p.cfg.Identity.Now)
 	for _, k := range []struct {
 		key string
 		l   identity.Limit

@@ -166,7 +166,7 @@ func clearCookie(w http.ResponseWriter, secure bool, name string) {
 // signed makes a short-lived token for kind and account, bound to the
 // browser's device cookie.
 func (p *Portal) signed(kind, account, device string, ttl time.Duration) string {
-	body := fmt.Sprintf("%s|%s|%d", kind, account, time.Now().Add(ttl).Unix())
+	body := fmt.Sprintf("%s|%s|%d", kind, account, p.cfg.Identity.Now().Add(ttl).Unix())
 	m := hmac.New(sha256.New, p.cfg.Key)
 	m.Write([]byte(body + "|" + device))
 	return base64.RawURLEncoding.EncodeToString([]byte(body)) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -193,7 +193,7 @@ func (p *Portal) verifySigned(kind, tok, device string) (string, bool) {
 	}
 	var exp int64
 	fmt.Sscan(parts[2], &exp)
-	if time.Now().Unix() > exp {
+	if p.cfg.Identity.Now().Unix() > exp {
 		return "", false
 	}
 	return parts[1], true
