@@ -202,6 +202,7 @@ type candidate struct {
 	strat strategy
 	round int
 	probe probeScore
+	tech  map[string]probeScore // the probe by technique of access
 }
 
 type probeScore struct {
@@ -214,11 +215,16 @@ type probeScore struct {
 	throughSessions int // sessions that moved any value
 }
 
-func (c *candidate) through() float64 {
-	if c.probe.stakeJPY <= 0 {
+// through is the value the candidate's probe sessions moved (sold and
+// bought) over twice their victims' stake, which a full liquidation into
+// the target would move: 1 is everything.
+func (c *candidate) through() float64 { return c.probe.through() }
+
+func (p probeScore) through() float64 {
+	if p.stakeJPY <= 0 {
 		return 0
 	}
-	return float64(c.probe.sold+c.probe.bought) / float64(c.probe.stakeJPY)
+	return float64(p.sold+p.bought) / float64(2*p.stakeJPY)
 }
 
 // applies reports whether the strategy can be played on p's victim.
@@ -405,10 +411,17 @@ func (a *adaptive) probe(ctx context.Context, cs []*candidate, prog *progress) e
 		for _, c := range groups[i] {
 			by[c.name] = c
 			c.probe = probeScore{stoppedBy: map[string]int{}, alertKinds: map[string]int{}}
+			c.tech = map[string]probeScore{}
 		}
-		for name, e := range scoreEvasions(a.w, res[i]) {
+		for name, e := range scoreEvasions(a.w, res[i], byEvasion) {
 			if c := by[name]; c != nil {
 				c.probe = e
+			}
+		}
+		for key, e := range scoreEvasions(a.w, res[i], byEvasionTech) {
+			name, tech, _ := strings.Cut(key, "|")
+			if c := by[name]; c != nil {
+				c.tech[tech] = e
 			}
 		}
 	}
@@ -509,8 +522,27 @@ func (a *adaptive) next(r int, rng *rand.Rand) []*candidate {
 }
 
 // choose returns, for each trading session of the day, the candidate that
-// got most through among those its victim allows, the cheaper on a tie.
+// got most through among those its victim allows, with its technique of
+// access where the probes tried it on enough sessions, the cheaper on a
+// tie.
 func (a *adaptive) choose(p *attackPlan) *candidate {
+	var best *candidate
+	for _, c := range a.ranked() {
+		if !c.strat.applies(a.w, p, a.clean) {
+			continue
+		}
+		t, ok := c.tech[p.Tech]
+		if !ok || t.sessions < minProbeSessions {
+			continue
+		}
+		if best == nil || t.through() > best.tech[p.Tech].through()+1e-9 ||
+			math.Abs(t.through()-best.tech[p.Tech].through()) <= 1e-9 && c.strat.cost() < best.strat.cost() {
+			best = c
+		}
+	}
+	if best != nil {
+		return best
+	}
 	for _, c := range a.ranked() {
 		if c.strat.applies(a.w, p, a.clean) {
 			return c
@@ -526,8 +558,12 @@ type adaptPlan struct {
 	Target  string // the issue it buys
 }
 
-// scoreEvasions sums a run's attack sessions by the evasion they played.
-func scoreEvasions(w *world, res *runResult) map[string]probeScore {
+func byEvasion(p *attackPlan) string     { return p.Adapt.Evasion }
+func byEvasionTech(p *attackPlan) string { return p.Adapt.Evasion + "|" + p.Tech }
+
+// scoreEvasions sums a run's attack sessions by key (the evasion they
+// played, say).
+func scoreEvasions(w *world, res *runResult, key func(*attackPlan) string) map[string]probeScore {
 	out := map[string]probeScore{}
 	haltKind := map[string]string{}
 	frozeKind := map[string]string{}
@@ -559,7 +595,8 @@ func scoreEvasions(w *world, res *runResult) map[string]probeScore {
 		if p.Adapt == nil || !st.valid {
 			continue
 		}
-		e := out[p.Adapt.Evasion]
+		kk := key(p)
+		e := out[kk]
 		if e.stoppedBy == nil {
 			e.stoppedBy, e.alertKinds = map[string]int{}, map[string]int{}
 		}
@@ -578,16 +615,16 @@ func scoreEvasions(w *world, res *runResult) map[string]probeScore {
 		for k, n := range byAcct[p.Acct] {
 			e.alertKinds[k] += n
 		}
-		if seenSym[p.Adapt.Evasion] == nil {
-			seenSym[p.Adapt.Evasion] = map[string]bool{}
+		if seenSym[kk] == nil {
+			seenSym[kk] = map[string]bool{}
 		}
-		if sym := p.Adapt.Target; !seenSym[p.Adapt.Evasion][sym] {
-			seenSym[p.Adapt.Evasion][sym] = true
+		if sym := p.Adapt.Target; !seenSym[kk][sym] {
+			seenSym[kk][sym] = true
 			for k, n := range bySym[sym] {
 				e.alertKinds[k] += n
 			}
 		}
-		out[p.Adapt.Evasion] = e
+		out[kk] = e
 	}
 	return out
 }
@@ -861,18 +898,28 @@ func (r *run) adaptLogin(w *who, st *atkStats) bool {
 	for k, v := range r.attackReasons {
 		before[k] = v
 	}
-	if r.attackLogin(w, st) {
+	// The password from the dump, or the password and code the victim
+	// types on the phishing kit.
+	o := r.signIn(w, r.fd.password(w.acct), st.plan.Tech == TechPhishing)
+	if o.ok {
+		st.access = true
 		return true
 	}
 	var why []string
-	for _, k := range sortedKeys(r.attackReasons) {
-		if r.attackReasons[k] > before[k] && strings.HasPrefix(k, "login/") {
-			_, rc, _ := strings.Cut(strings.TrimPrefix(k, "login/"), "/")
-			why = append(why, rc)
+	if o.code != "" && o.code != "invalid_credentials" {
+		why = append(why, "front_door_"+o.code) // refused before the guard was asked: lockout, throttle, passkey only
+	} else {
+		for _, k := range sortedKeys(r.attackReasons) {
+			if r.attackReasons[k] > before[k] && strings.HasPrefix(k, "login/") {
+				_, rc, _ := strings.Cut(strings.TrimPrefix(k, "login/"), "/")
+				if rc != "invalid_credentials" {
+					why = append(why, rc)
+				}
+			}
 		}
 	}
 	if len(why) == 0 {
-		why = []string{"front_door"}
+		why = []string{"front_door_code_not_relayed"}
 	}
 	st.stoppedAt = "login:" + strings.Join(why, "+")
 	return false
@@ -994,8 +1041,9 @@ type EvasionScore struct {
 	// Round is the search round it was tried in.
 	Round int `json:"round"`
 	// Probe* are its probe runs' figures: sessions, the victims' holdings
-	// and cash at stake, value sold and bought, the share of the stake
-	// that got through.
+	// and cash at stake, value sold and bought, and the share that got
+	// through (sold and bought over twice the stake: 1 is a full
+	// liquidation into the target).
 	ProbeSessions    int     `json:"probe_sessions"`
 	ProbeStakeJPY    int64   `json:"probe_stake_jpy"`
 	ProbeSoldJPY     int64   `json:"probe_sold_jpy"`
@@ -1034,7 +1082,7 @@ func adaptWorld(ctx context.Context, cfg *Config, w *world, prog *progress) (*wo
 func (a *adaptive) evasionScores(on *runResult) []EvasionScore {
 	day := map[string]probeScore{}
 	if on != nil {
-		day = scoreEvasions(a.w, on)
+		day = scoreEvasions(a.w, on, byEvasion)
 	}
 	var out []EvasionScore
 	listed := map[*candidate]bool{}
@@ -1044,7 +1092,7 @@ func (a *adaptive) evasionScores(on *runResult) []EvasionScore {
 		}
 		listed[c] = true
 		e := EvasionScore{Name: c.name, Params: c.strat.String(), Round: c.round, ProbeSessions: c.probe.sessions, ProbeStakeJPY: c.probe.stakeJPY,
-			ProbeSoldJPY: c.probe.sold, ProbeBoughtJPY: c.probe.bought, ProbeThroughRate: ratio(float64(c.probe.sold+c.probe.bought), float64(c.probe.stakeJPY)),
+			ProbeSoldJPY: c.probe.sold, ProbeBoughtJPY: c.probe.bought, ProbeThroughRate: ratio(float64(c.probe.sold+c.probe.bought), float64(2*c.probe.stakeJPY)),
 			StoppedBy: c.probe.stoppedBy, AlertKinds: c.probe.alertKinds, DayStoppedBy: map[string]int{}}
 		if e.StoppedBy == nil {
 			e.StoppedBy, e.AlertKinds = map[string]int{}, map[string]int{}
