@@ -267,7 +267,7 @@ func targetSVG(t, off *target) template.HTML {
 	if !t.haltAt.IsZero() {
 		x := xOf(t.haltAt)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/><text x="%.1f" y="%.1f" font-size="10" fill="%s">buys halted %s</text>`,
-			x, plotTop, x, plotBottom, colRF, x+4, plotTop+24, colRF, clock(t.haltAt))
+			x, plotTop, x, plotBottom, colRF, x+4, plotTop+24, colRF, timeOfDay(t.haltAt))
 	}
 	offMarks := false
 	if off != nil {
@@ -275,26 +275,26 @@ func targetSVG(t, off *target) template.HTML {
 		for _, o := range off.orders {
 			if o.Executed {
 				offMarks = true
-				fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 9 h-10 z" fill="none" stroke="#d98c00" stroke-width="1.2"><title>defences off: hijacked buy executed %s at %s</title></path>`, xOf(o.T), yOf(o.Price, lo, hi)-4, clock(o.T), trimFloat(o.Price))
+				fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 9 h-10 z" fill="none" stroke="#d98c00" stroke-width="1.2"><title>defences off: hijacked buy executed %s at %s</title></path>`, xOf(o.T), yOf(o.Price, lo, hi)-4, timeOfDay(o.T), trimFloat(o.Price))
 			}
 		}
 		for _, o := range off.sells {
 			offMarks = true
-			fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 -9 h-10 z" fill="none" stroke="#2e8b57" stroke-width="1.2"><title>defences off: ring sells %s at %s</title></path>`, xOf(o.T), yOf(o.Price, lo, hi)+4, clock(o.T), trimFloat(o.Price))
+			fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 -9 h-10 z" fill="none" stroke="#2e8b57" stroke-width="1.2"><title>defences off: ring sells %s at %s</title></path>`, xOf(o.T), yOf(o.Price, lo, hi)+4, timeOfDay(o.T), trimFloat(o.Price))
 		}
 	}
 	for _, o := range t.orders {
 		x, y := xOf(o.T), yOf(o.Price, lo, hi)
 		if o.Executed {
-			fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 9 h-10 z" fill="#d98c00"><title>hijacked buy executed %s at %s</title></path>`, x, y-4, clock(o.T), trimFloat(o.Price))
+			fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 9 h-10 z" fill="#d98c00"><title>hijacked buy executed %s at %s</title></path>`, x, y-4, timeOfDay(o.T), trimFloat(o.Price))
 		} else {
 			fmt.Fprintf(&b, `<g stroke="%s" stroke-width="1.5"><circle cx="%.1f" cy="%.1f" r="5" fill="white"/><path d="M%.1f %.1f l6 6 M%.1f %.1f l-6 6"/><title>hijacked buy refused %s</title></g>`,
-				colRF, x, y, x-3, y-3, x+3, y-3, clock(o.T))
+				colRF, x, y, x-3, y-3, x+3, y-3, timeOfDay(o.T))
 		}
 	}
 	for _, o := range t.sells {
 		x, y := xOf(o.T), yOf(o.Price, lo, hi)
-		fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 -9 h-10 z" fill="#2e8b57"><title>ring sells %s at %s</title></path>`, x, y+4, clock(o.T), trimFloat(o.Price))
+		fmt.Fprintf(&b, `<path d="M%.1f %.1f l5 -9 h-10 z" fill="#2e8b57"><title>ring sells %s at %s</title></path>`, x, y+4, timeOfDay(o.T), trimFloat(o.Price))
 	}
 	legend(&b, off != nil && len(off.prices) > 0, t.wave != "news", offMarks)
 	b.WriteString(`</svg>`)
@@ -422,7 +422,7 @@ func alertsSVG(alerts []event.Alert) template.HTML {
 		}
 		t0 := dayFrom.Add(time.Duration(i) * bucket)
 		x, y := xOf(t0), yOf(float64(counts[i]), 0, hi)
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#7a9cc6"><title>%s: %d alerts</title></rect>`, x, y, bw, plotBottom-y, clock(t0), counts[i])
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#7a9cc6"><title>%s: %d alerts</title></rect>`, x, y, bw, plotBottom-y, timeOfDay(t0), counts[i])
 		if halts[i] > 0 {
 			yh := yOf(float64(halts[i]), 0, hi)
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, x, yh, bw, plotBottom-yh, colRF)

@@ -192,7 +192,7 @@ func ratio(a, b float64) float64 {
 	return math.Round(a/b*1e6) / 1e6
 }
 
-func clock(t time.Time) string { return t.In(jst).Format("15:04:05") }
+func timeOfDay(t time.Time) string { return t.In(jst).Format("15:04:05") }
 
 func scoreRun(res *runResult, off *runResult) RunScore {
 	s := RunScore{Variant: res.variant.Name, Layers: res.variant.Layers, StoppedAt: map[string]int{}, ByTechnique: map[string]TechScore{},
@@ -285,7 +285,7 @@ func scoreRun(res *runResult, off *runResult) RunScore {
 		s.AlertKinds[a.Kind]++
 		if a.Action == event.AlertHaltBuys {
 			if _, ok := s.Halts[a.Symbol]; !ok {
-				s.Halts[a.Symbol] = clock(a.Time)
+				s.Halts[a.Symbol] = timeOfDay(a.Time)
 			}
 		}
 	}
@@ -300,10 +300,10 @@ func scoreRun(res *runResult, off *runResult) RunScore {
 			}
 		}
 		if !t.haltAt.IsZero() {
-			ts.HaltedAt = clock(t.haltAt)
+			ts.HaltedAt = timeOfDay(t.haltAt)
 		}
 		if len(t.buys) >= 3 {
-			ts.ThirdBuy = clock(t.buys[2])
+			ts.ThirdBuy = timeOfDay(t.buys[2])
 			if !t.haltAt.IsZero() {
 				l := math.Round(t.haltAt.Sub(t.buys[2]).Seconds()*1000) / 1000
 				ts.LatencyS = &l
@@ -583,7 +583,7 @@ func falseActions(res *runResult) ([]NamedHalt, []NamedFreeze) {
 		case event.AlertHaltBuys:
 			if al.Symbol != "" && !targets[al.Symbol] && !halted[al.Symbol] {
 				halted[al.Symbol] = true
-				halts = append(halts, NamedHalt{Symbol: al.Symbol, At: clock(al.Time), Kind: al.Kind, Alert: al.Alert})
+				halts = append(halts, NamedHalt{Symbol: al.Symbol, At: timeOfDay(al.Time), Kind: al.Kind, Alert: al.Alert})
 			}
 		case event.AlertFreezeAccounts:
 			for _, acct := range al.Accounts {
@@ -591,7 +591,7 @@ func falseActions(res *runResult) ([]NamedHalt, []NamedFreeze) {
 					continue
 				}
 				frozen[acct] = true
-				freezes = append(freezes, NamedFreeze{Account: acct, At: clock(al.Time), Kind: al.Kind, Alert: al.Alert})
+				freezes = append(freezes, NamedFreeze{Account: acct, At: timeOfDay(al.Time), Kind: al.Kind, Alert: al.Alert})
 			}
 		}
 	}

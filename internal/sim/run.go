@@ -178,7 +178,7 @@ func (r *run) at(t time.Time, fn func()) {
 // against a server over HTTP the wall clock, as the server stamps its own.
 func (r *run) stamp() time.Time {
 	if r.httpMode {
-		return time.Now().In(jst)
+		return r.cfg.Clock.Now().In(jst)
 	}
 	return r.clock.Now()
 }

@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 
 	"github.com/kabuto-sec/kabuto/internal/population"
 	"github.com/kabuto-sec/kabuto/internal/risk"
@@ -132,6 +133,10 @@ type Config struct {
 	// Watch is the watchtower's configuration (default
 	// surveil.DefaultConfig()); the halts layer off still sets its
 	// HaltScore to 0.
+	// Clock is the wall clock: of a run against a server (whose records
+	// the server stamps on its own clock) and of Report.Elapsed (default
+	// clock.Mono).
+	Clock clock.Clock
 	Watch *surveil.Config
 }
 
@@ -183,6 +188,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	if c.Clock == nil {
+		c.Clock = clock.Mono{}
+	}
 	}
 	return nil
 }
@@ -203,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start := cfg.Clock.Now()
 	w, err := buildWorld(cfg)
 	if err != nil {
 		return nil, err
@@ -214,7 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep := score(&cfg, w, []*runResult{res})
-		rep.Elapsed = time.Since(start)
+		rep.Elapsed = cfg.Clock.Now().Sub(start)
 		return rep, nil
 	}
 	vs := Variants()
@@ -273,7 +281,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Evasions = adapt.evasionScores(on)
 	}
-	rep.Elapsed = time.Since(start)
+	rep.Elapsed = cfg.Clock.Now().Sub(start)
 	return rep, nil
 }
 

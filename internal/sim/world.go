@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/population"
 )
 
 // jst is Japan Standard Time.
-var jst = time.FixedZone("JST", 9*3600)
+var jst = clock.JST
 
 // Day0 is the simulated trading day: Tuesday 15 April 2025, the month the
 // FSA counted the most unauthorised accesses.
