@@ -38,9 +38,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
-	"github.com/kabuto-sec/kabuto/internal/clock"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/population"
 	"github.com/kabuto-sec/kabuto/internal/risk"
 	"github.com/kabuto-sec/kabuto/internal/surveil"
@@ -133,11 +132,11 @@ type Config struct {
 	// Watch is the watchtower's configuration (default
 	// surveil.DefaultConfig()); the halts layer off still sets its
 	// HaltScore to 0.
+	Watch *surveil.Config
 	// Clock is the wall clock: of a run against a server (whose records
 	// the server stamps on its own clock) and of Report.Elapsed (default
 	// clock.Mono).
 	Clock clock.Clock
-	Watch *surveil.Config
 }
 
 // Scenarios are the attack scenarios Run knows.
@@ -188,9 +187,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
 	if c.Clock == nil {
 		c.Clock = clock.Mono{}
-	}
 	}
 	return nil
 }
