@@ -36,6 +36,8 @@ func commands() []command {
 		{"demo", "run a demo brokerage with thousands of customers on a fresh embedded database", runDemo},
 		{"simulate", "replay the 2025 campaign against Kabuto and score every defence", runSimulate},
 		{"replay", "backtest a policy over a recorded stream, in stream time", runReplay},
+		{"genstream", "generate an independent test stream of ordinary customers and an attack day, with its labels", runGenstream},
+		{"score", "score a replay's decisions and alerts against a generated stream's labels", runScore},
 		{"loadtest", "load a running Kabuto's decision API and report decisions/s and latency", runLoadtest},
 		{"policy", "print the built-in policy, or check a policy file", runPolicy},
 		{"audit", "verify the audit trail's hash chain and list entries", runAudit},
