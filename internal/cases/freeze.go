@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -194,29 +195,28 @@ func strs(ctx context.Context, db interface {
 	return out, rows.Err()
 }
 
-// SetHalt halts buying of symbol (halted) or lifts the halt, writing the
-// brokerage's halt list, the halt's history, the instrument's case and the
-// audit entry in one transaction, and tells the guard. by is who did it.
+// SetHalt halts buying of symbol, writing the brokerage's halt list, the
+// halt's history, the instrument's case and the audit entry in one
+// transaction, and tells the guard. by is who did it. Lifting (halted
+// false) is refused with four_eyes_required, whoever asks: a halt is lifted
+// only by a proposal (ProposeLiftHalt) a supervisor approves (Decide).
 func (s *Service) SetHalt(ctx context.Context, by, symbol string, halted bool, why string) error {
+	if !halted {
+		return reason.New(http.StatusForbidden, analyst.ReasonFourEyes,
+			"lifting the halt of %s needs four eyes: an analyst proposes it and a supervisor who is not the proposer approves it", symbol)
+	}
 	why = strings.TrimSpace(why)
-	if halted && why == "" {
+	if why == "" {
 		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: say why buying is halted")
 	}
 	if len(why) > maxReason {
 		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: at most %d bytes", maxReason)
 	}
-	if halted && s.cfg.Guard != nil {
+	if s.cfg.Guard != nil {
 		s.cfg.Guard.SetHalt(symbol, true)
 	}
 	now := s.cfg.Now()
-	err := s.tx(ctx, func(tx *sql.Tx) error { return s.setHaltTx(ctx, tx, by, symbol, halted, why, now) })
-	if err != nil {
-		return err
-	}
-	if !halted && s.cfg.Guard != nil {
-		s.cfg.Guard.SetHalt(symbol, false)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.setHaltTx(ctx, tx, by, symbol, true, why, now) })
 }
 
 func (s *Service) setHaltTx(ctx context.Context, tx *sql.Tx, by, symbol string, halted bool, why string, now time.Time) error {

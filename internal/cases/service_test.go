@@ -179,7 +179,18 @@ func TestHaltLiftedEverywhere(t *testing.T) {
 		if _, h, err := New(Config{DB: db, Guard: g2}).Load(ctx); err != nil || h != 1 || !g2.isHalted("9999") {
 			t.Fatalf("Load: %d halts, %v", h, err)
 		}
-		if err := f.s.SetHalt(ctx, "apikey:key_1", "9999", false, ""); err != nil {
+		// No one lifts a halt alone, not even through the service.
+		if err := f.s.SetHalt(ctx, "apikey:key_1", "9999", false, ""); codeOf(err) != "four_eyes_required" {
+			t.Errorf("a halt lifted in one call: %v", err)
+		}
+		if hs, _ = f.b.Halts(ctx); hs["9999"] == "" || !f.g.isHalted("9999") {
+			t.Fatalf("after the refused lift: halts %v, guard %v", hs, f.g.isHalted("9999"))
+		}
+		ap, err := f.s.ProposeLiftHalt(ctx, "sato", "9999", "ramp over")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Decide(ctx, "suzuki", ap.ID, true, "checked the tape"); err != nil {
 			t.Fatal(err)
 		}
 		hs, _ = f.b.Halts(ctx)
@@ -194,12 +205,15 @@ func TestHaltLiftedEverywhere(t *testing.T) {
 			t.Errorf("halting an unknown symbol: %v", err)
 		}
 		var lifted int
-		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM halts WHERE symbol = '9999' AND lifted_us <> 0 AND lifted_by = 'apikey:key_1'`).Scan(&lifted)
+		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM halts WHERE symbol = '9999' AND lifted_us <> 0 AND lifted_by = 'analyst:suzuki'`).Scan(&lifted)
 		if lifted != 1 {
 			t.Errorf("halt history: %d lifted rows", lifted)
 		}
 		es := f.audits(t, "9999")
-		if len(es) != 2 || es[0].Action != "halt_lifted" || es[1].Actor != "analyst:sato" {
+		// Newest first: the approval and the lift name the supervisor, the
+		// proposal and the halt the analyst.
+		if len(es) != 4 || es[0].Action != "approved_lift_halt" || es[0].Detail["proposed_by"] != "sato" || es[1].Action != "halt_lifted" || es[1].Actor != "analyst:suzuki" ||
+			es[2].Action != "proposed_lift_halt" || es[2].Actor != "analyst:sato" || es[3].Actor != "analyst:sato" {
 			t.Errorf("audit = %+v", es)
 		}
 	})

@@ -398,23 +398,43 @@ func (c *Console) instrument(w http.ResponseWriter, r *http.Request, a *analystS
 
 func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	sym := r.PathValue("symbol")
-	on := r.PostFormValue("halt") == "on"
+	if r.PostFormValue("halt") != "on" {
+		return c.proposeLift(w, r, a, sym)
+	}
 	why := r.PostFormValue("why")
-	if on && why == "" {
+	if why == "" {
 		why = "halted by analyst " + a.name
 	}
-	if err := c.cfg.Halts.SetHalt(r.Context(), sym, on, why); err != nil {
+	if err := c.cfg.Halts.SetHalt(r.Context(), sym, true, why); err != nil {
 		return err
 	}
 	if c.cfg.GuardHalt != nil {
-		c.cfg.GuardHalt(sym, on)
+		c.cfg.GuardHalt(sym, true)
 	}
-	action := "halt_lifted"
-	if on {
-		action = "halt_buys"
-	}
-	c.audit(r.Context(), "analyst:"+a.name, action, sym, map[string]any{"why": why})
+	c.audit(r.Context(), "analyst:"+a.name, "halt_buys", sym, map[string]any{"why": why})
 	http.Redirect(w, r, "/console/instruments/"+url.PathEscape(sym), http.StatusSeeOther)
+	return nil
+}
+
+// proposeLift proposes, as the signed-in analyst, that buying of sym
+// resume, confirmed with a note; a supervisor who is not the proposer
+// approves it on the instrument's case. No one lifts a halt alone.
+func (c *Console) proposeLift(w http.ResponseWriter, r *http.Request, a *analystSession, sym string) error {
+	if c.cfg.Office == nil {
+		return reason.New(http.StatusForbidden, analyst.ReasonFourEyes, "Lifting a halt needs four eyes, and this server runs no back office. · 買付停止の解除には二名の承認が必要です。")
+	}
+	if a.person == "" {
+		return errPasskeyNeeded
+	}
+	n, err := note(r)
+	if err != nil {
+		return err
+	}
+	ap, err := c.cfg.Office.ProposeLiftHalt(r.Context(), a.person, sym, n)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/console/cases/"+url.PathEscape(ap.Case), http.StatusSeeOther)
 	return nil
 }
 

@@ -234,12 +234,9 @@ func (s *Server) setHalt(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// clearHalt refuses: lifting a halt needs four eyes (liftNeedsFourEyes).
 func (s *Server) clearHalt(w http.ResponseWriter, r *http.Request) error {
-	if err := s.setHaltState(r, r.PathValue("symbol"), false, ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"symbol": r.PathValue("symbol"), "buy_halted": false})
-	return nil
+	return liftNeedsFourEyes(r.PathValue("symbol"))
 }
 
 // exportStream writes the stored stream as JSON Lines, the format replay reads.

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
@@ -63,14 +64,26 @@ func (s *Server) withFreeze(ctx context.Context, a *broker.Account) (any, error)
 	return v, nil
 }
 
-// setHaltState halts or lifts buying of symbol through the back office
-// (the halt list, the guard and the audit trail at once), or in the
-// brokerage alone when the server runs none.
+// setHaltState halts buying of symbol through the back office (the halt
+// list, the guard and the audit trail at once), or in the brokerage alone
+// when the server runs none. Lifting is never done here: it needs four
+// eyes (liftNeedsFourEyes).
 func (s *Server) setHaltState(r *http.Request, symbol string, halted bool, why string) error {
+	if !halted {
+		return liftNeedsFourEyes(symbol)
+	}
 	if s.cfg.BackOffice == nil {
 		return s.cfg.Broker.SetHalt(r.Context(), symbol, halted, why)
 	}
 	return s.cfg.BackOffice.SetHalt(r.Context(), s.actor(r).Principal, symbol, halted, why)
+}
+
+// liftNeedsFourEyes is the answer to lifting a halt in one call, whoever
+// asks: an analyst proposes the lift and a supervisor who is not the
+// proposer approves it.
+func liftNeedsFourEyes(symbol string) error {
+	return reason.New(http.StatusForbidden, analyst.ReasonFourEyes,
+		"lifting the halt of %s needs four eyes: an analyst proposes it (POST /api/v1/halts/%s/lift with the analyst's personal key) and a supervisor who is not the proposer approves it (POST /api/v1/approvals/{approval})", symbol, symbol)
 }
 
 func (s *Server) freezeAccount(w http.ResponseWriter, r *http.Request) error {
