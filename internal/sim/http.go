@@ -2,15 +2,19 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
@@ -23,9 +27,19 @@ import (
 // through its public API: brokerage actions under /api/v1/accounts with the
 // customer's context in X-Kabuto-* headers, and the front door's sign-in
 // and factor records through POST /api/v1/events.
+//
+// Given several nodes of a cluster, it spreads the customers over them:
+// each customer sticks to the node of the highest rendezvous hash of its
+// account and the node's URL, and moves to the next when that node stops
+// answering (a connection refused or cut, not an HTTP error), as a
+// brokerage's load balancer would. A retry on another node is safe: every
+// mutating call carries its idempotency key, and a record id is decided
+// once in the cluster.
 type httpBrokerage struct {
-	base, key string
-	c         *http.Client
+	nodes []string // base URLs
+	down  []atomic.Bool
+	key   string
+	c     *http.Client
 
 	// challenges holds the step-up challenge of each action the server
 	// asked to confirm, by the action's binding, until it is sent back
@@ -34,21 +48,121 @@ type httpBrokerage struct {
 	challenges map[string]string
 }
 
+// parseTargets splits --target's comma-separated base URLs.
+func parseTargets(s string) ([]string, error) {
+	var out []string
+	for t := range strings.SplitSeq(s, ",") {
+		t = strings.TrimRight(strings.TrimSpace(t), "/")
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--target %q: want http://HOST:PORT, or several separated by commas", t)
+		}
+		if slices.Contains(out, t) {
+			return nil, fmt.Errorf("--target %q: named twice", t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func newHTTPBrokerage(targets []string, key string) *httpBrokerage {
+	return &httpBrokerage{nodes: targets, down: make([]atomic.Bool, len(targets)), key: key, c: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// order returns the nodes in the order account tries them: its own node
+// first (rendezvous hashing, so that a node leaving moves only its own
+// customers), then the others.
+func (h *httpBrokerage) order(account string) []int {
+	idx := make([]int, len(h.nodes))
+	score := make([]uint64, len(h.nodes))
+	for i, n := range h.nodes {
+		f := fnv.New64a()
+		f.Write([]byte(account))
+		f.Write([]byte{0})
+		f.Write([]byte(n))
+		idx[i], score[i] = i, mix64(f.Sum64())
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
+	return idx
+}
+
+// mix64 spreads the bits of an FNV hash (splitmix64's finaliser).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// send sends a request of account's to its node, or, when that node does
+// not answer at all, to the next live one.
+func (h *httpBrokerage) send(ctx context.Context, account string, mk func(base string) (*http.Request, error)) (*http.Response, error) {
+	var last error
+	order := h.order(account)
+	for k, i := range order {
+		if h.down[i].Load() && k < len(order)-1 {
+			continue
+		}
+		req, err := mk(h.nodes[i])
+		if err != nil {
+			return nil, err
+		}
+		resp, err := h.c.Do(req)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil || len(h.nodes) == 1 {
+			return nil, err
+		}
+		h.down[i].Store(true) // gone: its customers move on
+		last = err
+	}
+	return nil, last
+}
+
 func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.Actor, idem string, body, out any) (int, error) {
-	var rd io.Reader
+	return h.doFor(ctx, "", method, path, a, idem, body, out)
+}
+
+// doFor is do on account's node.
+func (h *httpBrokerage) doFor(ctx context.Context, account, method, path string, a *broker.Actor, idem string, body, out any) (int, error) {
+	var data []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return 0, err
 		}
-		rd = bytes.NewReader(b)
+		data = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, h.base+path, rd)
+	resp, err := h.send(ctx, account, func(base string) (*http.Request, error) {
+		var rd io.Reader
+		if data != nil {
+			rd = bytes.NewReader(data)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			return nil, err
+		}
+		h.headers(req, a, body != nil, idem)
+		return req, nil
+	})
+	if a != nil && a.StepUp != nil {
+		// The challenge is sent once: a node answered it.
+		h.mu.Lock()
+		delete(h.challenges, a.StepUp.Binding)
+		h.mu.Unlock()
+	}
 	if err != nil {
 		return 0, err
 	}
+	return h.answer(resp, method, path, out)
+}
+
+// headers sets a request's key, idempotency and customer context.
+func (h *httpBrokerage) headers(req *http.Request, a *broker.Actor, body bool, idem string) {
 	req.Header.Set("Authorization", "Bearer "+h.key)
-	if body != nil {
+	if body {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if idem != "" {
@@ -64,18 +178,18 @@ func (h *httpBrokerage) do(ctx context.Context, method, path string, a *broker.A
 		req.Header.Set("X-Kabuto-Channel", a.Channel)
 		if a.StepUp != nil {
 			// The front door's step-up for this very action, with the
-			// challenge the server issued for it, sent once.
+			// challenge the server issued for it (kept for a retry
+			// on another node until it is answered).
 			h.mu.Lock()
 			c := h.challenges[a.StepUp.Binding]
-			delete(h.challenges, a.StepUp.Binding)
 			h.mu.Unlock()
 			req.Header.Set("X-Kabuto-Step-Up", a.StepUp.Factor+":"+c)
 		}
 	}
-	resp, err := h.c.Do(req)
-	if err != nil {
-		return 0, err
-	}
+}
+
+// answer reads a response into out or an error.
+func (h *httpBrokerage) answer(resp *http.Response, method, path string, out any) (int, error) {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
@@ -129,7 +243,7 @@ func acctPath(id string) string { return "/api/v1/accounts/" + url.PathEscape(id
 
 func (h *httpBrokerage) PlaceOrder(ctx context.Context, a broker.Actor, account string, req broker.OrderRequest, key string) (*broker.Order, error) {
 	var o broker.Order
-	_, err := h.do(ctx, http.MethodPost, acctPath(account)+"/orders", &a, key, req, &o)
+	_, err := h.doFor(ctx, account, http.MethodPost, acctPath(account)+"/orders", &a, key, req, &o)
 	if o.ID == "" {
 		return nil, err
 	}
@@ -138,7 +252,7 @@ func (h *httpBrokerage) PlaceOrder(ctx context.Context, a broker.Actor, account 
 
 func (h *httpBrokerage) Withdraw(ctx context.Context, a broker.Actor, account string, amount int64, key string) (*broker.Withdrawal, error) {
 	var wd broker.Withdrawal
-	_, err := h.do(ctx, http.MethodPost, acctPath(account)+"/withdrawals", &a, key, map[string]int64{"amount_jpy": amount}, &wd)
+	_, err := h.doFor(ctx, account, http.MethodPost, acctPath(account)+"/withdrawals", &a, key, map[string]int64{"amount_jpy": amount}, &wd)
 	if wd.ID == "" {
 		return nil, err
 	}
@@ -147,7 +261,7 @@ func (h *httpBrokerage) Withdraw(ctx context.Context, a broker.Actor, account st
 
 func (h *httpBrokerage) ChangeBank(ctx context.Context, a broker.Actor, account, bank, key string) (*broker.Change, error) {
 	var c broker.Change
-	_, err := h.do(ctx, http.MethodPut, acctPath(account)+"/bank", &a, key, map[string]string{"bank": bank}, &c)
+	_, err := h.doFor(ctx, account, http.MethodPut, acctPath(account)+"/bank", &a, key, map[string]string{"bank": bank}, &c)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +270,7 @@ func (h *httpBrokerage) ChangeBank(ctx context.Context, a broker.Actor, account,
 
 func (h *httpBrokerage) ChangeContact(ctx context.Context, a broker.Actor, account, field, value, key string) (*broker.Change, error) {
 	var c broker.Change
-	_, err := h.do(ctx, http.MethodPut, acctPath(account)+"/contact", &a, key, map[string]string{"field": field, "value": value}, &c)
+	_, err := h.doFor(ctx, account, http.MethodPut, acctPath(account)+"/contact", &a, key, map[string]string{"field": field, "value": value}, &c)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +279,7 @@ func (h *httpBrokerage) ChangeContact(ctx context.Context, a broker.Actor, accou
 
 func (h *httpBrokerage) Account(ctx context.Context, id string) (*broker.Account, error) {
 	var a broker.Account
-	if _, err := h.do(ctx, http.MethodGet, acctPath(id), nil, "", nil, &a); err != nil {
+	if _, err := h.doFor(ctx, id, http.MethodGet, acctPath(id), nil, "", nil, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -183,13 +297,16 @@ func (h *httpBrokerage) Decide(ctx context.Context, r *event.Record) (event.Deci
 	var out struct {
 		Decisions []event.Decision `json:"decisions"`
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+"/api/v1/events", bytes.NewReader(r.AppendJSON(nil)))
-	if err != nil {
-		return event.Decision{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+h.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.c.Do(req)
+	body := r.AppendJSON(nil)
+	resp, err := h.send(ctx, r.Account, func(base string) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/events", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		req.Header.Set("Content-Type", "application/json")
+		return req, nil
+	})
 	if err != nil {
 		return event.Decision{}, err
 	}
@@ -282,12 +399,19 @@ func (h *httpBrokerage) alerts(ctx context.Context) ([]event.Alert, error) {
 // is Kabuto's identity service as a library, on a private database, and a
 // step-up it verified is passed on in X-Kabuto-Step-Up.
 func runHTTP(ctx context.Context, cfg *Config, w *world) (*runResult, error) {
-	h := &httpBrokerage{base: cfg.Target, key: cfg.APIKey, c: &http.Client{Timeout: 30 * time.Second}}
-	if _, err := h.Halts(ctx); err != nil {
-		return nil, fmt.Errorf("--target %s: %w", cfg.Target, err)
+	targets, err := parseTargets(cfg.Target)
+	if err != nil {
+		return nil, err
 	}
-	if err := h.sameWorld(ctx, w); err != nil {
-		return nil, fmt.Errorf("--target %s: %w", cfg.Target, err)
+	h := newHTTPBrokerage(targets, cfg.APIKey)
+	for _, t := range targets { // every node serves the same brokerage
+		one := newHTTPBrokerage([]string{t}, cfg.APIKey)
+		if _, err := one.Halts(ctx); err != nil {
+			return nil, fmt.Errorf("--target %s: %w", t, err)
+		}
+		if err := one.sameWorld(ctx, w); err != nil {
+			return nil, fmt.Errorf("--target %s: %w", t, err)
+		}
 	}
 	v := Variant{Name: "as_deployed", Layers: AllOn}
 	r := newRun(ctx, cfg, w, v, &progress{fn: cfg.Progress, total: w.stepsPerRun()})
