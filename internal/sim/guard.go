@@ -42,6 +42,9 @@ type stack struct {
 // Decide implements guard.Guard.
 func (s *stack) Decide(ctx context.Context, r *event.Record) (event.Decision, error) {
 	s.record(r)
+	if s.run.office != nil && !s.run.inHistory {
+		s.run.office.decided(r, s.run.cur)
+	}
 	if s.labels != nil {
 		l := struct {
 			Event   string    `json:"event"`

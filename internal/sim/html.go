@@ -440,6 +440,7 @@ func trimFloat(v float64) string {
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"yen": yenM, "pct": pct, "int": func(n int) string { return groupDigits(float64(n), 0) },
+	"top": func(m map[string]int) string { return topKinds(m, 4) },
 	"name": func(v string) string {
 		if n := variantNames[v]; n != "" {
 			return n
@@ -507,6 +508,12 @@ Seed {{.Rep.Seed}}: the same seed gives the same figures.</p>
 <tr><td>Value bought</td>{{with .Off}}<td class="num">{{yen .ValueBoughtJPY}}</td>{{end}}<td class="num">{{yen .On.ValueBoughtJPY}}</td></tr>
 </tbody></table>
 
+{{with .Rep.BackOffice}}<h2>The back office</h2>
+<p>With the defences on, alerts and held actions opened {{int .CasesOpened}} cases; {{int .Victims}} customers reported unauthorised access, and their accounts were frozen, re-verified by call back and reopened with a supervisor's approval ({{int .Reopened}} reopened, {{int .StillFrozen}} still frozen).
+Compensation owed: {{.HalfYen}} by the 50% method, {{.RestoreYen}} by restoration.
+The FSA's table computed by the back office from its cases {{if .FSAMatches}}<span class="ok">equals</span>{{else}}<span class="no">differs from</span>{{end}} the simulator's
+({{int .FSA.UnauthorisedAccesses}} accesses, {{int .FSA.UnauthorisedTrades}} trades, {{yen .FSA.ValueSoldJPY}} sold, {{yen .FSA.ValueBoughtJPY}} bought).</p>{{end}}
+
 {{if .Ablation}}<h2>Which defence does the work</h2>
 <figure>{{.Ablation}}<figcaption>Value sold, bought and withdrawn in hijacked sessions with every defence on, each one off in turn, and all off.</figcaption></figure>
 <table>
@@ -521,8 +528,17 @@ Seed {{.Rep.Seed}}: the same seed gives the same figures.</p>
 <tr><td>Every target halted within 60 s of the third hijacked buy</td><td>{{if .Rep.Acceptance.HaltedWithin60s}}<span class="ok">met</span>{{else}}<span class="no">not met</span>{{end}}</td></tr>
 <tr><td>Legitimate sessions challenged ≤ 2%</td><td>{{if .Rep.Acceptance.LegitChallenged2}}<span class="ok">met</span>{{else}}<span class="no">not met</span>{{end}} ({{pct .Rep.LegitChallengedSessionRatio}})</td></tr>
 <tr><td>Legitimate actions blocked ≤ 0.1%</td><td>{{if .Rep.Acceptance.LegitBlocked01}}<span class="ok">met</span>{{else}}<span class="no">not met</span>{{end}} ({{pct .Rep.LegitBlockedActionRatio}})</td></tr>
+<tr><td>No issue halted that no attacker bought</td><td>{{if .Rep.Acceptance.NoNonTargetHalt}}<span class="ok">met</span>{{else}}<span class="no">not met</span>{{end}}</td></tr>
+<tr><td>No legitimate account frozen</td><td>{{if .Rep.Acceptance.NoLegitFrozen}}<span class="ok">met</span>{{else}}<span class="no">not met</span>{{end}}</td></tr>
 </tbody></table>
 {{with .Rep.Acceptance.Notes}}<ul class="notes">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
+
+{{with .Rep.Evasions}}<h2>Adaptive attackers: what each evasion got through</h2>
+<p class="lede">Strategies the attackers rehearsed against the same guard and watchtower, best first: value sold and bought in the probe runs, the share of the victims' stake that moved, the sessions of the day that played it, and what stopped its probe sessions (the action and the guard's reason codes, or the alert kind that halted the target).</p>
+<table>
+<thead><tr><th>Evasion</th><th class="num">Probe sessions</th><th class="num">Sold</th><th class="num">Bought</th><th class="num">Through</th><th class="num">Day sessions</th><th class="num">Day sold</th><th class="num">Day bought</th><th>Stopped by</th></tr></thead>
+<tbody>{{range .}}<tr><td title="{{.Params}}">{{.Name}}</td><td class="num">{{.ProbeSessions}}</td><td class="num">{{yen .ProbeSoldJPY}}</td><td class="num">{{yen .ProbeBoughtJPY}}</td><td class="num">{{pct .ProbeThroughRate}}</td><td class="num">{{.DaySessions}}</td><td class="num">{{yen .DaySoldJPY}}</td><td class="num">{{yen .DayBoughtJPY}}</td><td style="text-align:left">{{top .StoppedBy}}</td></tr>
+{{end}}</tbody></table>{{end}}
 
 <section class="charts">
 {{if .Targets}}<h2>The pumped issues, defences on{{if .Off}} and off{{end}}</h2>

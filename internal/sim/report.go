@@ -159,6 +159,7 @@ type Report struct {
 	LegitBlockedActionRatio     float64             `json:"legit_blocked_action_ratio"`
 	HaltLatencySeconds          map[string]*float64 `json:"halt_latency_seconds"`
 	FSATable                    FSATable            `json:"fsa_table"`
+	BackOffice                  *BackOffice         `json:"back_office,omitempty"` // the back office of the run with the defences on (in process)
 	Ablation                    []AblationRow       `json:"ablation"`
 	Acceptance                  Acceptance          `json:"acceptance"`
 	Runs                        []RunScore          `json:"runs"`
@@ -348,6 +349,11 @@ func score(cfg *Config, w *world, runs []*runResult) *Report {
 	rep.LegitChallengedSessionRatio, rep.LegitBlockedActionRatio = onS.LegitChallengedRatio, onS.LegitBlockedRatio
 	rep.HaltLatencySeconds = onS.HaltLatency
 	rep.FSATable.DefencesOn = onS.FSA
+	if on.office != nil {
+		bo := *on.office
+		bo.FSAMatches = bo.FSA == onS.FSA
+		rep.BackOffice = &bo
+	}
 	if off != nil {
 		o := scoreRun(off, nil).FSA
 		rep.FSATable.DefencesOff = &o
@@ -445,6 +451,7 @@ func (rep *Report) Format(w io.Writer) {
 	row("value sold", func(r FSARow) string { return yenM(r.ValueSoldJPY) })
 	row("value bought", func(r FSARow) string { return yenM(r.ValueBoughtJPY) })
 	fmt.Fprintln(w)
+	rep.BackOffice.format(w)
 	var onRun *RunScore
 	for i := range rep.Runs {
 		if rep.Runs[i].Variant == "all_on" || rep.Runs[i].Variant == "as_deployed" {

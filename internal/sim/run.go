@@ -140,6 +140,7 @@ type run struct {
 
 	httpMode      bool
 	inHistory     bool
+	office        *office // the back office of the run with the defences on (in process)
 	legitReasons  map[string]int
 	attackReasons map[string]int
 }
@@ -244,9 +245,19 @@ func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, l
 					cfg.Log.Error("could not halt buying", "symbol", a.Symbol, "err", err)
 				}
 			}
+			if r.office != nil {
+				r.office.alert(ctx, a)
+			}
 		}
 	}
 	r.bk, r.b = b, inProcess{Broker: b, g: r.g}
+	if v.Name == "all_on" || v.Name == "as_deployed" {
+		var closeOffice func()
+		if r.office, closeOffice, err = newOffice(r, b, db); err != nil {
+			return nil, fmt.Errorf("back office: %w", err)
+		}
+		defer closeOffice()
+	}
 	if err := r.setup(); err != nil {
 		return nil, err
 	}
@@ -261,6 +272,11 @@ func runVariant(ctx context.Context, cfg *Config, w *world, v Variant, events, l
 		}
 	}
 	res := r.result()
+	if r.office != nil {
+		if res.office = r.office.close(r); r.office.err != nil {
+			return nil, fmt.Errorf("back office: %w", r.office.err)
+		}
+	}
 	res.alerts = sink.alerts
 	res.decisions = sink.decisions
 	return res, nil
@@ -657,6 +673,7 @@ func (r *run) act(w *who, call func(a broker.Actor) error) outcome {
 			continue
 		case reason.Held:
 			o.held = true
+			r.heldCase(w.acct, e)
 		case reason.Denied:
 			o.denied = true
 		case reason.InstrumentHalted:
@@ -852,6 +869,7 @@ type runResult struct {
 	news      []pricePoint
 	newsSym   string
 	brokerErr int
+	office    *BackOffice // nil: no back office in this run
 
 	legitReasons, attackReasons map[string]int
 }

@@ -1,0 +1,46 @@
+package sim
+
+import (
+	"context"
+	"testing"
+)
+
+// TestBackOfficeFSAEqualsSimulator runs the day with the defences on and
+// the back office behind them, and finds the FSA's table the back office
+// computes from its cases and decisions equal to the simulator's own; the
+// cases opened, the victims' accounts frozen and reopened by four eyes,
+// and both compensations worked out.
+func TestBackOfficeFSAEqualsSimulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a simulation")
+	}
+	cfg := small(t)
+	cfg.Only = []string{"all_on"}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bo := rep.BackOffice
+	if bo == nil {
+		t.Fatal("the report has no back_office")
+	}
+	t.Logf("back office: %+v; simulator's FSA: %+v", *bo, rep.FSATable.DefencesOn)
+	if bo.FSA != rep.FSATable.DefencesOn || !bo.FSAMatches {
+		t.Errorf("FSA table from the back office %+v, the simulator's %+v", bo.FSA, rep.FSATable.DefencesOn)
+	}
+	if bo.FSA.UnauthorisedAccesses == 0 || bo.Victims == 0 {
+		t.Fatalf("no unauthorised access in the day: the comparison proves nothing (%+v)", bo)
+	}
+	if bo.CasesOpened < bo.Victims || bo.CasesByAlert == 0 {
+		t.Errorf("cases: %d opened, %d from alerts, %d victims", bo.CasesOpened, bo.CasesByAlert, bo.Victims)
+	}
+	if bo.Reopened != bo.Victims || bo.AccountsFroze < bo.Victims || bo.StillFrozen != bo.AccountsFroze-bo.Reopened {
+		t.Errorf("freezes: %d frozen, %d reopened, %d still frozen, %d victims", bo.AccountsFroze, bo.Reopened, bo.StillFrozen, bo.Victims)
+	}
+	if bo.FSA.ValueBoughtJPY > 0 && bo.CompensationHalfJPY <= 0 {
+		t.Errorf("the attackers bought ¥%d and the 50%% method pays nothing", bo.FSA.ValueBoughtJPY)
+	}
+	if bo.FSA.UnauthorisedTrades > 0 && bo.CompensationRestoreJPY <= 0 && bo.CompensationHalfJPY <= 0 {
+		t.Errorf("%d unauthorised trades and no compensation by either method", bo.FSA.UnauthorisedTrades)
+	}
+}
