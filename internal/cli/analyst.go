@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/user"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
@@ -84,19 +83,19 @@ func runAnalyst(ctx context.Context, env *Env, args []string) error {
 		}
 		// The analyst's personal key: the API's four-eyes calls know the
 		// person by it.
-		secret, k, err := apikey.New(db).Create(ctx, a.Actor(), []string{apikey.ScopeAdmin}, time.Now())
+		secret, k, err := apikey.New(db).Create(ctx, a.Actor(), []string{apikey.ScopeAdmin}, env.Now())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "created analyst %s (%s)\nkey id: %s\nsecret: %s\n(the personal key of %s, shown only now: it names them in the back office's four-eyes calls)\n",
 			a.Name, a.Role, k.ID, secret, a.Name)
-		code, err := console.IssueEnrolment(ctx, db, a.Name, operator(), time.Now())
+		code, err := console.IssueEnrolment(ctx, db, a.Name, operator(), env.Now())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "enrolment code: %s\n(one use, %s: %s opens /console/enrol, enters it and registers a passkey)\n", code, console.EnrolmentTTL, a.Name)
 	case *enrol != "":
-		code, err := console.IssueEnrolment(ctx, db, *enrol, operator(), time.Now())
+		code, err := console.IssueEnrolment(ctx, db, *enrol, operator(), env.Now())
 		if err != nil {
 			return err
 		}
@@ -111,7 +110,7 @@ func runAnalyst(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := keys.Revoke(ctx, id, time.Now()); err != nil {
+			if err := keys.Revoke(ctx, id, env.Now()); err != nil {
 				return err
 			}
 		}

@@ -82,7 +82,7 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	if *revoke != "" {
-		if err := keys.Revoke(ctx, *revoke, time.Now()); errors.Is(err, apikey.ErrUnknown) {
+		if err := keys.Revoke(ctx, *revoke, env.Now()); errors.Is(err, apikey.ErrUnknown) {
 			return fmt.Errorf("--revoke %s: no API key has this id (see kabuto apikey --list)", *revoke)
 		} else if err != nil {
 			return err
@@ -90,7 +90,7 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "revoked %s\n", *revoke)
 		return nil
 	}
-	secret, k, err := keys.Create(ctx, *name, sc, time.Now())
+	secret, k, err := keys.Create(ctx, *name, sc, env.Now())
 	if err != nil {
 		return err
 	}

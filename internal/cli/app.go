@@ -16,6 +16,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/console"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
@@ -113,6 +114,7 @@ type appOptions struct {
 	publicURL, smtpAddr, smtpFrom, webhookURL, webhookSecret string
 	passkeyDeadline                                          string      // --passkey-deadline, YYYY-MM-DD (JST)
 	mail                                                     mailOptions // DKIM keys, mail posture (serve only)
+	clock                                                    clock.Clock // the one clock of the brokerage, the guard's front door and the back office
 }
 
 // guardFlags registers the guard's flags on fs.
@@ -125,6 +127,9 @@ func guardFlags(fs *flag.FlagSet, o *appOptions) {
 }
 
 func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (*app, error) {
+	if o.clock == nil {
+		o.clock = clock.Real{}
+	}
 	key, err := hashKey(ctx, db, o.hashKey)
 	if err != nil {
 		return nil, err
@@ -146,9 +151,9 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 		return nil, err
 	}
 	universe := market.Universe(o.seed, o.smallCaps)
-	x := market.NewExchange(universe, o.seed, o.hours, time.Now())
+	x := market.NewExchange(universe, o.seed, o.hours, o.clock.Now())
 	var office *cases.Service // opens a case for every held action, in its transaction
-	b := broker.New(broker.Config{DB: db, Exchange: x, HashKey: key, Log: log, InTx: func(ctx context.Context, tx *sql.Tx, r *event.Record) error {
+	b := broker.New(broker.Config{DB: db, Exchange: x, Clock: o.clock, HashKey: key, Log: log, InTx: func(ctx context.Context, tx *sql.Tx, r *event.Record) error {
 		if err := fd.inTx(ctx, tx, r); err != nil {
 			return err
 		}
@@ -174,17 +179,18 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 	}
 	pipe.OnAlert = func(ctx context.Context, al event.Alert) { officeAlert(ctx, log, office, al) }
 	keys := apikey.New(db)
+	keys.Clock = o.clock
 	lists := pipeline.NewLists(db, pipe.Risk)
 	if n, err := lists.Load(ctx); err != nil {
 		return nil, err
 	} else if n > 0 {
 		log.Info("guard lists loaded", "entries", n)
 	}
-	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists, BackOffice: office, AllowDemoKey: o.demoKey})
+	srv := server.New(server.Config{DB: db, Broker: b, Keys: keys, Net: nets, Log: log, Version: version(), Guard: pipe, Decisions: dlog, Lists: lists, BackOffice: office, AllowDemoKey: o.demoKey, Clock: o.clock})
 	a := &app{key: key, pipe: pipe, dlog: dlog, audit: trail, front: fd, db: db, broker: b, server: srv, keys: keys, log: log}
 	tape := console.NewTape(720, 5000)
 	pipe.Tap = tape.Record
-	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: cases.Halter{S: office, By: "console"}, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, CheckKey: srv.CheckKey, DB: db,
+	console.New(console.Config{Review: b, Keys: keys, Alerts: dlog, Halts: cases.Halter{S: office, By: "console"}, GuardHalt: pipe.SetHalt, Tape: tape, Audit: trail, Log: log, Now: o.clock.Now, CheckKey: srv.CheckKey, DB: db,
 		Passkeys: fd.id.Origins, Office: office, Prices: console.ExchangePrices(x)}).Mount(srv.Mux())
 	a.office = office
 	if err := fd.mount(ctx, a); err != nil {
@@ -247,7 +253,7 @@ func newPipeline(ctx context.Context, log *slog.Logger, db *store.DB, o appOptio
 	go dlog.Run(ctx)
 	p := pipeline.NewPipeline(eng, surveil.New(cfg), dlog)
 	p.Explain = true
-	p.AlertPrefix = fmt.Sprintf("%x-", time.Now().Unix())
+	p.AlertPrefix = fmt.Sprintf("%x-", o.clock.Now().Unix())
 	log.Info("guard ready", "policy", eng.Policy().Version, "halt_score", cfg.HaltScore, "freeze_score", cfg.FreezeScore)
 	return p, dlog, nil
 }

@@ -15,7 +15,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/config"
 )
 
@@ -25,9 +27,21 @@ type command struct {
 	run           func(ctx context.Context, env *Env, args []string) error
 }
 
-// Env is what a command runs with: its output streams.
+// Env is what a command runs with: its output streams and its clock.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Clock tells the time (nil: clock.Real).
+	Clock clock.Clock
+}
+
+// Now returns the time on env's clock.
+func (env *Env) Now() time.Time { return env.clock().Now() }
+
+func (env *Env) clock() clock.Clock {
+	if env.Clock == nil {
+		return clock.Real{}
+	}
+	return env.Clock
 }
 
 func commands() []command {

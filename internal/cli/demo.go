@@ -47,7 +47,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start := env.Now()
 	if c.db == "" {
 		if c.data == "" {
 			dir, err := os.MkdirTemp("", "kabuto-demo-")
@@ -74,7 +74,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	o.hours, o.seed, o.smallCaps = market.Hours{Always: true}, *seed, 150
+	o.hours, o.seed, o.smallCaps, o.clock = market.Hours{Always: true}, *seed, 150, env.clock()
 	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		ln.Close()
@@ -93,9 +93,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	scopes := []string{apikey.ScopeBroker, apikey.ScopeEvents, apikey.ScopeAdmin}
 	if key == "" {
-		key, _, err = a.keys.Create(ctx, "demo", scopes, time.Now())
+		key, _, err = a.keys.Create(ctx, "demo", scopes, env.Now())
 	} else {
-		_, _, err = a.keys.CreateWithSecret(ctx, "demo", key, scopes, time.Now())
+		_, _, err = a.keys.CreateWithSecret(ctx, "demo", key, scopes, env.Now())
 	}
 	if err != nil {
 		ln.Close()
@@ -123,7 +123,7 @@ Kabuto demo is running (ready in %.1fs).
 Analyst console: %s/console (sign in with the API key above)
 
 Stop with Ctrl-C.
-`, time.Since(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, a.front.demoNotes(base), key, base, base)
+`, env.Now().Sub(start).Seconds(), base, base, key, *customers, len(a.broker.Exchange().Symbols()), where, a.front.demoNotes(base), key, base, base)
 	return server.Serve(ctx, ln, a.server.Handler(), log)
 }
 
@@ -135,7 +135,7 @@ func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) (e
 		in, _ := x.Instrument(s)
 		ins = append(ins, in)
 	}
-	people := population.Generate(seed, n, ins, population.Enrolment202504, time.Now())
+	people := population.Generate(seed, n, ins, population.Enrolment202504, env.Now())
 	// The README's customer: a passkey, a laptop and a home network to quote.
 	c1 := &people[0]
 	c1.Devices[0], c1.HomeIP, c1.HomeASN = "demo-laptop", "192.0.2.70", 2516
@@ -163,7 +163,7 @@ func seedCustomers(ctx context.Context, env *Env, a *app, seed uint64, n int) (e
 		bar.Add(len(part))
 	}
 	bar.Finish()
-	warmProfiles(a, people, time.Now())
+	warmProfiles(a, people, env.Now())
 	return nil
 }
 

@@ -65,11 +65,11 @@ func newFrontDoor(ctx context.Context, db *store.DB, log *slog.Logger, o appOpti
 		fd.deadline = t
 	}
 	var err error
-	fd.id, err = identity.New(identity.Config{DB: db, Outbox: fd.outbox, Log: log, RPID: rpID, Origins: origins, LoginRecords: true})
+	fd.id, err = identity.New(identity.Config{DB: db, Outbox: fd.outbox, Log: log, Now: o.clock.Now, RPID: rpID, Origins: origins, LoginRecords: true})
 	if err != nil {
 		return nil, err
 	}
-	fd.sessions = session.New(session.Config{DB: db})
+	fd.sessions = session.New(session.Config{DB: db, Now: o.clock.Now})
 	return fd, nil
 }
 
@@ -203,7 +203,7 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 	if o := fd.opts; o.webhookURL != "" {
 		senders[notify.ChannelWebhook] = webhook.Sender{URL: o.webhookURL, Secret: []byte(o.webhookSecret)}
 	}
-	w := &notify.Worker{DB: a.db, Senders: senders, Log: fd.log}
+	w := &notify.Worker{DB: a.db, Senders: senders, Log: fd.log, Now: fd.opts.clock.Now}
 	go w.Run(ctx, 2*time.Second)
 	return nil
 }

@@ -40,12 +40,12 @@ func runReplay(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIn()
 	if *parseOnly {
-		start := time.Now()
+		start := env.Now()
 		n, err := pipeline.ParseOnly(r)
 		if err != nil {
 			return fmt.Errorf("%s: %w", *in, err)
 		}
-		el := time.Since(start)
+		el := env.Now().Sub(start)
 		fmt.Fprintf(env.Stderr, "parsed %d records in %v, %.0f records/s\n", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
 		return nil
 	}

@@ -46,7 +46,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	o.hours, o.seed, o.smallCaps, o.hashKey, o.geoip = h, *seed, 150, *hashKey, *geoip
+	o.hours, o.seed, o.smallCaps, o.hashKey, o.geoip, o.clock = h, *seed, 150, *hashKey, *geoip, env.clock()
 	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		return err
@@ -55,12 +55,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// closes (deferred calls run last first).
 	defer func() { stop(); <-a.dlog.Done() }()
 	if *warmDays > 0 && co.url == "" { // a cluster node rebuilds from the stream
-		start := time.Now()
+		start := env.Now()
 		n, err := pipeline.Warm(ctx, db, a.pipe.Risk, start.AddDate(0, 0, -*warmDays))
 		if err != nil {
 			return fmt.Errorf("warming the guard: %w", err)
 		}
-		log.Info("guard warmed from stored history", "records", n, "days", *warmDays, "took", time.Since(start).Round(time.Millisecond))
+		log.Info("guard warmed from stored history", "records", n, "days", *warmDays, "took", env.Now().Sub(start).Round(time.Millisecond))
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -96,7 +96,7 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 			mu.Lock()
 			defer mu.Unlock()
 			bar.ChangeMax(total)
-			bar.Describe(est.update(time.Now(), done, total))
+			bar.Describe(est.update(env.Now(), done, total))
 			bar.Set(done)
 		}
 	}
