@@ -48,6 +48,9 @@ var words = map[string][2]string{
 	"sold_holdings":            {"the customer's holdings sold", "顧客の保有株を売却"},
 	"known_device":             {"known device", "登録済みの端末"},
 	"no_client_context":        {"the gateway sent no device or address", "端末・IPアドレスの情報なし"},
+	"R11_abnormal_buying":      {"one account buying far more of the issue than usual", "一口座による通常を大きく超える買付"},
+	"immature_profile":         {"too little history to call a device or network new", "履歴が少なく新しい端末・ネットワークか判断できない"},
+	"no_hijack_signal":         {"no sign of takeover, so not acted on", "乗っ取りの兆候がないため措置なし"},
 	"account_frozen":           {"account frozen", "口座凍結中"},
 	// Case events.
 	"alert":                 {"surveillance alert", "監視アラート"},

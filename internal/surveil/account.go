@@ -41,6 +41,20 @@ type acct struct {
 	evidBits uint64 // the bits behind evid
 	evidIn   *inst  // the issue they were seen on
 
+	// actDays counts the distinct days the account was seen acting (a
+	// login or an order), lastAct is the latest of them: the maturity of
+	// the watchtower's profile of the account (see Config.MatureDays).
+	actDays uint16
+	lastAct int32
+
+	// R11: today's liquidation (holdings the account came into the day
+	// with, sold today) and its first-ever buys of issues today.
+	r11Day  int32
+	r11MV   int64
+	r11Sold int64
+	r11Buys []symValue
+	r11In   *inst // the issue R11 flagged the account's buying of today
+
 	// ringAt is when R7 last flagged the account as the ring's seller:
 	// its later sells into suspect buys of any issue it accumulated are
 	// the ring at work, whether or not they execute.
@@ -86,6 +100,46 @@ func (w *Watch) account(id string) *acct {
 		w.acctList = append(w.acctList, a)
 	}
 	return a
+}
+
+// active records that a acted on day.
+func (a *acct) active(day int32) {
+	if a.actDays == 0 || a.lastAct != day {
+		if a.actDays < ^uint16(0) {
+			a.actDays++
+		}
+		a.lastAct = day
+	}
+}
+
+// maturity returns the distinct days before day on which a was seen
+// acting: how much history a new device or network is weighed against.
+func (a *acct) maturity(day int32) int {
+	n := int(a.actDays)
+	if n > 0 && a.lastAct == day {
+		n--
+	}
+	return n
+}
+
+// weighContext weighs the new-device and new-network bits of a session or
+// order of a on day by the maturity of a's profile: against too little
+// history they are missing knowledge, not evidence, and give way to
+// immature_profile, which counts for nothing. A high guard score read on
+// such a profile (the guard finds every device new at a cold start) is
+// dropped for the same reason; the guard's own findings (failed logins, a
+// context jump) stay.
+func (w *Watch) weighContext(a *acct, bits uint64, fromScore bool, day int32) uint64 {
+	if a.maturity(day) >= w.cfg.MatureDays {
+		return bits
+	}
+	if bits&contextMask != 0 {
+		bits = bits&^contextMask | bImmature
+	}
+	if fromScore {
+		bits &^= bGuard
+	}
+	return bits
 }
 
 // position returns a's position in in, or nil.
@@ -198,8 +252,15 @@ func markBad(s *[3]seen, h uint64, day int32) {
 // login: its reason codes (those of the built-in policy in internal/risk,
 // and common names other policies use), and a high score.
 func (w *Watch) guardBits(d *event.Decision) uint64 {
+	b, _ := w.guardFindings(d)
+	return b
+}
+
+// guardFindings is guardBits, and whether bGuard came from the score
+// alone (no reason of the guard's that says takeover).
+func (w *Watch) guardFindings(d *event.Decision) (uint64, bool) {
 	if d == nil {
-		return 0
+		return 0, false
 	}
 	var b uint64
 	for _, r := range d.Reasons {
@@ -214,14 +275,17 @@ func (w *Watch) guardBits(d *event.Decision) uint64 {
 			b |= bHosting
 		case "proxy", "residential_proxy", "vpn", "tor", "anonymizer":
 			b |= bProxy
-		case "session_context_jump", "failed_logins", "passkey_bypass", "blocked_ip", "blocked_asn", "blocked_device", "impossible_travel", "credential_stuffing":
-			b |= bGuard
+		case "session_context_jump", "failed_logins", "passkey_bypass", "blocked_ip", "blocked_asn", "blocked_device", "impossible_travel", "credential_stuffing",
+			"otp_relay", "relayed_otp", "phishing_kit":
+			b |= bGuard | bGuardSaid
 		}
 	}
-	if d.Score >= w.cfg.GuardScore {
+	fromScore := false
+	if d.Score >= w.cfg.GuardScore && b&bGuard == 0 {
 		b |= bGuard
+		fromScore = true
 	}
-	return b
+	return b, fromScore
 }
 
 // orderDecision reads the guard's decision on a buy order: the
@@ -254,8 +318,11 @@ func (w *Watch) orderDecision(d *event.Decision) (bits uint64, refused bool) {
 
 // noteEvidence records the direct takeover evidence of bits on a.
 func (w *Watch) noteEvidence(a *acct, in *inst, bits uint64) {
-	if in.profBits&(bR2|bUnknownInstrument) == 0 {
+	if in.profBits&(bR2|bUnknownInstrument) == 0 && in.r11At == 0 {
 		return // buying a large or liquid issue pumps nothing
+	}
+	if !hijacked(bits &^ (linkMask | bRefused)) {
+		return // missing history and refusals are not a takeover
 	}
 	if p := directPoints(bits); p >= a.evid {
 		a.evid, a.evidBits, a.evidIn = p, bits&^(linkMask|bRefused), in
@@ -289,7 +356,8 @@ func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 		a.loginIP = fnv(r.IP)
 	}
 	a.firstOrder = 0
-	a.sBits = w.guardBits(d)
+	var fromScore bool
+	a.sBits, fromScore = w.guardFindings(d)
 	if ctxless {
 		a.sBits &^= netMask | bNewDevice
 	}
@@ -316,7 +384,11 @@ func (w *Watch) onLogin(r *event.Record, d *event.Decision, now int64) {
 			a.sBits |= bNewNetwork
 		}
 	}
-	if r.IP != "" && !ctxless {
+	a.sBits = w.weighContext(a, a.sBits, fromScore, day)
+	a.active(day)
+	// a carrier's NAT pool puts thousands of its customers behind one
+	// address: sharing it is no shared infrastructure
+	if r.IP != "" && !ctxless && !w.carrier[r.ASN] {
 		h := fnv(r.IP)
 		if n := w.share(w.ips, h, a.idx, now); n >= w.cfg.SharedIPAccounts {
 			w.sharedInfra("ip:"+r.IP, h, w.ips, now, bSharedIP, 40)

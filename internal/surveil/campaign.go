@@ -150,7 +150,8 @@ func (w *Watch) linkSuspect(a *acct, in *inst, e *entry, now int64) {
 	if in.profBits&(bR2|bUnknownInstrument) != 0 || in.flaggedAt != 0 {
 		root = w.addEdge(an, "s:"+in.sym, now)
 	}
-	if e.ipS != "" {
+	// an address in a carrier's NAT pool is many customers' at once
+	if e.ipS != "" && !w.carrier[e.asn] {
 		root = w.addEdge(an, "i:"+e.ipS, now)
 	}
 	if e.devS != "" {

@@ -138,6 +138,7 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 		w.noClientContext(r, a, now)
 	}
 	inSess := w.orderSession(r, a, sh, day, now)
+	a.active(day)
 	value := orderValue(r, in)
 	switch r.Side {
 	case event.SideSell:
@@ -168,6 +169,7 @@ func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, now
 	// R1 liquidates the holdings the account came into the day with:
 	// selling what it bought today is a day trader's round trip
 	if p := a.position(in); p == nil || p.firstDay != day {
+		w.r11Sell(a, value, day)
 		if !w.r1Open(a, sh, now) {
 			a.r1Start, a.r1Sess = now, sh
 			a.r1MV = a.marketValue(day)
@@ -196,7 +198,7 @@ func (w *Watch) onBuy(r *event.Record, d *event.Decision, in *inst, a *acct, sh 
 			// device: unknown, not new
 			gb &^= netMask | bNewDevice
 		}
-		bits := w.orderBits(a, r, day, inSess) | gb
+		bits := w.weighContext(a, w.orderBits(a, r, day, inSess)|gb, false, day)
 		if a.r1Hit == in {
 			bits |= bR1
 		} else if w.liquidateConcentrate(a, in, sh, value, bits, now) {
@@ -209,6 +211,11 @@ func (w *Watch) onBuy(r *event.Record, d *event.Decision, in *inst, a *acct, sh 
 			bits |= bRefused
 		}
 		w.converge(in, a, r, bits, now)
+		w.abnormalBuying(in, a, bits, value, day, now)
+	}
+	if a.r11In == in && a.r11Day == day {
+		// the flagged account buying again keeps the issue warm
+		in.r11At = now
 	}
 	if r.PriceType == event.PriceMarket || in.last > 0 && r.LimitPrice > in.last {
 		w.walkUp(in, a, now)
@@ -350,7 +357,9 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 		if o.acct == e.acct {
 			continue
 		}
-		if e.ip != 0 && o.ip == e.ip {
+		// a carrier's NAT pool gives one address to many of its
+		// customers: the same address there is no shared machine
+		if e.ip != 0 && o.ip == e.ip && !w.carrier[e.asn] {
 			o.bits |= bSharedIP
 			e.bits |= bSharedIP
 		}
@@ -400,14 +409,15 @@ func (w *Watch) suspect(in *inst, a *acct, now int64) bool {
 // (halting at the halt score) and hijacked_accounts (freezing at the freeze
 // score). Each step is one function: the suspects are tallied, the guard's
 // refusals weighed, convergence decided, the market evidence summed, the
-// score capped for an issue with no evidence of its own, and the alerts
-// raised.
+// score capped for an issue with no evidence of its own and for suspects
+// with no positive sign of takeover, and the alerts raised.
 func (w *Watch) evaluate(in *inst, now int64) {
 	v := w.tallySuspects(in, now)
 	v.t += w.refusedHeat(in, v.nR)
 	w.decideConvergence(in, &v, now)
 	m, mb := w.marketEvidence(in, v.nC, now)
 	score := w.capScore(in, min(100, v.t+m), now)
+	score = w.requireHijack(&v, score)
 	in.heat, in.heatAt = score, now
 	in.peak = max(in.peak, score)
 	w.raisePump(in, &v, mb, score, now)
@@ -423,12 +433,17 @@ type verdict struct {
 	// guard refused, nH hijacked buy orders (up to ConvergeAccounts per
 	// suspect).
 	nS, nC, nR, nH int
+	// nP suspects carry a positive sign of takeover (hijacked), not only
+	// missing history, shared addresses and the guard's refusals.
+	nP int
 	// bits are the suspects' session bits, then the R3 findings.
 	bits uint64
 	// fast: three suspects within ConvergeFast; r1: a suspect liquidated
 	// its holdings into the issue from a session that looks hijacked
 	// without it.
 	fast, r1 bool
+	// ring: the ring's seller sold (or tried to sell) into suspect buys.
+	ring bool
 	// first and last are the first suspect's first buy and the latest
 	// suspect buy.
 	first, last int64
@@ -460,6 +475,9 @@ func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 		v.t += min(30, 6*p) * n
 		if e.refused {
 			v.nR++
+		}
+		if hijacked(e.bits) {
+			v.nP++
 		}
 		v.bits |= e.bits & sessionMask
 		// R1 whose session looks hijacked on its own (the liquidation
@@ -499,6 +517,7 @@ func (w *Watch) decideConvergence(in *inst, v *verdict, now int64) {
 	// known ring seller's sell orders, refused or not) confirms the
 	// coordination that a third account would (R7 with R3).
 	ring := in.r7At != 0 && now-in.r7At <= w.convWin && in.mBits&(bR7Matched|bR7Attempt) != 0
+	v.ring = ring
 	// Convergence is of hijacked-looking accounts, not of a crowd: when
 	// clean first-ever buyers outnumber the suspects several times over
 	// (a news spike bought by customers on their own devices) the few
@@ -563,6 +582,25 @@ func (w *Watch) capScore(in *inst, score int, now int64) int {
 	return score
 }
 
+// requireHijack caps score below the halt and freeze scores unless there
+// is positive evidence of takeover: the ring's seller selling into the
+// suspects' buys (pre-positioned holders cashing in), two suspects with a
+// hijack signal (hijacked), or one when the ramp is its repeated buys.
+// Missing history (every device new
+// at a cold start), addresses shared in a carrier's NAT pool and the
+// guard's own refusals (its friction fed back) make suspects and heat,
+// never a halt or a freeze on their own.
+func (w *Watch) requireHijack(v *verdict, score int) int {
+	if v.nS == 0 || v.ring || v.nP >= 2 || v.nP >= 1 && v.bits&bR3Repeat != 0 {
+		return score
+	}
+	if score > nonTargetCap {
+		v.bits |= bNoHijackSignal
+		score = nonTargetCap
+	}
+	return score
+}
+
 // raisePump raises cross_account_pump on in with the suspects (w.sus) once
 // two suspects (or R3) reach the alert score, and hijacked_accounts at the
 // freeze score.
@@ -582,13 +620,14 @@ func (w *Watch) raisePump(in *inst, v *verdict, mb uint64, score int, now int64)
 // only ground on which buying of an issue is halted: the 2025 target
 // profile (R2: thin, low-priced or foreign small caps, scaled by
 // liquidity), abnormal participation of the firm's customers in its
-// market volume (R4), or a price walk (R5 walk-up, R6 deviation) that the
+// market volume (R4), a price walk (R5 walk-up, R6 deviation) that the
 // firm's own customers are a real part of (walkShare of the market volume
-// over 30 minutes). An issue Kabuto has no reference data for has only the
-// last two. Convergence of accounts, however many and however they share
+// over 30 minutes), or one account's abnormal buying of it with a hijack
+// signal (R11). An issue Kabuto has no reference data for has only the
+// last three. Convergence of accounts, however many and however they share
 // an address or a device, is evidence about the accounts.
 func (w *Watch) issueEvidence(in *inst, now int64) bool {
-	if in.profBits&bR2 != 0 {
+	if in.profBits&bR2 != 0 || w.r11Fresh(in, now) {
 		return true
 	}
 	if in.r4At != 0 && now-in.r4At <= 30*nsPerMin && in.mBits&(bR4Thirty|bR4Five) != 0 {
@@ -626,6 +665,7 @@ func (w *Watch) onFill(r *event.Record, now int64) {
 		}
 		in.flow.add(minuteOf(now), 0, r.Qty)
 		in.flow.firmAt = now
+		in.firmToday += value
 		mb := in.mBits
 		if w.suspect(in, a, now) {
 			in.susAt = now

@@ -10,8 +10,8 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/event"
 )
 
-// sharedStream is a morning of customers who share 60 addresses (a
-// carrier's NAT) and buy thin issues now and then, with, from minute
+// sharedStream is a morning of customers who share 60 addresses (a small
+// provider's NAT, AS64512: a big carrier's NAT pool links no one) and buy thin issues now and then, with, from minute
 // 20, hijacked accounts (which traded from home first) on a foreign data
 // centre dumping their holdings into one thin issue: campaigns that grow to
 // hundreds of accounts, and freezes of members that joined before they had
@@ -53,7 +53,7 @@ func sharedStream(seed uint64, accounts, minutes int) []*event.Record {
 			at := now.Add(time.Duration(rng.IntN(50)) * time.Second)
 			ip, dev := fmt.Sprintf("192.0.2.%d", 64+a%60), fmt.Sprintf("d%d", a)
 			if rng.IntN(2) == 0 {
-				login := &event.Record{ID: "l", Type: event.TypeLogin, Time: at, Account: acct(a), Session: fmt.Sprintf("s%d-%s", a, dev), IP: ip, ASN: 2516, Country: "JP", Device: dev, UA: "Mozilla/5.0", Channel: "web", Method: "password", Factors: []string{"password", "email_otp"}, OK: true}
+				login := &event.Record{ID: "l", Type: event.TypeLogin, Time: at, Account: acct(a), Session: fmt.Sprintf("s%d-%s", a, dev), IP: ip, ASN: 64512, Country: "JP", Device: dev, UA: "Mozilla/5.0", Channel: "web", Method: "password", Factors: []string{"password", "email_otp"}, OK: true}
 				out = append(out, login)
 				continue
 			}
@@ -61,13 +61,13 @@ func sharedStream(seed uint64, accounts, minutes int) []*event.Record {
 			if rng.IntN(2) == 0 {
 				sym, side = syms[a%10], event.SideSell
 			}
-			order(at, a, sym, side, int64(100*(1+rng.IntN(3))), ip, 2516, "JP", dev)
+			order(at, a, sym, side, int64(100*(1+rng.IntN(3))), ip, 64512, "JP", dev)
 		}
 		if m >= 5 && m < 25 {
 			// the accounts to be hijacked trade from home first, sharing
 			// its address with their neighbours
 			a := accounts - 1 - (m - 5)
-			order(now.Add(30*time.Second), a, syms[10+a%15], event.SideBuy, 100, fmt.Sprintf("192.0.2.%d", 64+a%60), 2516, "JP", fmt.Sprintf("d%d", a))
+			order(now.Add(30*time.Second), a, syms[10+a%15], event.SideBuy, 100, fmt.Sprintf("192.0.2.%d", 64+a%60), 64512, "JP", fmt.Sprintf("d%d", a))
 		}
 		if m >= 20 && m < 40 {
 			a := accounts - 1 - (m - 20)

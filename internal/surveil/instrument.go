@@ -43,6 +43,17 @@ type inst struct {
 	peak   int
 	halted bool
 
+	// R11: the firm's customers' buy fills of the issue today (yen), the
+	// usual daily value (a moving average over firmDays days with any
+	// record of the issue), and the last abnormal buying found, its score
+	// and whether one within R11Window carried a hijack signal.
+	firmToday int64
+	firmAvg   float64
+	firmDays  int32
+	r11At     int64
+	r11Score  int
+	r11Pos    bool
+
 	flaggedAt int64 // R10: an instrument alert flagged the issue
 	campaign  int32 // R10: the campaign it last belonged to
 }
@@ -110,6 +121,9 @@ func (w *Watch) rollInst(in *inst, day int32, now int64) {
 		if in.last > 0 {
 			in.prevClose = in.last
 		}
+	}
+	if in.day < day {
+		in.foldFirmDay()
 	}
 	in.day = day
 	in.open, in.high, in.bars = 0, 0, 0

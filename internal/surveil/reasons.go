@@ -40,6 +40,9 @@ const (
 	bR7Attempt
 	bKnownDevice
 	bNoClientContext
+	bR11
+	bImmature
+	bNoHijackSignal
 	numReasons = iota
 )
 
@@ -82,6 +85,9 @@ var reasonNames = [numReasons]string{
 	"R7_ring_attempt",
 	"known_device",
 	"no_client_context",
+	"R11_abnormal_buying",
+	"immature_profile",
+	"no_hijack_signal",
 }
 
 // ReasonCodes returns every reason code an alert may carry, in the order
@@ -147,13 +153,50 @@ var pointWeights = [...]struct {
 // than an instrument.
 const sessionMask = bR1 | bNewDevice | bNewNetwork | bForeign | bHosting | bProxy |
 	bFastLogin | bSharedIP | bSharedASN | bSharedDevice | bGuard | bPasskey | bKnownDevice |
-	bSessionJump | bSoldHoldings | bRefused
+	bSessionJump | bSoldHoldings | bRefused | bImmature | bGuardSaid
 
 // netMask selects the bits read from a record's IP address (its network,
 // country, hosting or proxy): on a record with no client context the
 // address is the brokerage's gateway's, not the customer's, and they say
 // nothing about the customer.
 const netMask = bNewNetwork | bForeign | bHosting | bProxy
+
+// contextMask selects the bits that read a device or network as new to the
+// account: evidence only against a history long enough to know the
+// account's own (Config.MatureDays).
+const contextMask = bNewDevice | bNewNetwork
+
+// hijackMask selects the positive signs of a takeover a session can carry
+// on its own: an address abroad or in a hosting network or proxy, a session
+// cookie replayed from another address, or the guard's own findings
+// (failed logins, a context jump, a blocked address). No halt and no freeze
+// is taken without one of them, a liquidation into the issue from a new
+// context on a mature profile, a device shared across accounts or the
+// ring's seller (see hijacked).
+const hijackMask = bForeign | bHosting | bProxy | bSessionJump | bGuardSaid
+
+// bGuardSaid marks a guard_flagged that the guard gave a takeover reason
+// for (failed logins, a context jump, a blocked address, a relayed code),
+// not a high score alone: a score can be all missing history and friction.
+// It is bookkeeping, above the reason bits, and never rendered.
+const bGuardSaid uint64 = 1 << 62
+
+// the reason bits must stay below the bookkeeping bits
+var _ [62 - numReasons]struct{}
+
+// hijacked reports whether bits carry positive evidence of a takeover, not
+// merely missing history: a hijack signal (hijackMask), a device shared
+// with other accounts, or holdings liquidated into the issue from a new
+// device or network (a context that only a mature profile can call new).
+func hijacked(bits uint64) bool {
+	switch {
+	case bits&hijackMask != 0, bits&bSharedDevice != 0:
+		return true
+	case bits&(bR1|bSoldHoldings) != 0 && bits&contextMask != 0 && bits&bKnownDevice == 0:
+		return true
+	}
+	return false
+}
 
 // linkMask selects the bits that only say an account shares something with
 // other buyers (an IP, an ASN, a device). They make a buyer a suspect for

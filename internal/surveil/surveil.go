@@ -18,6 +18,7 @@
 //	R7  the ring's seller                     ring_seller
 //	R9  spike and reversal                    spike_reversal
 //	R10 campaign linking (union-find)         campaign
+//	R11 one account's abnormal buying         abnormal_buying
 //	    accounts sharing an IP or device      shared_infrastructure
 //
 // Every instrument has a heat (0..100) that combines account-takeover
@@ -29,6 +30,19 @@
 // placed by fewer accounts when the ring's seller sells (or tries to sell)
 // into them or an account liquidated its holdings into the issue
 // (R3_repeat_buys): a hijacked account ramps a target over several orders.
+// R11 sees the target one hijacked account works alone, a mid-priced issue
+// bought over hours, on the issue's own baseline (its traded value, the
+// firm's usual buying of it) and the buyer's own day (holdings liquidated,
+// a new context): the issue's heat rises so that the guard steps up the
+// next buys.
+//
+// Missing history is not evidence. A new device or network counts only on
+// a profile the watchtower has seen act on Config.MatureDays earlier days,
+// and no halt or freeze is taken without a positive sign of takeover (an
+// address abroad or in a data centre or proxy, a replayed session cookie,
+// the guard's own findings, a device shared across accounts, holdings
+// liquidated from a new context, the ring's seller at work). A carrier's
+// NAT address is shared by strangers: it links no one and marks no buyer.
 //
 // Alerts are deduplicated: one alert stays open per kind and symbol (or
 // shared address) and is updated and escalated, keeping its identifier,
@@ -74,7 +88,7 @@ const (
 // kinds are about accounts: at or above the freeze score they freeze them.
 func symbolKind(kind string) bool {
 	switch kind {
-	case KindCrossAccountPump, KindFirmParticipation, KindWalkUp, KindPriceDeviation, KindSpikeReversal:
+	case KindCrossAccountPump, KindFirmParticipation, KindWalkUp, KindPriceDeviation, KindSpikeReversal, KindAbnormalBuying:
 		return true
 	}
 	return false
@@ -228,6 +242,33 @@ type Config struct {
 	// make it a recognised gateway (Gateways) and raise
 	// client_context_missing.
 	GatewayAccounts int
+
+	// MatureDays is how many earlier days the watchtower must have seen
+	// an account act (sign in or order) before a device or network new to
+	// it counts as evidence (new_device, new_network, and a high guard
+	// score read on such a profile). Before that they are missing
+	// history, recorded as immature_profile and weighed as nothing. Halts
+	// and freezes need a positive sign of takeover besides (see
+	// hijacked): missing history never decides one.
+	MatureDays int
+
+	// R11: one account's abnormal buying of an issue, seen on the issue's
+	// own baseline rather than by convergence across accounts. Within a
+	// day an account liquidates at least R11SoldShare of the holdings it
+	// came into the day with and buys an issue it never held for at least
+	// R11ProceedsShare of the proceeds, from a new context (a new device
+	// or network on a mature profile, or a hijack signal), and that
+	// buying is abnormal for the issue: at least R11ADVShare of its
+	// average daily traded value, or R11FirmTimes the firm's customers'
+	// usual daily buying of it. The issue's heat rises so that the guard
+	// steps up further buys of it (surveillance_heat); a halt needs a
+	// hijack signal or the ring's seller besides. R11Window is how long
+	// the finding keeps the issue warm after the account's last buy.
+	R11SoldShare     float64
+	R11ProceedsShare float64
+	R11ADVShare      float64
+	R11FirmTimes     float64
+	R11Window        time.Duration
 }
 
 // DefaultConfig returns the reference's starting thresholds, halting buys at
@@ -290,6 +331,14 @@ func DefaultConfig() Config {
 		SharedWindow:         24 * time.Hour,
 
 		GatewayAccounts: 3,
+
+		MatureDays: 3,
+
+		R11SoldShare:     0.5,
+		R11ProceedsShare: 0.1,
+		R11ADVShare:      0.01,
+		R11FirmTimes:     5,
+		R11Window:        4 * time.Hour,
 	}
 }
 
@@ -303,8 +352,8 @@ type Watch struct {
 	// against.
 	checkAll bool
 	// durations in nanoseconds, copied from cfg
-	liqWin, convWin, convFast, fastLogin, walkWin, ringMatch, ttl, hold, sharedWin, campWin int64
-	hosting, carrier                                                                        map[int64]bool
+	liqWin, convWin, convFast, fastLogin, walkWin, ringMatch, ttl, hold, sharedWin, campWin, r11Win int64
+	hosting, carrier                                                                                map[int64]bool
 
 	now  int64
 	day  int32
@@ -346,6 +395,7 @@ func New(cfg Config) *Watch {
 		hold:      int64(cfg.HoldProceeds),
 		sharedWin: int64(cfg.SharedWindow),
 		campWin:   int64(cfg.CampaignWindow),
+		r11Win:    int64(cfg.R11Window),
 		hosting:   make(map[int64]bool, len(cfg.HostingASNs)),
 		insts:     make(map[string]*inst),
 		accts:     make(map[string]*acct),
@@ -431,6 +481,12 @@ func withDefaults(c Config) Config {
 	setI(&c.SharedDeviceAccounts, d.SharedDeviceAccounts)
 	setD(&c.SharedWindow, d.SharedWindow)
 	setI(&c.GatewayAccounts, d.GatewayAccounts)
+	setI(&c.MatureDays, d.MatureDays)
+	setF(&c.R11SoldShare, d.R11SoldShare)
+	setF(&c.R11ProceedsShare, d.R11ProceedsShare)
+	setF(&c.R11ADVShare, d.R11ADVShare)
+	setF(&c.R11FirmTimes, d.R11FirmTimes)
+	setD(&c.R11Window, d.R11Window)
 	return c
 }
 
@@ -519,7 +575,7 @@ func (w *Watch) Heat(symbol string) int {
 	if in.halted {
 		return 100
 	}
-	return in.heatNow(w.now)
+	return max(in.heatNow(w.now), in.r11Heat(w.now, w.r11Win))
 }
 
 // Halted reports whether buying of symbol has been halted by an alert.
