@@ -18,6 +18,7 @@ func runGenstream(ctx context.Context, env *Env, args []string) error {
 	customers := fs.Int("customers", 2000, "customers of the brokerage")
 	days := fs.Int("days", 20, "trading days of ordinary history before the attack day")
 	out := fs.String("out", "", "where to write the stream, JSON Lines of spec/events.md")
+	history := fs.String("history", "", "write the days before the attack day here, and only the attack day to --out (for kabuto replay --learn HISTORY --in OUT)")
 	labels := fs.String("labels", "", "where to write the ground truth, JSON Lines (default: the stream's name with .labels.jsonl)")
 	families := fs.String("families", "all", "attack families of the attack day, comma-separated: all, none, or some of phish_relay,slow_target,fast_pump,cookie_replay,bank_takeover,foreign_pump,clean_history")
 	noLook := fs.Bool("no-lookalikes", false, "leave out the legitimate look-alikes of the attacks")
@@ -40,8 +41,8 @@ func runGenstream(ctx context.Context, env *Env, args []string) error {
 	if *labels == "" {
 		*labels = trimExt(*out) + ".labels.jsonl"
 	}
-	if *labels == *out {
-		return usageError{fmt.Errorf("--labels must not be the stream itself")}
+	if *labels == *out || *history == *out || *history != "" && *history == *labels {
+		return usageError{fmt.Errorf("--out, --history and --labels must be three different files")}
 	}
 	sf, err := os.Create(*out)
 	if err != nil {
@@ -53,15 +54,29 @@ func runGenstream(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer lf.Close()
+	o := streamgen.Outputs{Stream: sf, Labels: lf}
+	if *history != "" {
+		hf, err := os.Create(*history)
+		if err != nil {
+			return err
+		}
+		defer hf.Close()
+		o.History = hf
+	}
 	bar := progressbar.NewOptions(*days+1, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("generating days"),
 		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetVisibility(isTerminal(env.Stderr)))
 	start := time.Now()
 	st, err := streamgen.Generate(ctx, streamgen.Config{Seed: *seed, Customers: *customers, Days: *days, Families: fams, NoLookalikes: *noLook},
-		sf, lf, func(done, _ int) { bar.Set(done) })
+		o, func(done, _ int) { bar.Set(done) })
 	bar.Finish()
 	if err != nil {
 		return err
+	}
+	if h, ok := o.History.(*os.File); ok {
+		if err := h.Close(); err != nil {
+			return err
+		}
 	}
 	if err := sf.Close(); err != nil {
 		return err

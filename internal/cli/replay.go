@@ -27,6 +27,7 @@ func runReplay(ctx context.Context, env *Env, args []string) error {
 	halt := fs.Int("halt-score", surveil.DefaultConfig().HaltScore, "alerts at or above this score halt buying of the instrument (0: alert only)")
 	freeze := fs.Int("freeze-score", surveil.DefaultConfig().FreezeScore, "alerts at or above this score freeze the accounts concerned (0: never)")
 	hold := fs.Duration("hold-proceeds", surveil.DefaultConfig().HoldProceeds, "how long proceeds of flagged trades are held")
+	learn := fs.String("learn", "", "history to learn the customers' and instruments' profiles from before replaying (spec records; learnt, not acted on: no decisions, alerts, halts or freezes from it)")
 	parseOnly := fs.Bool("parse-only", false, "only read and validate the stream, and report how fast (the baseline of replay's throughput)")
 	if err := parse(fs, env, args, "Backtest a policy over a recorded stream, in stream time, exactly as the live guard would decide it."); err != nil {
 		return err
@@ -84,6 +85,11 @@ func runReplay(ctx context.Context, env *Env, args []string) error {
 		sink.Alerts = bufio.NewWriterSize(aw, 1<<16)
 	}
 	p := pipeline.NewPipeline(eng, surveil.New(cfg), sink)
+	if *learn != "" {
+		if err := learnFrom(ctx, env, p, "--learn", *learn); err != nil {
+			return err
+		}
+	}
 	var bar *progressbar.ProgressBar
 	if isTerminal(env.Stderr) {
 		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("replaying"),

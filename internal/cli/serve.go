@@ -27,6 +27,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	guardFlags(fs, &o)
 	frontFlags(fs, &o)
 	mailFlags(fs, &o.mail)
+	bootstrap := fs.String("bootstrap", "", "before going live, learn the customers' and instruments' profiles from this history (spec records; learnt, not acted on)")
 	warmDays := fs.Int("warm-days", 90, "at start, rebuild the guard's customer profiles from this many days of stored records and decisions (0: start cold)")
 	var co clusterOptions
 	clusterFlags(fs, &co)
@@ -61,6 +62,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("warming the guard: %w", err)
 		}
 		log.Info("guard warmed from stored history", "records", n, "days", *warmDays, "took", env.Now().Sub(start).Round(time.Millisecond))
+	}
+	if *bootstrap != "" {
+		if co.url != "" {
+			return usageError{fmt.Errorf("--bootstrap is for a single process: a cluster node learns from the cluster's stream")}
+		}
+		if err := learnFrom(ctx, env, a.pipe, "--bootstrap", *bootstrap); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

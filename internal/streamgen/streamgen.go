@@ -145,10 +145,23 @@ type gen struct {
 	stats   Stats
 }
 
-// Generate writes the stream cfg describes to out and its ground truth to
-// labels (nil: not written), calling progress (when set) after each day
-// with the days done and the days in all.
-func Generate(ctx context.Context, cfg Config, out, labels io.Writer, progress func(done, total int)) (Stats, error) {
+// Outputs says where a generated stream goes.
+type Outputs struct {
+	// Stream receives the stream (every day, or only the attack day when
+	// History is set).
+	Stream io.Writer
+	// History, when set, receives the days before the attack day: the
+	// history a guard learns from (kabuto replay --learn) before the
+	// attack day is replayed.
+	History io.Writer
+	// Labels receives the ground truth (nil: not written).
+	Labels io.Writer
+}
+
+// Generate writes the stream cfg describes and its ground truth to o,
+// calling progress (when set) after each day with the days done and the
+// days in all.
+func Generate(ctx context.Context, cfg Config, o Outputs, progress func(done, total int)) (Stats, error) {
 	if cfg.Customers < 20 {
 		return Stats{}, fmt.Errorf("customers: want at least 20, have %d", cfg.Customers)
 	}
@@ -163,9 +176,13 @@ func Generate(ctx context.Context, cfg Config, out, labels io.Writer, progress f
 	}
 	g := &gen{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x73747265616d)), arng: rand.New(rand.NewPCG(cfg.Seed, 0x61747461636b)),
 		bySym: map[string]*inst{}, byClass: map[int][]*inst{}, ids: map[string]bool{}, marks: map[*event.Record]Label{},
-		out: bufio.NewWriterSize(out, 1<<16)}
-	if labels != nil {
-		g.labels = bufio.NewWriterSize(labels, 1<<16)
+		out: bufio.NewWriterSize(o.Stream, 1<<16)}
+	if o.Labels != nil {
+		g.labels = bufio.NewWriterSize(o.Labels, 1<<16)
+	}
+	stream := g.out
+	if o.History != nil {
+		g.out = bufio.NewWriterSize(o.History, 1<<16)
 	}
 	g.dates = tradingDays(midnight(cfg.AttackDay), cfg.Days)
 	g.insts = universe(cfg.Seed, g.rng)
@@ -191,6 +208,12 @@ func Generate(ctx context.Context, cfg Config, out, labels io.Writer, progress f
 			return g.stats, err
 		}
 		g.day = d
+		if d == len(g.dates)-1 && g.out != stream {
+			if err := g.out.Flush(); err != nil {
+				return g.stats, err
+			}
+			g.out = stream
+		}
 		g.genDay(day)
 		if err := g.flushDay(); err != nil {
 			return g.stats, err
