@@ -274,7 +274,7 @@ func newAdaptive(cfg *Config, w *world) (*adaptive, error) {
 		case skip[in.Symbol] || in.LargeCap:
 		case market.Domestic(in.Market) && in.PrevClose >= 80 && in.PrevClose <= 300:
 			a.thin = append(a.thin, in.Symbol)
-		case market.Domestic(in.Market) && in.PrevClose > a.k.targetMaxPrice && in.PrevClose <= 5000:
+		case market.Domestic(in.Market) && in.PrevClose > a.k.targetMaxPrice && in.PrevClose <= 10000:
 			a.mid = append(a.mid, in.Symbol)
 		case !market.Domestic(in.Market):
 			a.frgn = append(a.frgn, in.Symbol)
@@ -289,7 +289,26 @@ func newAdaptive(cfg *Config, w *world) (*adaptive, error) {
 	return a, nil
 }
 
-func (a *adaptive) add(name string, s strategy, round int) *candidate {
+// nameOf names a strategy by the evasions it plays, in the order of
+// evasions ("baseline": none).
+func (a *adaptive) nameOf(s strategy) string {
+	var parts []string
+	for _, e := range evasions {
+		b, t := baseline(), s
+		e.apply(&b, a.k)
+		e.apply(&t, a.k)
+		if b != baseline() && t == s {
+			parts = append(parts, e.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "baseline"
+	}
+	return strings.Join(parts, "+")
+}
+
+func (a *adaptive) add(s strategy, round int) *candidate {
+	name := a.nameOf(s)
 	key := s.String()
 	if c, ok := a.byKey[key]; ok {
 		return c
@@ -432,11 +451,11 @@ func (a *adaptive) probe(ctx context.Context, cs []*candidate, prog *progress) e
 func (a *adaptive) search(ctx context.Context, prog *progress) error {
 	rng := rngFor(a.w.seed, "adaptive-search")
 	base := baseline()
-	round := []*candidate{a.add("baseline", base, 1)}
+	round := []*candidate{a.add(base, 1)}
 	for _, e := range evasions {
 		s := base
 		e.apply(&s, a.k)
-		round = append(round, a.add(e.name, s, 1))
+		round = append(round, a.add(s, 1))
 	}
 	for r := 1; r <= probeRounds; r++ {
 		if r > 1 {
@@ -484,25 +503,36 @@ func (a *adaptive) next(r int, rng *rand.Rand) []*candidate {
 	ranked := a.ranked()
 	var out []*candidate
 	seen := map[*candidate]bool{}
-	push := func(name string, s strategy) {
+	push := func(s strategy) {
 		if len(out) >= budget {
 			return
 		}
 		if _, ok := a.byKey[s.String()]; ok {
 			return
 		}
-		c := a.add(name, s, r)
+		c := a.add(s, r)
 		if !seen[c] {
 			seen[c] = true
 			out = append(out, c)
 		}
 	}
-	// Combine: the best with each single evasion in turn.
+	// Combine: the best with each single evasion in turn, those that got
+	// most through on their own first.
 	best := ranked[0]
-	for _, e := range evasions {
+	single := func(e evasion) float64 {
+		s := baseline()
+		e.apply(&s, a.k)
+		if c := a.byKey[s.String()]; c != nil {
+			return c.through()
+		}
+		return 0
+	}
+	order := append([]evasion(nil), evasions...)
+	sort.SliceStable(order, func(i, j int) bool { return single(order[i]) > single(order[j]) })
+	for _, e := range order {
 		s := best.strat
 		e.apply(&s, a.k)
-		push(best.name+"+"+e.name, s)
+		push(s)
 		if len(out) >= budget/2 {
 			break
 		}
@@ -510,13 +540,11 @@ func (a *adaptive) next(r int, rng *rand.Rand) []*candidate {
 	// Mutate: one or two evasions more on one of the best three, at random.
 	for tries := 0; len(out) < budget && tries < 200; tries++ {
 		par := ranked[rng.IntN(min(3, len(ranked)))]
-		s, name := par.strat, par.name
+		s := par.strat
 		for range 1 + rng.IntN(2) {
-			e := evasions[rng.IntN(len(evasions))]
-			e.apply(&s, a.k)
-			name += "+" + e.name
+			evasions[rng.IntN(len(evasions))].apply(&s, a.k)
 		}
-		push(name, s)
+		push(s)
 	}
 	return out
 }
@@ -691,6 +719,9 @@ func (r *run) adaptiveSession(st *atkStats) {
 		}
 	}
 	st.valid = true
+	if p.Tech == TechInfostealer {
+		st.access = true // the stolen cookie is the session, for every phase
+	}
 	net := residentialProxy(rng)
 	if s.Net == netOwnCarrier {
 		net = sameISP(c, rng)
@@ -715,7 +746,7 @@ func (r *run) adaptiveSession(st *atkStats) {
 			id := fmt.Sprintf("S-%s-%d", p.ID, k)
 			w.a = actor("sim:"+id, id, net, dev, ua)
 		}
-		if (k > 0 || p.Tech != TechInfostealer) && !r.adaptLogin(w, st) {
+		if p.Tech != TechInfostealer && !r.adaptLogin(w, st) {
 			return
 		}
 		if k == 0 {
@@ -752,7 +783,11 @@ func (r *run) adaptiveSession(st *atkStats) {
 		}
 		r.at(inSession(t), func() { step(0) })
 	}
-	r.at(adaptStart(p, s), run)
+	t0 := adaptStart(p, s)
+	if p.Tech == TechInfostealer && t0.Before(p.Start) {
+		t0 = p.Start // the cookie is stolen from a session live by then
+	}
+	r.at(t0, run)
 }
 
 func maxTime(a, b time.Time) time.Time {
