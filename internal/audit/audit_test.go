@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -16,7 +17,7 @@ func TestChainAndTamper(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		l := New(db)
-		now := time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)
+		now := time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST)
 		var wg sync.WaitGroup
 		for i := range 40 {
 			wg.Go(func() {

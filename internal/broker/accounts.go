@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -138,7 +139,7 @@ func (b *Broker) openAccount(ctx context.Context, tx *sql.Tx, a NewAccount, now 
 		a.Opened = now
 	}
 	snap := &event.Record{ID: b.ids("E"), Type: event.TypeAccount, Time: now, Account: a.ID,
-		Opened: a.Opened.In(store.JST).Format(time.DateOnly), CashJPY: a.CashJPY, Holdings: a.Holdings, Factors: a.Factors,
+		Opened: a.Opened.In(clock.JST).Format(time.DateOnly), CashJPY: a.CashJPY, Holdings: a.Holdings, Factors: a.Factors,
 		EmailHash: b.Hash("email", a.Email), PhoneHash: b.Hash("phone", a.Phone), BankHash: b.Hash("bank", a.Bank),
 		ForeignEnabled: a.ForeignEnabled, MarginEnabled: a.MarginEnabled}
 	_, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, name, locale, email, phone, address, email_hash, phone_hash, address_hash,

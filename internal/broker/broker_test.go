@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/assurance"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/market"
@@ -32,7 +33,7 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 var (
-	open   = time.Date(2025, 3, 26, 9, 30, 0, 0, store.JST)
+	open   = time.Date(2025, 3, 26, 9, 30, 0, 0, clock.JST)
 	thin   = market.Instrument{Symbol: "9999", Name: "Thin (sim)", Market: market.TSEStandard, Currency: "JPY", Lot: 100, ADVShares: 200000, PrevClose: 84}
 	toyota = market.Instrument{Symbol: "7203", Name: "Toyota Motor", Market: market.TSEPrime, Currency: "JPY", Lot: 100, ADVShares: 28000000, PrevClose: 2700, LargeCap: true}
 	hk     = market.Instrument{Symbol: "8001.HK", Name: "HK (sim)", Market: market.HK, Currency: "HKD", Lot: 2000, ADVShares: 900000, PrevClose: 0.4}
@@ -268,7 +269,7 @@ func TestOrderChecks(t *testing.T) {
 			t.Errorf("refused orders left %d orders behind", len(orders))
 		}
 		checkBooks(t, f, "A1")
-		f.clock.t = time.Date(2025, 3, 26, 16, 0, 0, 0, store.JST)
+		f.clock.t = time.Date(2025, 3, 26, 16, 0, 0, 0, clock.JST)
 		_, err = f.b.PlaceOrder(ctx, actor, "A1", OrderRequest{Symbol: "7203", Side: "buy", Qty: 100, PriceType: "market", Kind: "cash"}, "late")
 		if e := reason.As(err); e != nil && e.Code == reason.MarketClosed {
 			return

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -46,7 +47,7 @@ func parseMonth(name, v string) (time.Time, error) {
 	if len(v) != 7 || v[4] != '-' {
 		return time.Time{}, reason.New(http.StatusBadRequest, ReasonBadMonth, "%s must be a month as YYYY-MM, e.g. 2025-04", name)
 	}
-	t, err := time.ParseInLocation("2006-01", v, store.JST)
+	t, err := time.ParseInLocation("2006-01", v, clock.JST)
 	if err != nil || t.Year() < 2000 || t.Year() > 2999 {
 		return time.Time{}, reason.New(http.StatusBadRequest, ReasonBadMonth, "%s must be a month as YYYY-MM from 2000-01, e.g. 2025-04", name)
 	}

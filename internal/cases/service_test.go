@@ -11,6 +11,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/reason"
@@ -57,7 +58,7 @@ type fixture struct {
 	now      time.Time
 }
 
-var open = time.Date(2025, 4, 14, 9, 30, 0, 0, store.JST)
+var open = time.Date(2025, 4, 14, 9, 30, 0, 0, clock.JST)
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/notify"
@@ -58,7 +59,7 @@ func newFrontDoor(ctx context.Context, db *store.DB, log *slog.Logger, o appOpti
 		rpID, origins = u.Hostname(), []string{fd.origin}
 	}
 	if d := o.passkeyDeadline; d != "" {
-		t, err := time.ParseInLocation("2006-01-02", d, store.JST)
+		t, err := time.ParseInLocation("2006-01-02", d, clock.JST)
 		if err != nil {
 			return nil, usageError{fmt.Errorf("--passkey-deadline %q: want a date such as 2027-03-31", d)}
 		}

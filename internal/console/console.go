@@ -120,8 +120,8 @@ func New(cfg Config) *Console {
 		cfg.CheckKey = func(r *http.Request, secret string) (*apikey.Key, error) { return cfg.Keys.Check(r.Context(), secret) }
 	}
 	t := template.Must(template.New("").Funcs(template.FuncMap{
-		"hhmmss": func(t time.Time) string { return t.In(store.JST).Format("15:04:05") },
-		"date":   func(t time.Time) string { return t.In(store.JST).Format("2006-01-02 15:04:05 JST") },
+		"hhmmss": func(t time.Time) string { return t.In(clock.JST).Format("15:04:05") },
+		"date":   func(t time.Time) string { return t.In(clock.JST).Format("2006-01-02 15:04:05 JST") },
 		"pathq":  url.PathEscape,
 		"yen":    cases.Yen,
 		"say":    say,

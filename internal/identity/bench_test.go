@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/clock"
-	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
 
@@ -35,7 +34,7 @@ func BenchmarkECDSAP256Verify(b *testing.B) {
 // signing happens outside the timer.
 func BenchmarkPasskeySignIn(b *testing.B) {
 	db := storetest.SQLite(b)
-	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 	s := newService(b, db, c, nil)
 	addAccount(b, s, db, "C0000001", "right-password-9")
 	k := newSoftKey(b, s, "C0000001")
@@ -58,7 +57,7 @@ func BenchmarkPasskeySignIn(b *testing.B) {
 // the bounded pool at the OWASP argon2id parameters (19 MiB, t=2, p=1).
 func BenchmarkPasswordSignIn(b *testing.B) {
 	db := storetest.SQLite(b)
-	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 	s := newService(b, db, c, func(cfg *Config) { cfg.Argon = OWASP })
 	const n = 64
 	for i := range n {

@@ -518,7 +518,7 @@ func Salutation(account, locale string) string {
 
 // message builds a notification to a with the device and place of c.
 func (s *Service) message(a *Account, kind notify.Kind, c session.Client, now time.Time, data map[string]string) notify.Message {
-	d := map[string]string{"Name": Salutation(a.ID, a.Locale), "Time": now.In(store.JST).Format("2006-01-02 15:04 MST"), "Device": DeviceText(c.UA, a.Locale), "Place": PlaceText(c, a.Locale)}
+	d := map[string]string{"Name": Salutation(a.ID, a.Locale), "Time": now.In(clock.JST).Format("2006-01-02 15:04 MST"), "Device": DeviceText(c.UA, a.Locale), "Place": PlaceText(c, a.Locale)}
 	for k, v := range data {
 		d[k] = v
 	}

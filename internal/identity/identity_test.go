@@ -108,7 +108,7 @@ func TestCheckPassword(t *testing.T) {
 // against one account lock it with exactly the threshold counted.
 func TestLockoutExactUnderConcurrency(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()
@@ -162,7 +162,7 @@ func TestLockoutExactUnderConcurrency(t *testing.T) {
 // account takes at most PerAccount pool slots and others still sign in.
 func TestPerAccountCapLeavesRoom(t *testing.T) {
 	db := storetest.SQLite(t)
-	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 	s := newService(t, db, c, func(cfg *Config) {
 		cfg.PerAccount = 2
 		cfg.Workers = 2
@@ -195,7 +195,7 @@ func TestPerAccountCapLeavesRoom(t *testing.T) {
 
 func TestTOTPAcceptedOnce(t *testing.T) {
 	db := storetest.SQLite(t)
-	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 	s := newService(t, db, c, nil)
 	addAccount(t, s, db, "C0000001", "right-password-9")
 	ctx := context.Background()
@@ -221,7 +221,7 @@ func TestTOTPAcceptedOnce(t *testing.T) {
 
 func TestEmailCode(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()
@@ -340,7 +340,7 @@ func assert(t testing.TB, k *softkey.Key, opts *protocol.CredentialAssertion, at
 
 func TestPasskeySignInAndStepUp(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 		s := newService(t, db, c, nil)
 		addAccount(t, s, db, "C0000001", "right-password-9")
 		ctx := context.Background()

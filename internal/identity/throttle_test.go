@@ -120,7 +120,7 @@ func TestThrottleExactUnderConcurrency(t *testing.T) {
 func TestCodeLimitsAcrossProcesses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+		c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 		s1, s2 := newService(t, db, c, nil), newService(t, db, c, nil)
 		addAccount(t, s1, db, "C0000001", "right-password-9")
 		secret, _, _ := s1.NewTOTP("C0000001")
@@ -190,7 +190,7 @@ func TestThrottleFixed(t *testing.T) {
 // before any hashing; right ones cost the limit nothing.
 func TestPasswordThrottle(t *testing.T) {
 	db := storetest.SQLite(t)
-	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST))
+	c := clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST))
 	s := newService(t, db, c, func(cfg *Config) { cfg.PerIP, cfg.LockThreshold = 3, 100 })
 	addAccount(t, s, db, "C0000001", "right-password-9")
 	ctx := context.Background()

@@ -28,6 +28,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/maildomain"
 	"github.com/kabuto-sec/kabuto/internal/maildomain/dnstest"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -192,7 +193,7 @@ func TestNoticesSignedOverSTARTTLS(t *testing.T) {
 	sender, lookup := signingSetup(t, srv)
 	db := storetest.SQLite(t)
 	ctx := context.Background()
-	now := time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)
+	now := time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST)
 	n := 0
 	for _, loc := range []string{"ja", "en"} {
 		for _, k := range Kinds {
@@ -323,7 +324,7 @@ func TestParseDKIMKeyFile(t *testing.T) {
 func TestEveryChannelCarriesARef(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)
+		now := time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST)
 		o := &Outbox{Webhook: true, SMS: true}
 		if err := o.Enqueue(ctx, db, Message{Account: "C1", To: "a@example.jp", Phone: "090-1111-2222", Kind: KindBank, Locale: "en"}, now); err != nil {
 			t.Fatal(err)

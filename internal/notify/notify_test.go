@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -70,7 +71,7 @@ func FuzzClean(f *testing.F) {
 func TestWorkerRetriesWithBackoff(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)
+		now := time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST)
 		o := &Outbox{Webhook: true}
 		if err := o.Enqueue(ctx, db, Message{Account: "C1", To: "a@example.jp", Kind: KindWithdrawal, Data: map[string]string{"Amount": "¥10,000"}}, now); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -34,7 +35,7 @@ func TestJump(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Date(2025, 4, 1, 9, 0, 0, 0, store.JST)
+		now := time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST)
 		st := New(Config{DB: db, Now: func() time.Time { return now }})
 		c := Client{IP: "192.0.2.10", Network: "192.0.2.0/24", ASN: 4713, Country: "JP", UA: "Chrome/140", Device: "d1"}
 		s, err := st.Create(ctx, "", "C1", StrengthPhishingResistant, []string{"passkey"}, c)

@@ -247,9 +247,6 @@ func Micros(t time.Time) int64 { return t.UnixMicro() }
 // brokerage's time zone.
 func FromMicros(us int64) time.Time { return time.UnixMicro(us).In(clock.JST) }
 
-// JST is clock.JST, kept for the callers not yet moved to it.
-var JST = clock.JST
-
 // Bool converts a stored 0/1 integer to a bool.
 func Bool(i int64) bool { return i != 0 }
 

@@ -34,6 +34,7 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/assurance"
 	"github.com/kabuto-sec/kabuto/internal/broker"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
@@ -515,9 +516,9 @@ var funcs = template.FuncMap{
 		if t.IsZero() {
 			return "—"
 		}
-		return t.In(store.JST).Format("2006-01-02 15:04")
+		return t.In(clock.JST).Format("2006-01-02 15:04")
 	},
-	"date":    func(t time.Time) string { return t.In(store.JST).Format("2006-01-02") },
+	"date":    func(t time.Time) string { return t.In(clock.JST).Format("2006-01-02") },
 	"device":  identity.DeviceText,
 	"place":   identity.PlaceText,
 	"scope":   identity.ScopeText,
