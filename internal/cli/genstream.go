@@ -66,7 +66,7 @@ func runGenstream(ctx context.Context, env *Env, args []string) error {
 	bar := progressbar.NewOptions(*days+1, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription("generating days"),
 		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetVisibility(isTerminal(env.Stderr)))
-	start := time.Now()
+	start := env.Now()
 	st, err := streamgen.Generate(ctx, streamgen.Config{Seed: *seed, Customers: *customers, Days: *days, Families: fams, NoLookalikes: *noLook},
 		o, func(done, _ int) { bar.Set(done) })
 	bar.Finish()
@@ -86,7 +86,7 @@ func runGenstream(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "wrote %s: %d records (%d customer actions, %d fraudulent) from %s to the attack day %s, in %v\nlabels   %s\n",
 		*out, st.Records, st.Actions, st.Fraudulent, st.First.Format("2006-01-02"), st.AttackDay.Format("2006-01-02"),
-		time.Since(start).Round(time.Millisecond), *labels)
+		env.Now().Sub(start).Round(time.Millisecond), *labels)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/risk"
 )
@@ -45,7 +46,7 @@ func Learn(ctx context.Context, in io.Reader, p *Pipeline, progress func(int)) (
 	if p.Cluster != nil {
 		return nil, ErrLearnCluster
 	}
-	start := time.Now()
+	start := clock.Mono{}.Now()
 	sum := &LearnSummary{}
 	rd := event.NewReader(in)
 	var r event.Record
@@ -94,7 +95,7 @@ func Learn(ctx context.Context, in io.Reader, p *Pipeline, progress func(int)) (
 	}
 	p.Watch.ForgetFindings()
 	sum.Unknown = rd.Unknown
-	sum.Elapsed = time.Since(start)
+	sum.Elapsed = clock.Mono{}.Now().Sub(start)
 	return sum, nil
 }
 
