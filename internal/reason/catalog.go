@@ -175,8 +175,9 @@ func (e *Error) HTTPStatus() int {
 
 // Text returns e's words in lang ("en" for English, anything else for
 // Japanese). A refusal made by New keeps its own message: the side of a
-// "日本語 / English" message for lang, or, when it has English only and
-// lang is Japanese, the Japanese words of its code.
+// "日本語 / English" message for lang (English with a capital), or, when
+// it has English only, that message as it is in English and the Japanese
+// words of its code in Japanese.
 func (e *Error) Text(lang string) string {
 	en := lang == "en"
 	if e.Message != "" || e.Key == "" {
@@ -187,7 +188,7 @@ func (e *Error) Text(lang string) string {
 		case ok:
 			return ja
 		case en:
-			return capital(e.Message)
+			return e.Message
 		}
 		if c, ok := Catalogue[e.Code]; ok {
 			return c.JA

@@ -425,7 +425,7 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, rq *req, err error
 		p.cfg.Log.ErrorContext(r.Context(), "portal request failed", "path", r.URL.Path, "err", err)
 		e = reason.New(http.StatusInternalServerError, reason.Internal, "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed")
 	}
-	msg := e.Text(rq.lang)
+	msg := capital(e.Text(rq.lang))
 	if isJSON(r) {
 		writeJSON(w, e.HTTPStatus(), map[string]any{"error": e.Code, "message": msg})
 		return
