@@ -230,8 +230,8 @@ func (g *gen) shocks() {
 	if g.plan.news != nil && !g.cfg.NoLookalikes {
 		g.plan.news.shock = append(g.plan.news.shock, shock{start: 180, rise: 45, peak: 0.2, giveBack: 0.3, volMult: 25})
 	}
-	for fam, tg := range g.plan.tgts {
-		for i, in := range tg {
+	for _, fam := range Families { // in order: the draws must not follow a map's
+		for i, in := range g.plan.tgts[fam] {
 			switch fam {
 			case FastPump:
 				in.shock = append(in.shock, shock{start: 60 + i*190, rise: 80, peak: 0.35 + rng.Float64()*0.1, giveBack: 0.6, volMult: 40})
