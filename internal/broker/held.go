@@ -56,8 +56,14 @@ var ErrNotHeld = reason.E("order_not_open.not_held")
 // ReleaseWithdrawal carries out (approve) or refuses a held withdrawal.
 // The reserved cash leaves or is freed in the same transaction.
 func (b *Broker) ReleaseWithdrawal(ctx context.Context, id string, approve bool) error {
+	return b.db.Tx(ctx, func(tx *sql.Tx) error { return b.ReleaseWithdrawalTx(ctx, tx, id, approve) })
+}
+
+// ReleaseWithdrawalTx is ReleaseWithdrawal inside tx, so the back office
+// releases a withdrawal in the transaction of the approval that allows it.
+func (b *Broker) ReleaseWithdrawalTx(ctx context.Context, tx *sql.Tx, id string, approve bool) error {
 	now := b.clock.Now()
-	return b.db.Tx(ctx, func(tx *sql.Tx) error {
+	{
 		var account string
 		var amount int64
 		err := tx.QueryRowContext(ctx, `SELECT account, amount_jpy FROM withdrawals WHERE id = $1 AND status = 'held'`, id).Scan(&account, &amount)
@@ -86,7 +92,7 @@ func (b *Broker) ReleaseWithdrawal(ctx context.Context, id string, approve bool)
 			return err
 		}
 		return ledger(ctx, tx, b.ids("L"), account, now, "withdrawal", "", "", 0, 0, -amount, id)
-	})
+	}
 }
 
 // ReleaseOrder carries out (approve) or refuses a held order. An approved

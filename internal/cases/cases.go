@@ -52,6 +52,10 @@ const (
 	ReasonAlreadyPaid = "already_paid"
 	// ReasonNothingToPay: the method leaves nothing to pay for the incident.
 	ReasonNothingToPay = "nothing_to_pay"
+	// ReasonNotHeld: releasing a withdrawal that is not held for review.
+	ReasonNotHeld = "not_held"
+	// ReasonAlreadyProposed: the same release is waiting for a supervisor.
+	ReasonAlreadyProposed = "already_proposed"
 	// ReasonBadMonth: a month that is not YYYY-MM, or a range that runs
 	// backwards or is too long.
 	ReasonBadMonth = "bad_month"
@@ -79,6 +83,12 @@ type Ledger interface {
 	LedgerAt(ctx context.Context, account string, t, until time.Time) (cash int64, shares map[string]int64, fills []broker.LedgerFill, err error)
 }
 
+// Releaser releases a withdrawal the guard held, inside tx (the
+// brokerage's ReleaseWithdrawalTx).
+type Releaser interface {
+	ReleaseWithdrawalTx(ctx context.Context, tx *sql.Tx, id string, approve bool) error
+}
+
 // Config configures a Service.
 type Config struct {
 	DB       *store.DB
@@ -86,6 +96,7 @@ type Config struct {
 	Sessions Sessions // nil: sessions are not ended
 	Ledger   Ledger   // nil: compensation cannot be paid
 	Notify   Notifier // nil: customers are not told
+	Held     Releaser // nil: held withdrawals cannot be released here
 	Now      func() time.Time
 	Log      *slog.Logger
 }

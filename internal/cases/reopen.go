@@ -99,6 +99,9 @@ const (
 	KindReopen       = "reopen"
 	KindCompensation = "compensation"
 	KindLiftHalt     = "lift_halt"
+	// KindRelease releases a withdrawal the guard held (held proceeds
+	// leaving the firm).
+	KindRelease = "release_proceeds"
 )
 
 // Approval statuses.
@@ -188,6 +191,43 @@ func (s *Service) ProposeLiftHalt(ctx context.Context, name, symbol, note string
 	return ap, err
 }
 
+// ProposeRelease proposes, as analyst name, that the withdrawal the guard
+// held be released: the money leaves only when a supervisor other than
+// name approves. Rejecting a held withdrawal needs no second person.
+func (s *Service) ProposeRelease(ctx context.Context, name, withdrawal, note string) (*Approval, error) {
+	now := s.cfg.Now()
+	var ap *Approval
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := analyst.Active(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var account, ev string
+		var amount int64
+		err = tx.QueryRowContext(ctx, `SELECT account, amount_jpy, event_id FROM withdrawals WHERE id = $1 AND status = 'held'`, withdrawal).Scan(&account, &amount, &ev)
+		if errors.Is(err, sql.ErrNoRows) {
+			return reason.New(http.StatusConflict, ReasonNotHeld, "withdrawal %s is not held for review", withdrawal)
+		} else if err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE kind = $1 AND subject = $2 AND status = 'proposed'`, KindRelease, withdrawal).Scan(&open); err != nil {
+			return err
+		}
+		if open > 0 {
+			return reason.New(http.StatusConflict, ReasonAlreadyProposed, "the release of withdrawal %s is already proposed; a supervisor decides it", withdrawal)
+		}
+		caseID, err := s.joinTx(ctx, tx, Link{Kind: "held_action", Ref: ev, Account: account, Title: "held for review: withdrawal",
+			Actor: a.Actor(), Text: "withdrawal held for review"}, now)
+		if err != nil {
+			return err
+		}
+		ap, err = s.proposeTx(ctx, tx, a, KindRelease, withdrawal, caseID, map[string]any{"account": account, "amount_jpy": amount}, note, now)
+		return err
+	})
+	return ap, err
+}
+
 // IncidentLookback is how far before a freeze the back office looks for
 // factors the attacker enrolled when the case does not say when the
 // incident began.
@@ -242,6 +282,12 @@ func (s *Service) Decide(ctx context.Context, name, id string, approve bool, not
 				}
 			case KindCompensation:
 				err = s.payTx(ctx, tx, a, ap, detail, now)
+			case KindRelease:
+				if s.cfg.Held == nil {
+					err = reason.New(http.StatusServiceUnavailable, reason.Unavailable, "no brokerage to release the withdrawal from; nothing left")
+				} else if err = s.cfg.Held.ReleaseWithdrawalTx(ctx, tx, ap.Subject, true); err == nil {
+					detail["withdrawal"] = ap.Subject
+				}
 			default:
 				err = reason.New(http.StatusConflict, reason.InvalidField, "proposals of kind %s cannot be approved here", ap.Kind)
 			}

@@ -47,7 +47,7 @@ func (n customerNotices) Notify(ctx context.Context, tx *sql.Tx, account, kind s
 // force back into the guard, so a restarted node refuses what it refused
 // before.
 func newBackOffice(ctx context.Context, db *store.DB, log *slog.Logger, b *broker.Broker, pipe *pipeline.Pipeline, fd *frontDoor) (*cases.Service, error) {
-	office := cases.New(cases.Config{DB: db, Guard: guardView{pipe}, Sessions: fd.sessions, Ledger: b, Notify: customerNotices{fd: fd, db: db}, Log: log, Now: fd.opts.clock.Now})
+	office := cases.New(cases.Config{DB: db, Guard: guardView{pipe}, Sessions: fd.sessions, Ledger: b, Held: b, Notify: customerNotices{fd: fd, db: db}, Log: log, Now: fd.opts.clock.Now})
 	frozen, halted, err := office.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading freezes and halts back: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
 	"github.com/kabuto-sec/kabuto/internal/event"
+	"github.com/kabuto-sec/kabuto/internal/guard"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/store/storetest"
 )
@@ -538,4 +539,111 @@ func TestReopenAndCompensateThroughTheAPI(t *testing.T) {
 	if notices != 2 {
 		t.Errorf("%d notices of the reopening and the payment, want 2", notices)
 	}
+}
+
+// holdWithdrawals is the guard holding every withdrawal for an analyst
+// (as it does when the account holds proceeds of flagged trades).
+type holdWithdrawals struct{ guard.Guard }
+
+func (g holdWithdrawals) Decide(ctx context.Context, r *event.Record) (event.Decision, error) {
+	if r.Type == event.TypeWithdrawal {
+		return event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Action: event.Hold, Score: 70, Reasons: []string{"proceeds_held"}, Policy: "test"}, nil
+	}
+	return g.Guard.Decide(ctx, r)
+}
+
+// TestReleaseHeldWithdrawalNeedsFourEyes: the guard holds a withdrawal;
+// releasing it (the money leaving) is proposed by an analyst and approved
+// by a supervisor who is not the proposer, against the real server. The
+// proposer, another analyst and a system's key cannot release it, and the
+// money stays until the supervisor approves; the audit trail names both.
+func TestReleaseHeldWithdrawalNeedsFourEyes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		base, _, a := startEventsServer(t, ctx, db, 20, log)
+		system, _, err := a.keys.Create(ctx, "ops", []string{apikey.ScopeAdmin, apikey.ScopeBroker}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = a.broker.OpenAccount(ctx, broker.NewAccount{ID: "C1", Name: "Sato", Email: "c1@example.jp", Phone: "090-0000-0001",
+			Bank: "Mizuho 001-1234567", CashJPY: 5_000_000, Opened: time.Now().AddDate(-3, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		people := analyst.New(db, nil)
+		keyOf := func(name, role string) string {
+			an, err := people.Create(ctx, name, role, "operator:test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret, _, err := a.keys.Create(ctx, an.Actor(), []string{apikey.ScopeAdmin}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return secret
+		}
+		sato, kato, suzuki := keyOf("sato", analyst.RoleAnalyst), keyOf("kato", analyst.RoleAnalyst), keyOf("suzuki", analyst.RoleSupervisor)
+		a.broker.SetGuard(holdWithdrawals{a.pipe})
+		api := base + "/api/v1"
+		code, m := call(t, "POST", api+"/accounts/C1/withdrawals", system, "w1", `{"amount_jpy":800000}`, customer)
+		if code != 202 && code != 403 && code != 409 {
+			t.Fatalf("withdrawal: %d %v", code, m)
+		}
+		var wid, status string
+		if err := db.QueryRowContext(ctx, `SELECT id, status FROM withdrawals WHERE account = 'C1'`).Scan(&wid, &status); err != nil || status != "held" {
+			t.Fatalf("the withdrawal is not held: %q %v (%d %v)", status, err, code, m)
+		}
+		cash := func() int64 {
+			acct, err := a.broker.Account(ctx, "C1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return acct.CashJPY
+		}
+		held := func(when string) {
+			t.Helper()
+			var st string
+			db.QueryRowContext(ctx, `SELECT status FROM withdrawals WHERE id = $1`, wid).Scan(&st)
+			if st != "held" || cash() != 5_000_000 {
+				t.Errorf("%s: withdrawal %s, cash %d: the money left", when, st, cash())
+			}
+		}
+		release := api + "/withdrawals/" + wid + "/release"
+		if code, m := call(t, "POST", release, system, "p0", `{"note":"x"}`); code != 403 || m["error"] != "analyst_key_required" {
+			t.Errorf("release proposed with a system's key: %d %v", code, m)
+		}
+		if code, m := call(t, "POST", api+"/withdrawals/W-nope/release", sato, "p1", `{"note":"x"}`); code != 409 || m["error"] != "not_held" {
+			t.Errorf("release of no held withdrawal: %d %v", code, m)
+		}
+		code, prop := call(t, "POST", release, sato, "p2", `{"note":"the customer confirmed the sale by call back"}`)
+		if code != 201 || prop["kind"] != "release_proceeds" || prop["case"] == "" {
+			t.Fatalf("release proposal: %d %v", code, prop)
+		}
+		if code, m := call(t, "POST", release, kato, "p3", `{"note":"again"}`); code != 409 || m["error"] != "already_proposed" {
+			t.Errorf("a second proposal: %d %v", code, m)
+		}
+		approval := api + "/approvals/" + prop["id"].(string)
+		for _, s := range []struct{ who, key, code string }{{"the proposer", sato, "four_eyes_required"}, {"another analyst", kato, "four_eyes_required"}, {"a system's key", system, "analyst_key_required"}} {
+			if code, m := call(t, "POST", approval, s.key, "a-"+s.who, `{"decision":"approve","note":"ok"}`); code != 403 || m["error"] != s.code {
+				t.Errorf("released by %s: %d %v", s.who, code, m)
+			}
+			held("after approval by " + s.who)
+		}
+		if code, m := call(t, "POST", approval, suzuki, "a-ok", `{"decision":"approve","note":"call back recorded"}`); code != 200 || m["status"] != "approved" {
+			t.Fatalf("supervisor's approval: %d %v", code, m)
+		}
+		db.QueryRowContext(ctx, `SELECT status FROM withdrawals WHERE id = $1`, wid).Scan(&status)
+		if status != "sent" || cash() != 4_200_000 {
+			t.Errorf("after the approval: withdrawal %s, cash %d", status, cash())
+		}
+		if code, m := call(t, "POST", approval, suzuki, "a-again", `{"decision":"approve","note":"again"}`); code != 409 {
+			t.Errorf("approved twice: %d %v", code, m)
+		}
+		es, err := a.audit.List(ctx, wid, 10)
+		if err != nil || len(es) < 2 || es[0].Action != "approved_release_proceeds" || es[0].Actor != "analyst:suzuki" || es[0].Detail["proposed_by"] != "sato" {
+			t.Errorf("audit of the release: %+v %v", es, err)
+		}
+	})
 }

@@ -442,10 +442,16 @@ func (c *Console) proposeLift(w http.ResponseWriter, r *http.Request, a *analyst
 func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analystSession) error {
 	kind, id := r.PathValue("kind"), r.PathValue("id")
 	approve := r.PostFormValue("decision") == "approve"
-	var err error
+	n, err := note(r)
+	if err != nil {
+		return err
+	}
 	switch kind {
 	case "withdrawal":
-		err = c.cfg.Review.ReleaseWithdrawal(r.Context(), id, approve)
+		if approve {
+			return c.proposeRelease(w, r, a, id)
+		}
+		err = c.cfg.Review.ReleaseWithdrawal(r.Context(), id, false)
 	case "order":
 		_, err = c.cfg.Review.ReleaseOrder(r.Context(), id, approve)
 	default:
@@ -458,8 +464,35 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analystSessi
 	if approve {
 		action = kind + "_approved"
 	}
-	c.audit(r.Context(), "analyst:"+a.name, action, id, map[string]any{"kind": kind})
+	who := a.name
+	if a.person != "" {
+		who = a.person
+	}
+	c.audit(r.Context(), "analyst:"+who, action, id, map[string]any{"kind": kind, "note": n})
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
+	return nil
+}
+
+// proposeRelease proposes, as the signed-in analyst, that a held
+// withdrawal be released, confirmed with a note: the money leaves only
+// when a supervisor who is not the proposer approves it on the account's
+// case. No one releases held money alone.
+func (c *Console) proposeRelease(w http.ResponseWriter, r *http.Request, a *analystSession, id string) error {
+	if c.cfg.Office == nil {
+		return reason.New(http.StatusForbidden, analyst.ReasonFourEyes, "Releasing a held withdrawal needs four eyes, and this server runs no back office. · 保留中の出金の解放には二名の承認が必要です。")
+	}
+	if a.person == "" {
+		return errPasskeyNeeded
+	}
+	n, err := note(r)
+	if err != nil {
+		return err
+	}
+	ap, err := c.cfg.Office.ProposeRelease(r.Context(), a.person, id, n)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/console/cases/"+url.PathEscape(ap.Case), http.StatusSeeOther)
 	return nil
 }
 

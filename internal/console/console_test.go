@@ -148,10 +148,19 @@ func TestConsole(t *testing.T) {
 	if resp := post("/console/halts/3001", ck, url.Values{"halt": {"off"}, "note": {"over"}, "csrf": {csrf}}); resp.StatusCode != 403 || hs["3001"] != "ramp" || len(guardHalts) != 1 {
 		t.Errorf("lift alone: %d %v %v", resp.StatusCode, hs, guardHalts)
 	}
-	if resp := post("/console/held/withdrawal/W1", ck, url.Values{"decision": {"reject"}, "csrf": {csrf}}); resp.StatusCode != 303 || fmt.Sprint(rev.decided) != "[W1 false]" {
+	// Releasing held money needs four eyes: the approve button proposes,
+	// and without a back office (or a passkey session) it cannot.
+	if resp := post("/console/held/withdrawal/W1", ck, url.Values{"decision": {"approve"}, "note": {"customer confirmed"}, "csrf": {csrf}}); resp.StatusCode != 403 || len(rev.decided) != 0 {
+		t.Errorf("held withdrawal released alone: %d %v", resp.StatusCode, rev.decided)
+	}
+	// Every decision is confirmed with a note.
+	if resp := post("/console/held/withdrawal/W1", ck, url.Values{"decision": {"reject"}, "csrf": {csrf}}); resp.StatusCode != 400 || len(rev.decided) != 0 {
+		t.Errorf("rejected without a note: %d %v", resp.StatusCode, rev.decided)
+	}
+	if resp := post("/console/held/withdrawal/W1", ck, url.Values{"decision": {"reject"}, "note": {"not the customer"}, "csrf": {csrf}}); resp.StatusCode != 303 || fmt.Sprint(rev.decided) != "[W1 false]" {
 		t.Errorf("reject held withdrawal: %d %v", resp.StatusCode, rev.decided)
 	}
-	if resp := post("/console/held/order/O9", ck, url.Values{"decision": {"approve"}, "csrf": {csrf}}); resp.StatusCode != 409 {
+	if resp := post("/console/held/order/O9", ck, url.Values{"decision": {"approve"}, "note": {"ok"}, "csrf": {csrf}}); resp.StatusCode != 409 {
 		t.Errorf("approve an order no longer held: %d", resp.StatusCode)
 	}
 	es, _ := trail.List(ctx, "", 10)

@@ -202,6 +202,7 @@ func (s *Server) analystRoutes() []route {
 		{"POST", "/api/v1/cases/{case}/compensations", apikey.ScopeAdmin, s.proposeCompensation},
 		{"POST", "/api/v1/approvals/{approval}", apikey.ScopeAdmin, s.decideApproval},
 		{"POST", "/api/v1/halts/{symbol}/lift", apikey.ScopeAdmin, s.proposeLiftHalt},
+		{"POST", "/api/v1/withdrawals/{withdrawal}/release", apikey.ScopeAdmin, s.proposeRelease},
 		{"GET", "/api/v1/cases/{case}/incident-draft", apikey.ScopeAdmin, s.draftIncident},
 		{"PUT", "/api/v1/cases/{case}/incident", apikey.ScopeAdmin, s.recordIncident},
 	}
@@ -404,6 +405,23 @@ func (s *Server) proposeLiftHalt(w http.ResponseWriter, r *http.Request) error {
 	symbol := r.PathValue("symbol")
 	return s.once(w, r, "lift:"+symbol, req, http.StatusCreated, func() (any, error) {
 		return bo.ProposeLiftHalt(r.Context(), name, symbol, req.Note)
+	})
+}
+
+// proposeRelease proposes, with an analyst's personal key, that a
+// withdrawal the guard held be released; a supervisor who is not the
+// proposer approves it at /api/v1/approvals/{approval}.
+func (s *Server) proposeRelease(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Note string `json:"note"`
+	}
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("withdrawal")
+	return s.once(w, r, "release:"+id, req, http.StatusCreated, func() (any, error) {
+		return bo.ProposeRelease(r.Context(), name, id, req.Note)
 	})
 }
 
