@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/notify"
+	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -22,13 +24,15 @@ const (
 
 // ScopeText describes a lock scope for a person.
 func ScopeText(scope int, locale string) string {
-	ja := map[int]string{1: "投資信託の買付以外のすべて（出金を含む）", 2: "投資信託の取引と出金以外のすべて", 3: "外国株式の取引", 4: "すべての取引", 5: "すべての取引とログイン"}
-	en := map[int]string{1: "everything except buying funds (withdrawals included)", 2: "everything except fund trading and withdrawals", 3: "foreign stock trading", 4: "all trading", 5: "all trading and sign-in"}
-	if locale == "en" {
-		return en[scope]
+	if scope < LockAllButFundBuys || scope > LockTradingAndLogin {
+		return ""
 	}
-	return ja[scope]
+	return reason.Format(ScopeWord(scope), locale == "en")
 }
+
+// ScopeWord is scope as a refusal's parameter, worded by the catalogue's
+// vocabulary (reason.Vocabulary, set "scope").
+func ScopeWord(scope int) reason.Word { return reason.W("scope", strconv.Itoa(scope)) }
 
 // Op is what a customer is about to do, as far as self-locks care.
 type Op struct {

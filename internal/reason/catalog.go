@@ -74,6 +74,8 @@ var Catalogue = map[string]Entry{
 	"no_incident":             {statusConflict, "この事案には記録された被害がありません", "This case has no recorded incident"},
 	"already_paid":            {statusConflict, "この事案はすでに補償済みです", "This case was already compensated"},
 	"nothing_to_pay":          {statusConflict, "この方法では補償する金額がありません", "By this method there is nothing to pay"},
+	"not_held":                {statusConflict, "この出金は確認待ちではありません", "This withdrawal is not held for review"},
+	"already_proposed":        {statusConflict, "この解除はすでに提案されています。監督者が決定します", "This release is already proposed; a supervisor decides it"},
 	"bad_month":               {statusBadRequest, "月は YYYY-MM の形で指定してください（例: 2025-04）", "Give a month as YYYY-MM, e.g. 2025-04"},
 	"unknown_analyst":         {statusForbidden, "有効なアナリストではありません", "Not an active analyst"},
 	"four_eyes_required":      {statusForbidden, "承認には提案者とは別の監督者が必要です", "Approving needs a second person with the supervisor role"},
@@ -128,6 +130,26 @@ var Catalogue = map[string]Entry{
 	"invalid_field.password_account": {statusBadRequest, "口座番号を含むパスワードは使えません", "Do not use your account number in your password"},
 	"invalid_field.password_email":   {statusBadRequest, "メールアドレスを含むパスワードは使えません", "Do not use your email address in your password"},
 
+	// The customer portal's own refusals (internal/web).
+	"invalid_field.issue_code":        {statusBadRequest, "銘柄コードが見つかりません", "There is no issue with that code"},
+	"invalid_field.side_qty":          {statusBadRequest, "売買と数量を正しく入力してください", "Enter the side and a quantity"},
+	"account_locked.self":             {statusForbidden, "お客様のご依頼により、この操作は停止されています（{scope}）。解除は「セキュリティ」から行えます", "This is stopped by the lock you set ({scope}); you can unlock it under Security"},
+	"invalid_field.withdraw_amount":   {statusBadRequest, "出金額を正しく入力してください", "Enter an amount in yen"},
+	"invalid_field.bank":              {statusBadRequest, "銀行口座を入力してください", "Enter the bank account"},
+	"invalid_field.contact":           {statusBadRequest, "変更する連絡先を入力してください", "Enter the new contact detail"},
+	"step_up_required.stronger":       {statusForbidden, "この操作にはより強い本人確認が必要です", "This needs a stronger confirmation"},
+	"bad_request.no_order":            {statusBadRequest, "注文内容がありません", "There is no order to place"},
+	"bad_request.unknown_action":      {statusBadRequest, "この操作はありません", "There is no such action"},
+	"forbidden.start_again":           {statusForbidden, "もう一度最初からお試しください", "Please start again"},
+	"invalid_field.lock_scope":        {statusBadRequest, "ロックの範囲を選んでください", "Choose what to lock"},
+	"rate_limited.genuine":            {statusTooManyRequests, "確認の回数が多すぎます。しばらくしてからお試しください", "Too many checks from here; please try again later"},
+	"forbidden.confirmation_expired":  {statusForbidden, "確認の有効期限が切れました。もう一度パスキーでログインしてください", "That confirmation expired; sign in with your passkey again"},
+	"guard_unavailable.signin":        {statusUnavailable, "安全確認ができなかったため、ログインできませんでした。少し待ってからお試しください", "The safety check could not run, so sign-in was stopped; please try again shortly"},
+	"denied.signin":                   {statusForbidden, "安全のため、このログインは止められました。お手数ですがお電話でお問い合わせください", "This sign-in was stopped for your protection; please call us"},
+	"step_up_required.signin_passkey": {statusForbidden, "いつもと違う環境からのログインのため、パスキーでのログインが必要です", "This sign-in looks unusual, so it needs your passkey"},
+	"step_up_required.signin_code":    {statusForbidden, "確認コードでの確認が必要です", "This sign-in needs a one-time code as well"},
+	"forbidden.page_expired":          {statusForbidden, "ページの有効期限が切れました。ページを開き直してからもう一度お試しください", "This page has expired; reload it and try again"},
+
 	// Block, allow and watch lists (internal/pipeline).
 	"invalid_field.list_name":  {statusBadRequest, "リスト名は英小文字・数字・_ で指定してください（例: block、allow、watch）", "A list name is lower-case letters, digits and _, such as block, allow or watch"},
 	"invalid_field.list_entry": {statusBadRequest, "リストの項目が正しくありません: {detail}", "That list entry is not valid: {detail}"},
@@ -150,6 +172,11 @@ var Vocabulary = map[Word]struct{ JA, EN string }{
 	"field.email":               {"メールアドレス", "email address"},
 	"field.phone":               {"電話番号", "phone number"},
 	"field.address":             {"住所", "address"},
+	"scope.1":                   {"投資信託の買付以外のすべて（出金を含む）", "everything except buying funds (withdrawals included)"},
+	"scope.2":                   {"投資信託の取引と出金以外のすべて", "everything except fund trading and withdrawals"},
+	"scope.3":                   {"外国株式の取引", "foreign stock trading"},
+	"scope.4":                   {"すべての取引", "all trading"},
+	"scope.5":                   {"すべての取引とログイン", "all trading and sign-in"},
 }
 
 // entry returns e's catalogue entry: its key's, else its code's.

@@ -103,10 +103,10 @@ func (p *Portal) apiOrderQuote(w http.ResponseWriter, r *http.Request) error {
 	sym := strings.TrimSpace(in.Symbol)
 	ins, ok := p.cfg.Broker.Exchange().Instrument(sym)
 	if !ok {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "銘柄コードが見つかりません / there is no issue with that code")
+		return reason.E("invalid_field.issue_code")
 	}
 	if in.Qty <= 0 || in.Side != "buy" && in.Side != "sell" {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "売買と数量を正しく入力してください / enter the side and a quantity")
+		return reason.E("invalid_field.side_qty")
 	}
 	px := in.LimitPrice
 	if in.PriceType == event.PriceMarket || px <= 0 {
@@ -258,15 +258,7 @@ func newIdem() string {
 
 // selfLocked refuses op when the account's self-lock covers it.
 func (p *Portal) selfLocked(ctx context.Context, rq *req, op identity.Op) error {
-	scope, _, err := p.cfg.Identity.SelfLock(ctx, rq.sess.Account)
-	if err != nil {
-		return err
-	}
-	if identity.Locked(scope, op) {
-		return reason.New(http.StatusForbidden, reason.AccountLocked, "お客様のご依頼により、この操作は停止されています（%s）。解除は「セキュリティ」から行えます / this is stopped by the lock you set (%s); you can unlock it under Security",
-			identity.ScopeText(scope, "ja"), identity.ScopeText(scope, "en"))
-	}
-	return nil
+	return p.cfg.Identity.CheckSelfLock(ctx, rq.sess.Account, op)
 }
 
 type orderIn struct {
@@ -333,7 +325,7 @@ func (p *Portal) apiWithdraw(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.Amount <= 0 || in.Amount > 1_000_000_000_000 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "出金額を正しく入力してください / enter an amount in yen")
+		return reason.E("invalid_field.withdraw_amount")
 	}
 	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "withdrawal"}); err != nil {
 		return err
@@ -343,7 +335,7 @@ func (p *Portal) apiWithdraw(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.Amount > a.AvailableJPY {
-		return reason.New(http.StatusConflict, reason.InsufficientCash, "出金できる金額（%s）を超えています / that is more than you can withdraw (%s)", "¥"+commas(a.AvailableJPY), "¥"+commas(a.AvailableJPY))
+		return reason.E("insufficient_cash.available", "available_jpy", reason.Yen(a.AvailableJPY))
 	}
 	f, err := p.cfg.Identity.Factors(r.Context(), rq.sess.Account)
 	if err != nil {
@@ -367,7 +359,7 @@ func (p *Portal) apiBank(w http.ResponseWriter, r *http.Request) error {
 	}
 	in.Value = strings.TrimSpace(in.Value)
 	if in.Value == "" || len(in.Value) > 100 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "銀行口座を入力してください / enter the bank account")
+		return reason.E("invalid_field.bank")
 	}
 	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "change"}); err != nil {
 		return err
@@ -389,7 +381,7 @@ func (p *Portal) apiContact(w http.ResponseWriter, r *http.Request) error {
 	}
 	in.Value = strings.TrimSpace(in.Value)
 	if in.Field != "email" && in.Field != "phone" && in.Field != "address" || in.Value == "" || len(in.Value) > 200 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "変更する連絡先を入力してください / enter the new contact detail")
+		return reason.E("invalid_field.contact")
 	}
 	if err := p.selfLocked(r.Context(), rq, identity.Op{Kind: "change"}); err != nil {
 		return err
@@ -440,7 +432,7 @@ func (p *Portal) apiStepUp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if session.Rank(identity.Strength(factor)) < session.Rank(act.Want) {
-		return reason.New(http.StatusForbidden, reason.StepUpRequired, "この操作にはより強い本人確認が必要です / this needs a stronger confirmation")
+		return reason.E("step_up_required.stronger")
 	}
 	// A new session token at every step-up; a proof of the strongest
 	// factor from here makes this context the session's own.
@@ -464,7 +456,7 @@ func (p *Portal) run(w http.ResponseWriter, r *http.Request, rq *req, act action
 	switch act.Kind {
 	case "order":
 		if act.Order == nil {
-			return reason.New(http.StatusBadRequest, reason.BadRequest, "注文内容がありません / no order")
+			return reason.E("bad_request.no_order")
 		}
 		o, err := p.cfg.Broker.PlaceOrder(ctx, a, rq.sess.Account, *act.Order, act.Idem)
 		if e := reason.As(err); e != nil && e.Code == reason.StepUpRequired && su == nil {
@@ -520,7 +512,7 @@ func (p *Portal) run(w http.ResponseWriter, r *http.Request, rq *req, act action
 		}
 		msg = localize("パスワードでのログインのロックを解除しました / password sign-in is unlocked", rq.lang)
 	default:
-		return reason.New(http.StatusBadRequest, reason.BadRequest, "unknown action")
+		return reason.E("bad_request.unknown_action")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": msg})
 	return nil
@@ -668,7 +660,7 @@ func (p *Portal) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if acct, ok := p.verifySigned("totp:"+in.Secret, in.Token, rq.device); !ok || acct != rq.sess.Account {
-		return reason.New(http.StatusForbidden, reason.Forbidden, "もう一度最初からお試しください / please start again")
+		return reason.E("forbidden.start_again")
 	}
 	if err := p.cfg.Identity.ConfirmTOTP(r.Context(), rq.sess.Account, in.Secret, in.Code); err != nil {
 		return err
@@ -710,7 +702,7 @@ func (p *Portal) apiLock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.Scope < 1 || in.Scope > 5 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "ロックの範囲を選んでください / choose what to lock")
+		return reason.E("invalid_field.lock_scope")
 	}
 	ctx := r.Context()
 	err = p.cfg.Identity.SetSelfLock(ctx, rq.sess.Account, in.Scope, "session:"+rq.sess.ID, rq.client, nil)

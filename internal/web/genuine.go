@@ -28,8 +28,7 @@ var (
 	genuinePerNetwork = identity.Limit{Free: 40, Window: 10 * time.Minute, Backoff: time.Minute, MaxBackoff: time.Hour}
 )
 
-var errGenuineLimit = reason.New(http.StatusTooManyRequests, reason.RateLimited,
-	"確認の回数が多すぎます。しばらくしてからお試しください / too many checks from here; please try again later")
+var errGenuineLimit = reason.E("rate_limited.genuine")
 
 // genuineAllowed counts one check by c against the limits.
 func (p *Portal) genuineAllowed(r *http.Request, c session.Client) error {

@@ -68,9 +68,9 @@ func (p *Portal) passkeyFinish(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	factors := []string{event.FactorPasskey}
-	if scope, _, err := p.cfg.Identity.SelfLock(r.Context(), account); err != nil {
+	if err := p.cfg.Identity.CheckSelfLock(r.Context(), account, identity.Op{Kind: "signin"}); err != nil && !identity.IsSelfLocked(err) {
 		return err
-	} else if identity.Locked(scope, identity.Op{Kind: "signin"}) {
+	} else if err != nil {
 		// The passkey proves the owner: offer to unlock, once, right here.
 		tok := p.signed("selfunlock", account, rq.device, 3*time.Minute)
 		p.cfg.Identity.Record(r.Context(), account, event.FactorPasskey, factors, false, "self_locked", rq.client, "")
@@ -92,7 +92,7 @@ func (p *Portal) signinUnlock(w http.ResponseWriter, r *http.Request) error {
 	}
 	account, ok := p.verifySigned("selfunlock", in.Token, rq.device)
 	if !ok {
-		return reason.New(http.StatusForbidden, reason.Forbidden, "確認の有効期限が切れました。もう一度パスキーでログインしてください / that confirmation expired; sign in with your passkey again")
+		return reason.E("forbidden.confirmation_expired")
 	}
 	if err := p.cfg.Identity.ClearSelfLock(r.Context(), account, event.FactorPasskey, rq.client); err != nil {
 		return err
@@ -110,12 +110,12 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 	d, err := p.cfg.Identity.Login(ctx, account, sid, method, factors, true, rq.client)
 	if err != nil {
 		p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_unavailable", rq.client, "")
-		return reason.New(http.StatusServiceUnavailable, reason.GuardUnavailable, "安全確認ができなかったため、ログインできませんでした。少し待ってからお試しください / the safety check could not run, so sign-in was stopped; please try again shortly")
+		return reason.E("guard_unavailable.signin")
 	}
 	switch d.Action {
 	case event.Deny, event.Hold:
 		p.cfg.Identity.Record(ctx, account, method, factors, false, "guard_"+d.Action, rq.client, "")
-		return reason.New(http.StatusForbidden, reason.Denied, "安全のため、このログインは止められました。お手数ですがお電話でお問い合わせください / this sign-in was stopped for your protection; please call us")
+		return reason.E("denied.signin")
 	case event.Challenge:
 		f, err := p.cfg.Identity.Factors(ctx, account)
 		if err != nil {
@@ -124,10 +124,10 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, account, m
 		switch out := identity.LoginChallenge(d.Factor, strength, f); out {
 		case "guard_wants_passkey":
 			p.cfg.Identity.Record(ctx, account, method, factors, false, out, rq.client, "")
-			return reason.New(http.StatusForbidden, reason.StepUpRequired, "いつもと違う環境からのログインのため、パスキーでのログインが必要です / this sign-in looks unusual, so it needs your passkey")
+			return reason.E("step_up_required.signin_passkey")
 		case "guard_wants_mfa":
 			p.cfg.Identity.Record(ctx, account, method, factors, false, out, rq.client, "")
-			return reason.New(http.StatusForbidden, reason.StepUpRequired, "確認コードでの確認が必要です / this sign-in needs a one-time code as well")
+			return reason.E("step_up_required.signin_code")
 		}
 	}
 	s, err := p.cfg.Sessions.Create(ctx, sid, account, strength, factors, rq.client)
@@ -224,9 +224,9 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if scope, _, err := p.cfg.Identity.SelfLock(ctx, account); err != nil {
+	if err := p.cfg.Identity.CheckSelfLock(ctx, account, identity.Op{Kind: "signin"}); err != nil && !identity.IsSelfLocked(err) {
 		return err
-	} else if identity.Locked(scope, identity.Op{Kind: "signin"}) {
+	} else if err != nil {
 		p.cfg.Identity.Record(ctx, account, event.FactorPassword, []string{event.FactorPassword}, false, "self_locked", rq.client, "")
 		return p.signinError(w, r, "この口座はお客様のご依頼でログインが停止されています。解除はパスキー、または「ロックの解除」からの本人確認で行えます / sign-in to this account is locked at your request; unlock it with your passkey or via Unlock")
 	}
@@ -520,7 +520,7 @@ func (p *Portal) unlockWithCode(w http.ResponseWriter, r *http.Request) error {
 
 func (p *Portal) mailbox(w http.ResponseWriter, r *http.Request) error {
 	if !p.demo.Load() {
-		return reason.New(http.StatusNotFound, reason.NotFound, "見つかりません / not found")
+		return reason.E(reason.NotFound)
 	}
 	msgs, err := notify.Messages(r.Context(), p.cfg.DB, strings.TrimSpace(r.URL.Query().Get("account")), 100)
 	if err != nil {

@@ -319,7 +319,7 @@ func (p *Portal) wrap(fn handler) http.Handler {
 				http.Redirect(w, r, "/portal/security?done=fresh_passkey", http.StatusSeeOther)
 				return
 			}
-			p.fail(w, r, rq, reason.New(http.StatusForbidden, ReasonFreshPasskey, "口座の再開にあたり、まず新しいパスキーを登録してください / Your account was reopened: register a new passkey first"))
+			p.fail(w, r, rq, reason.E(ReasonFreshPasskey))
 			return
 		}
 		if err := fn(w, r); err != nil {
@@ -384,7 +384,7 @@ func (p *Portal) csrfToken(rq *req) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-var errCSRF = reason.New(http.StatusForbidden, reason.Forbidden, "ページの有効期限が切れました。ページを開き直してからもう一度お試しください / this page has expired; reload it and try again")
+var errCSRF = reason.E("forbidden.page_expired")
 
 func (p *Portal) checkCSRF(r *http.Request, rq *req) error {
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
@@ -423,7 +423,7 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, rq *req, err error
 			return
 		}
 		p.cfg.Log.ErrorContext(r.Context(), "portal request failed", "path", r.URL.Path, "err", err)
-		e = reason.New(http.StatusInternalServerError, reason.Internal, "申し訳ありません。こちらで問題が起きました。何も変更されていません / something went wrong on our side; nothing was changed")
+		e = reason.E(reason.Internal)
 	}
 	msg := capital(e.Text(rq.lang))
 	if isJSON(r) {
@@ -465,10 +465,10 @@ func readJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 128<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return reason.New(http.StatusBadRequest, reason.BadRequest, "送信内容を読み取れませんでした / the request could not be read")
+		return reason.E(reason.BadRequest)
 	}
 	if dec.More() {
-		return reason.New(http.StatusBadRequest, reason.BadRequest, "送信内容を読み取れませんでした / the request could not be read")
+		return reason.E(reason.BadRequest)
 	}
 	return nil
 }
@@ -574,7 +574,7 @@ func (p *Portal) actor(rq *req) broker.Actor {
 		Device: c.Device, UA: c.UA, Channel: event.ChannelWeb}
 }
 
-var errSignIn = reason.New(http.StatusUnauthorized, reason.Unauthenticated, "ログインしてください / please sign in")
+var errSignIn = reason.E(reason.Unauthenticated)
 
 // signedIn returns the request state of a signed-in request, or an error.
 func signedIn(r *http.Request) (*req, error) {
