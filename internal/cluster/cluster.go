@@ -73,6 +73,12 @@ type Config struct {
 	// Replicas is the number of copies of every stream and bucket in a
 	// NATS cluster (default 1, for a single server).
 	Replicas int
+	// SnapshotEvery is how often the node saves the state of the guard
+	// partitions it owns to the cluster's object store (default 1 min); a
+	// new owner loads the latest and replays only the stream after it.
+	// Negative: no snapshot is saved or loaded (every rebuild reads the
+	// whole retained stream).
+	SnapshotEvery time.Duration
 	// Pipeline is the node's guard: its risk engine decides the actions of
 	// the accounts the node owns, its sink stores decisions and alerts, its
 	// watchtower configuration is that of every instrument partition.
@@ -124,6 +130,9 @@ func (c *Config) defaults() error {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = time.Minute
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -145,6 +154,7 @@ type Node struct {
 	records, alerts  jetstream.Stream
 	controls, leases jetstream.KeyValue
 	members          jetstream.KeyValue
+	snaps            jetstream.ObjectStore // nil when snapshots are off
 
 	guards  []*guardPart
 	watches []*watchPart
@@ -226,8 +236,17 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: members bucket: %w", err)
 	}
+	if cfg.SnapshotEvery > 0 {
+		n.snaps, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: n.bucketName("snapshots"), Description: "Kabuto: the guard partitions' saved state, with the stream sequence each covers",
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: snapshots bucket: %w", err)
+		}
+	}
 	for i := range cfg.Partitions {
-		n.guards = append(n.guards, &guardPart{id: i, key: fmt.Sprintf("g.%d", i), decided: map[string]*decided{}})
+		n.guards = append(n.guards, &guardPart{id: i, key: fmt.Sprintf("g.%d", i), decided: map[string]*decided{}, accounts: map[string]struct{}{}})
 		n.watches = append(n.watches, &watchPart{id: i, key: fmt.Sprintf("w.%d", i)})
 	}
 	n.metrics = newMetrics(n)
@@ -253,13 +272,26 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 	n.pipe.Cluster = n
 	ctx, n.stop = context.WithCancel(ctx)
+	// The reference records before the controls: the engine's instrument
+	// table then lists the instruments in the stream's order, as on every
+	// node, and a saved snapshot (which names instruments by their place
+	// in it) loads anywhere.
+	if err := n.readReference(ctx); err != nil {
+		return err
+	}
+	for !n.refReady.Load() {
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	if err := n.watchControls(ctx); err != nil {
 		return err
 	}
 	if err := n.watchLeases(ctx); err != nil {
-		return err
-	}
-	if err := n.readReference(ctx); err != nil {
 		return err
 	}
 	n.done.Add(1)
@@ -267,6 +299,13 @@ func (n *Node) Start(ctx context.Context) error {
 		defer n.done.Done()
 		n.leaseLoop(ctx)
 	}()
+	if n.snaps != nil {
+		n.done.Add(1)
+		go func() {
+			defer n.done.Done()
+			n.snapshotLoop(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -309,8 +348,8 @@ func (n *Node) Kill() {
 }
 
 // Leave hands the node's partitions over before it exits: it stops
-// answering for them, deletes its leases and its heartbeat so that the
-// other nodes take them at once, and stops.
+// answering for them, saves their snapshots, deletes its leases and its
+// heartbeat so that the other nodes take them at once, and stops.
 func (n *Node) Leave(ctx context.Context) error {
 	n.leaving.Store(true)
 	if n.stop != nil {
@@ -379,6 +418,9 @@ func Delete(ctx context.Context, nc *nats.Conn, cluster string) error {
 		if err := js.DeleteKeyValue(ctx, "kabuto_"+cluster+"_"+b); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
 			errs = append(errs, err)
 		}
+	}
+	if err := js.DeleteObjectStore(ctx, "kabuto_"+cluster+"_snapshots"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -97,6 +97,7 @@ type testCluster struct {
 	url   string
 	cfg   surveil.Config
 	ttl   time.Duration // leases' time to live (default 1 s)
+	snap  time.Duration // the nodes' SnapshotEvery (default: the Config's)
 	nodes []*testNode
 }
 
@@ -127,7 +128,7 @@ func (c *testCluster) add(name string) *testNode {
 	if ttl == 0 {
 		ttl = time.Second
 	}
-	node, err := cluster.New(ctx, cluster.Config{NATS: n.nc, Node: name, Cluster: c.name, Partitions: 8, LeaseTTL: ttl, Pipeline: pipe})
+	node, err := cluster.New(ctx, cluster.Config{NATS: n.nc, Node: name, Cluster: c.name, Partitions: 8, LeaseTTL: ttl, Pipeline: pipe, SnapshotEvery: c.snap})
 	if err != nil {
 		t.Fatal(err)
 	}

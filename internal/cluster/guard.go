@@ -51,6 +51,13 @@ type guardPart struct {
 	decided  map[string]*decided // record id → decision, of every tenure
 	applied  uint64              // last stream sequence in the engine
 	inflight sync.WaitGroup      // decisions not yet acknowledged by the stream
+	pendingN int                 // how many: a snapshot waits for none
+	accounts map[string]struct{} // the partition's accounts the engine knows
+	snapSeq  uint64              // the sequence the last snapshot saved or loaded covers
+	fromSnap bool                // the last rebuild started from a snapshot
+
+	replayed  atomic.Uint64 // records the last rebuild read from the stream
+	snapBytes atomic.Uint64 // size of the last snapshot saved
 
 	ready   atomic.Bool
 	rebuild atomic.Int64 // nanoseconds the last rebuild took
@@ -313,7 +320,9 @@ func (n *Node) start(g *guardPart, r *event.Record, decide bool) (*pending, erro
 	}
 	p.e, p.fut = &decided{done: make(chan struct{})}, fut
 	g.decided[r.ID] = p.e
+	g.accounts[r.Account] = struct{}{}
 	g.inflight.Add(1)
+	g.pendingN++
 	return p, nil
 }
 
@@ -328,7 +337,12 @@ func (n *Node) finish(ctx context.Context, g *guardPart, p *pending) (event.Deci
 		}
 		return e.d, e.err
 	}
-	defer g.inflight.Done()
+	defer func() {
+		g.mu.Lock()
+		g.pendingN--
+		g.mu.Unlock()
+		g.inflight.Done()
+	}()
 	fail := func(err error) (event.Decision, error) {
 		g.mu.Lock()
 		delete(g.decided, p.r.ID)
@@ -542,6 +556,30 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 	gen := g.gen
 	g.mu.Unlock()
 	start := n.cfg.Now()
+	// The reference records first, so that the engine's instrument table
+	// is in the stream's order, as on every node: a snapshot names
+	// instruments by their place in it.
+	for !n.refReady.Load() {
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	g.mu.Lock()
+	never := g.applied == 0
+	g.mu.Unlock()
+	fromSnap := false
+	if never {
+		seq, err := n.loadGuard(ctx, g)
+		if err != nil {
+			n.log.Warn("guard partition's snapshot not loaded; rebuilding from the whole stream", "partition", g.id, "err", err)
+		}
+		fromSnap = seq > 0
+	}
+	g.replayed.Store(0)
 	for {
 		err := n.rebuildGuard(ctx, g)
 		if err == nil {
@@ -570,9 +608,10 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 		return
 	}
 	g.sub, g.active = sub, true
+	g.fromSnap = fromSnap
 	g.rebuild.Store(int64(n.cfg.Now().Sub(start)))
 	g.ready.Store(true)
-	n.log.Info("guard partition owned", "partition", g.id, "rebuild", n.cfg.Now().Sub(start).Round(time.Millisecond), "from_seq", g.applied)
+	n.log.Info("guard partition owned", "partition", g.id, "rebuild", n.cfg.Now().Sub(start).Round(time.Millisecond), "snapshot", fromSnap, "replayed", g.replayed.Load(), "seq", g.applied)
 }
 
 // rebuildGuard feeds the engine what the stream holds for partition g
@@ -590,6 +629,7 @@ func (n *Node) rebuildGuard(ctx context.Context, g *guardPart) error {
 		if err != nil {
 			return fmt.Errorf("record at %d: %w", seq, err)
 		}
+		g.replayed.Add(1)
 		var res risk.Result
 		if h := m.Headers().Get(hdrDecision); h != "" {
 			var d event.Decision
@@ -607,6 +647,7 @@ func (n *Node) rebuildGuard(ctx context.Context, g *guardPart) error {
 			g.mu.Unlock()
 		}
 		g.mu.Lock()
+		g.accounts[r.Account] = struct{}{}
 		g.applied = max(g.applied, seq)
 		g.mu.Unlock()
 		return nil
@@ -653,12 +694,18 @@ func (n *Node) readAll(ctx context.Context, cfg jetstream.OrderedConsumerConfig,
 }
 
 // releaseGuard hands partition g over: it stops answering, waits for the
-// decisions in flight to be in the stream, and deletes the lease.
+// decisions in flight to be in the stream, saves its snapshot, and deletes
+// the lease.
 func (n *Node) releaseGuard(ctx context.Context, g *guardPart) error {
 	g.mu.Lock()
+	rebuilt := g.active
 	g.deactivate()
 	g.mu.Unlock()
 	g.inflight.Wait()
 	g.held = false
-	return n.giveBack(ctx, g.key, g.rev)
+	var err error
+	if rebuilt {
+		_, err = n.saveGuard(ctx, g, true)
+	}
+	return errors.Join(err, n.giveBack(ctx, g.key, g.rev))
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	reg              *prometheus.Registry
 
 	owned, owner, lag, rebuild, served, ready, decided *prometheus.Desc
+	fromSnap, replayed, snapSeq, snapBytes             *prometheus.Desc
 }
 
 func newMetrics(n *Node) *metrics {
@@ -29,13 +30,17 @@ func newMetrics(n *Node) *metrics {
 	m.served = prometheus.NewDesc("kabuto_cluster_partition_forwarded_total", "Requests of other nodes this node answered for the partition.", []string{"kind", "partition"}, nil)
 	m.ready = prometheus.NewDesc("kabuto_cluster_ready", "1 when the node holds the state of every partition it should own.", nil, nil)
 	m.decided = prometheus.NewDesc("kabuto_cluster_routed_total", "Records this node took, decided here (local) or by the owner (forwarded).", []string{"where"}, nil)
+	m.fromSnap = prometheus.NewDesc("kabuto_cluster_partition_rebuild_from_snapshot", "1 when the last rebuild of the partition on this node started from a saved snapshot.", []string{"kind", "partition"}, nil)
+	m.replayed = prometheus.NewDesc("kabuto_cluster_partition_rebuild_records", "Records of the stream the last rebuild of the partition on this node read (after the snapshot, if any).", []string{"kind", "partition"}, nil)
+	m.snapSeq = prometheus.NewDesc("kabuto_cluster_partition_snapshot_seq", "The stream sequence the partition's last snapshot saved or loaded here covers.", []string{"kind", "partition"}, nil)
+	m.snapBytes = prometheus.NewDesc("kabuto_cluster_partition_snapshot_bytes", "Size of the partition's last snapshot saved by this node.", []string{"kind", "partition"}, nil)
 	m.reg.MustRegister(m)
 	return m
 }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.owned, m.owner, m.lag, m.rebuild, m.served, m.ready, m.decided} {
+	for _, d := range []*prometheus.Desc{m.owned, m.owner, m.lag, m.rebuild, m.served, m.ready, m.decided, m.fromSnap, m.replayed, m.snapSeq, m.snapBytes} {
 		ch <- d
 	}
 }
@@ -54,6 +59,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.owned, prometheus.GaugeValue, b(g.ready.Load()), "guard", p)
 		ch <- prometheus.MustNewConstMetric(m.rebuild, prometheus.GaugeValue, time.Duration(g.rebuild.Load()).Seconds(), "guard", p)
 		ch <- prometheus.MustNewConstMetric(m.served, prometheus.CounterValue, float64(g.served.Load()), "guard", p)
+		g.mu.Lock()
+		from, seq := g.fromSnap, g.snapSeq
+		g.mu.Unlock()
+		ch <- prometheus.MustNewConstMetric(m.fromSnap, prometheus.GaugeValue, b(from), "guard", p)
+		ch <- prometheus.MustNewConstMetric(m.replayed, prometheus.GaugeValue, float64(g.replayed.Load()), "guard", p)
+		ch <- prometheus.MustNewConstMetric(m.snapSeq, prometheus.GaugeValue, float64(seq), "guard", p)
+		ch <- prometheus.MustNewConstMetric(m.snapBytes, prometheus.GaugeValue, float64(g.snapBytes.Load()), "guard", p)
 	}
 	for _, w := range n.watches {
 		p := strconv.Itoa(w.id)
@@ -132,4 +144,34 @@ func (n *Node) Handler(next http.Handler, authorized func(*http.Request) bool) h
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Rebuild is how a node last rebuilt one partition it owns.
+type Rebuild struct {
+	Kind         string  `json:"kind"` // guard or watch
+	Partition    int     `json:"partition"`
+	Seconds      float64 `json:"seconds"`
+	FromSnapshot bool    `json:"from_snapshot"`
+	Records      uint64  `json:"records"` // read from the stream (guard partitions)
+}
+
+// Rebuilds returns how this node last rebuilt each partition it holds
+// the state of.
+func (n *Node) Rebuilds() []Rebuild {
+	var out []Rebuild
+	for _, g := range n.guards {
+		if !g.ready.Load() {
+			continue
+		}
+		g.mu.Lock()
+		from := g.fromSnap
+		g.mu.Unlock()
+		out = append(out, Rebuild{Kind: "guard", Partition: g.id, Seconds: time.Duration(g.rebuild.Load()).Seconds(), FromSnapshot: from, Records: g.replayed.Load()})
+	}
+	for _, w := range n.watches {
+		if w.ready.Load() {
+			out = append(out, Rebuild{Kind: "watch", Partition: w.id, Seconds: time.Duration(w.rebuild.Load()).Seconds()})
+		}
+	}
+	return out
 }
