@@ -150,6 +150,22 @@ var Catalogue = map[string]Entry{
 	"step_up_required.signin_code":    {statusForbidden, "確認コードでの確認が必要です", "This sign-in needs a one-time code as well"},
 	"forbidden.page_expired":          {statusForbidden, "ページの有効期限が切れました。ページを開き直してからもう一度お試しください", "This page has expired; reload it and try again"},
 
+	// The API's own refusals (internal/server).
+	"unauthenticated.no_key":    {statusUnauthorized, "API キーを Authorization: Bearer kb_… の形で送ってください", "Send an API key as Authorization: Bearer kb_…"},
+	"unauthenticated.bad_key":   {statusUnauthorized, "この API キーは有効ではありません", "The API key is not valid"},
+	"forbidden.scope":           {statusForbidden, "この API キーには {scope} の権限がありません", "This API key lacks the {scope} scope"},
+	"bad_request.content_type":  {statusUnsupported, "Content-Type: application/json で送ってください", "Send Content-Type: application/json"},
+	"bad_request.empty":         {statusBadRequest, "本文が空です。JSON オブジェクトを送ってください", "The body is empty: send a JSON object"},
+	"bad_request.one_object":    {statusBadRequest, "JSON オブジェクトは1つだけ送ってください", "Send one JSON object only"},
+	"invalid_field.range":       {statusBadRequest, "{field} は {min} から {max} までの整数で指定してください", "The {field} must be a whole number from {min} to {max}"},
+	"invalid_field.halt_reason": {statusBadRequest, "買付を停止する理由を reason に書いてください", "Field reason: say why buying is halted"},
+	"invalid_field.time":        {statusBadRequest, "{field} は RFC 3339 形式の時刻で指定してください", "The {field} must be an RFC 3339 time"},
+	"unavailable.lists":         {statusUnavailable, "このサーバーはリストを持っていません", "This server keeps no lists"},
+	"unavailable.guard":         {statusUnavailable, "このサーバーでは判定エンジンが動いていません", "This server runs no guard"},
+	"unavailable.decisions":     {statusUnavailable, "このサーバーは判定を保存していません", "This server keeps no decisions"},
+	"unavailable.alerts":        {statusUnavailable, "このサーバーはアラートを保存していません", "This server keeps no alerts"},
+	"not_found.decision":        {statusNotFound, "イベント {event} の判定はありません", "There is no decision on event {event}"},
+
 	// Block, allow and watch lists (internal/pipeline).
 	"invalid_field.list_name":  {statusBadRequest, "リスト名は英小文字・数字・_ で指定してください（例: block、allow、watch）", "A list name is lower-case letters, digits and _, such as block, allow or watch"},
 	"invalid_field.list_entry": {statusBadRequest, "リストの項目が正しくありません: {detail}", "That list entry is not valid: {detail}"},

@@ -48,7 +48,7 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, reason.New(http.StatusBadRequest, reason.InvalidField, "%s must be a whole number from %d to %d", name, lo, hi)
+		return 0, reason.E("invalid_field.range", "field", name, "min", lo, "max", hi)
 	}
 	return n, nil
 }
@@ -225,7 +225,7 @@ func (s *Server) setHalt(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Reason == "" {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: say why buying is halted")
+		return reason.E("invalid_field.halt_reason")
 	}
 	if err := s.setHaltState(r, r.PathValue("symbol"), true, req.Reason); err != nil {
 		return err
@@ -248,7 +248,7 @@ func (s *Server) exportStream(w http.ResponseWriter, r *http.Request) error {
 	var after time.Time
 	if v := r.URL.Query().Get("after"); v != "" {
 		if after, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "after must be an RFC 3339 time")
+			return reason.E("invalid_field.time", "field", "after")
 		}
 	}
 	recs, err := s.cfg.Broker.Events(r.Context(), r.URL.Query().Get("account"), after, limit)

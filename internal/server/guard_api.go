@@ -30,7 +30,7 @@ const MaxBatch = 10000
 // and the rest as unprocessed, of which nothing is stored (see partial).
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Guard == nil {
-		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server runs no guard")
+		return reason.E("unavailable.guard")
 	}
 	buf := bodies.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -194,7 +194,7 @@ func splitRecords(body []byte, contentType string) (raw [][]byte, ndjson bool, e
 
 func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Decisions == nil {
-		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server keeps no decisions")
+		return reason.E("unavailable.decisions")
 	}
 	limit, err := intParam(r, "limit", 50, 1, 1000)
 	if err != nil {
@@ -210,14 +210,14 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getDecision(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Decisions == nil {
-		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server keeps no decisions")
+		return reason.E("unavailable.decisions")
 	}
 	ds, err := s.cfg.Decisions.Decisions(r.Context(), "", r.PathValue("event"), 1)
 	if err != nil {
 		return err
 	}
 	if len(ds) == 0 {
-		return reason.New(http.StatusNotFound, reason.NotFound, "no decision on event %q", r.PathValue("event"))
+		return reason.E("not_found.decision", "event", r.PathValue("event"))
 	}
 	writeJSON(w, http.StatusOK, ds[0])
 	return nil
@@ -225,7 +225,7 @@ func (s *Server) getDecision(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Decisions == nil {
-		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server keeps no alerts")
+		return reason.E("unavailable.alerts")
 	}
 	limit, err := intParam(r, "limit", 100, 1, 1000)
 	if err != nil {
@@ -234,7 +234,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	var since time.Time
 	if v := r.URL.Query().Get("since"); v != "" {
 		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "since must be an RFC 3339 time")
+			return reason.E("invalid_field.time", "field", "since")
 		}
 	}
 	as, err := s.cfg.Decisions.Alerts(r.Context(), r.URL.Query().Get("symbol"), since, limit)

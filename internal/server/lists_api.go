@@ -18,7 +18,7 @@ type ListStore interface {
 
 func (s *Server) lists() (ListStore, error) {
 	if s.cfg.Lists == nil {
-		return nil, reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server keeps no lists")
+		return nil, reason.E("unavailable.lists")
 	}
 	return s.cfg.Lists, nil
 }

@@ -208,17 +208,17 @@ func (s *Server) authorize(r *http.Request, scope string) error {
 	auth := r.Header.Get("Authorization")
 	secret, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok {
-		return reason.New(http.StatusUnauthorized, reason.Unauthenticated, "send an API key as Authorization: Bearer kb_…")
+		return reason.E("unauthenticated.no_key")
 	}
 	k, err := s.CheckKey(r, strings.TrimSpace(secret))
 	if errors.Is(err, apikey.ErrInvalid) {
-		return reason.New(http.StatusUnauthorized, reason.Unauthenticated, "the API key is not valid")
+		return reason.E("unauthenticated.bad_key")
 	}
 	if err != nil {
 		return err
 	}
 	if !k.Has(scope) && !k.Has(apikey.ScopeAdmin) {
-		return reason.New(http.StatusForbidden, reason.Forbidden, "this API key lacks the %q scope", scope)
+		return reason.E("forbidden.scope", "scope", scope)
 	}
 	*r = *r.WithContext(context.WithValue(r.Context(), keyCtx, k))
 	return nil
@@ -315,7 +315,7 @@ const MaxBody = 1 << 20
 // wrong types and trailing data are refused with the field named.
 func decodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return reason.New(http.StatusUnsupportedMediaType, reason.BadRequest, "send Content-Type: application/json")
+		return reason.E("bad_request.content_type")
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
 	dec.DisallowUnknownFields()
@@ -328,14 +328,14 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.As(err, &se):
 			return reason.New(http.StatusBadRequest, reason.BadRequest, "malformed JSON at byte %d", se.Offset)
 		case errors.Is(err, io.EOF):
-			return reason.New(http.StatusBadRequest, reason.BadRequest, "empty body: send a JSON object")
+			return reason.E("bad_request.empty")
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
 			return reason.New(http.StatusBadRequest, reason.InvalidField, "%s", strings.TrimPrefix(err.Error(), "json: "))
 		}
 		return reason.New(http.StatusBadRequest, reason.BadRequest, "malformed JSON: %v", err)
 	}
 	if dec.More() {
-		return reason.New(http.StatusBadRequest, reason.BadRequest, "one JSON object only")
+		return reason.E("bad_request.one_object")
 	}
 	return nil
 }
