@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/analyst"
+	"github.com/kabuto-sec/kabuto/internal/audit"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -301,6 +303,48 @@ func (s *Service) Cases(ctx context.Context, campaign string, limit int) ([]Case
 		out = append(out, *c)
 	}
 	return out, rows.Err()
+}
+
+// Assign makes assignee (an active analyst, or "" for nobody) the case's
+// assignee, as analyst name, with a note: the case's timeline and the
+// audit trail name both.
+func (s *Service) Assign(ctx context.Context, name, caseID, assignee, note string) (*Case, error) {
+	assignee, note = strings.TrimSpace(assignee), strings.TrimSpace(note)
+	if note == "" || len(note) > 2000 {
+		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "field note: say why (at most 2,000 bytes)")
+	}
+	now := s.cfg.Now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := analyst.Active(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if assignee != "" {
+			if _, err := analyst.Active(ctx, tx, assignee); err != nil {
+				return reason.New(http.StatusBadRequest, reason.InvalidField, "field assignee: %q is not an active analyst", assignee)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET assignee = $1, updated_us = $2 WHERE id = $3`, assignee, store.Micros(now), caseID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return reason.New(http.StatusNotFound, ReasonUnknownCase, "no case %q", caseID)
+		}
+		text := "assigned to " + assignee + ": " + note
+		if assignee == "" {
+			text = "unassigned: " + note
+		}
+		if err := s.eventTx(ctx, tx, caseID, "assigned", assignee, a.Actor(), text, now); err != nil {
+			return err
+		}
+		return audit.AppendTx(ctx, tx, audit.Entry{Time: now, Actor: a.Actor(), Action: "case_assigned", Subject: caseID,
+			Detail: map[string]any{"assignee": assignee, "note": note}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Case(ctx, caseID)
 }
 
 // Entry is one line of a case's timeline.

@@ -624,6 +624,27 @@ func TestReleaseHeldWithdrawalNeedsFourEyes(t *testing.T) {
 		if code, m := call(t, "POST", release, kato, "p3", `{"note":"again"}`); code != 409 || m["error"] != "already_proposed" {
 			t.Errorf("a second proposal: %d %v", code, m)
 		}
+		// The held withdrawal's case gets an assignee, with a note.
+		caseAPI := api + "/cases/" + prop["case"].(string)
+		for _, s := range []struct {
+			name, key, body string
+			status          int
+			code            string
+		}{
+			{"a system's key", system, `{"assignee":"kato","note":"x"}`, 403, "analyst_key_required"},
+			{"no note", sato, `{"assignee":"kato"}`, 400, "invalid_field"},
+			{"no such analyst", sato, `{"assignee":"mallory","note":"x"}`, 400, "invalid_field"},
+		} {
+			if code, m := call(t, "PUT", caseAPI+"/assignee", s.key, "as-"+s.name, s.body); code != s.status || m["error"] != s.code {
+				t.Errorf("assign with %s: %d %v", s.name, code, m)
+			}
+		}
+		if code, m := call(t, "PUT", caseAPI+"/assignee", sato, "as-ok", `{"assignee":"kato","note":"kato knows the customer"}`); code != 200 || m["assignee"] != "kato" {
+			t.Errorf("assign: %d %v", code, m)
+		}
+		if code, m := call(t, "GET", caseAPI, system, "", ""); code != 200 || m["case"].(map[string]any)["assignee"] != "kato" {
+			t.Errorf("the case after assigning: %d %v", code, m)
+		}
 		approval := api + "/approvals/" + prop["id"].(string)
 		for _, s := range []struct{ who, key, code string }{{"the proposer", sato, "four_eyes_required"}, {"another analyst", kato, "four_eyes_required"}, {"a system's key", system, "analyst_key_required"}} {
 			if code, m := call(t, "POST", approval, s.key, "a-"+s.who, `{"decision":"approve","note":"ok"}`); code != 403 || m["error"] != s.code {

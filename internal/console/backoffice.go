@@ -147,6 +147,11 @@ func (c *Console) showCase(w http.ResponseWriter, r *http.Request, a *analystSes
 	if err != nil {
 		return err
 	}
+	// The people a case can be assigned to.
+	people, err := c.strs(ctx, `SELECT name FROM analysts WHERE disabled_us = 0 ORDER BY name`)
+	if err != nil {
+		return err
+	}
 	// The campaign's other cases, linked.
 	var linked []caseRow
 	if k.Campaign != "" {
@@ -162,7 +167,7 @@ func (c *Console) showCase(w http.ResponseWriter, r *http.Request, a *analystSes
 	}
 	c.render(w, status, "case.html", map[string]any{"Analyst": a.label(), "CSRF": a.csrf, "Person": a.person, "Role": a.role,
 		"Case": k, "Timeline": timeline, "Notes": notes, "AtStake": stake, "Incident": in, "Freeze": freeze,
-		"Approvals": approvals, "Compensations": comps, "Linked": linked, "Now": c.cfg.Now(), "Problem": problem})
+		"Approvals": approvals, "Compensations": comps, "Linked": linked, "Now": c.cfg.Now(), "Problem": problem, "Analysts": people})
 	return nil
 }
 
@@ -256,6 +261,8 @@ func (c *Console) act(ctx context.Context, r *http.Request, a *analystSession, k
 	switch r.PathValue("action") {
 	case "note":
 		_, err = c.cfg.Office.Open(ctx, cases.Link{Kind: "note", Account: k.Account, Symbol: k.Symbol, Actor: actor, Text: n})
+	case "assign":
+		_, err = c.cfg.Office.Assign(ctx, a.person, k.ID, r.PostFormValue("assignee"), n)
 	case "freeze":
 		if err = needAccount(); err == nil {
 			_, err = c.cfg.Office.Freeze(ctx, actor, k.Account, n, cases.Link{})

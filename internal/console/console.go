@@ -318,6 +318,47 @@ func (c *Console) audit(ctx context.Context, actor, action, subject string, deta
 type alertRow struct {
 	event.Alert
 	Accounts int
+	// AtStake is the value of the orders of the alert's accounts in its
+	// instrument seen on the tape (executed, held or refused).
+	AtStake int64
+}
+
+// alertRows ranks alerts for triage: by severity (score), then money at
+// stake, then the newest first.
+func (c *Console) alertRows(as []event.Alert) []alertRow {
+	rows := make([]alertRow, 0, len(as))
+	orders := map[string][]order{}
+	for _, al := range as {
+		row := alertRow{Alert: al, Accounts: len(al.Accounts)}
+		if al.Symbol != "" && c.cfg.Tape != nil {
+			os, ok := orders[al.Symbol]
+			if !ok {
+				_, os = c.cfg.Tape.snapshot(al.Symbol)
+				orders[al.Symbol] = os
+			}
+			named := map[string]bool{}
+			for _, a := range al.Accounts {
+				named[a] = true
+			}
+			for _, o := range os {
+				if named[o.Account] {
+					row.AtStake += o.Value
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Score != b.Score {
+			return a.Score > b.Score
+		}
+		if a.AtStake != b.AtStake {
+			return a.AtStake > b.AtStake
+		}
+		return a.Time.After(b.Time)
+	})
+	return rows
 }
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analystSession) error {
@@ -331,10 +372,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a *analystSession
 	if err != nil {
 		return err
 	}
-	var rows []alertRow
+	rows := c.alertRows(as)
 	symbols := map[string]int{}
 	for _, al := range as {
-		rows = append(rows, alertRow{al, len(al.Accounts)})
 		if al.Symbol != "" {
 			symbols[al.Symbol]++
 		}

@@ -70,6 +70,7 @@ var words = map[string][2]string{
 	"proposed_lift_halt":        {"lifting the halt proposed", "買付停止の解除を提案"},
 	"approved_lift_halt":        {"halt lifted", "買付停止を解除"},
 	"rejected_lift_halt":        {"lifting the halt rejected", "買付停止の解除を却下"},
+	"assigned":                  {"assignee set", "担当を設定"},
 	"proposed_release_proceeds": {"release of the held withdrawal proposed", "保留中の出金の解放を提案"},
 	"approved_release_proceeds": {"held withdrawal released", "保留中の出金を解放"},
 	"rejected_release_proceeds": {"release of the held withdrawal rejected", "保留中の出金の解放を却下"},

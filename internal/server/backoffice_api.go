@@ -203,6 +203,7 @@ func (s *Server) analystRoutes() []route {
 		{"POST", "/api/v1/approvals/{approval}", apikey.ScopeAdmin, s.decideApproval},
 		{"POST", "/api/v1/halts/{symbol}/lift", apikey.ScopeAdmin, s.proposeLiftHalt},
 		{"POST", "/api/v1/withdrawals/{withdrawal}/release", apikey.ScopeAdmin, s.proposeRelease},
+		{"PUT", "/api/v1/cases/{case}/assignee", apikey.ScopeAdmin, s.assignCase},
 		{"GET", "/api/v1/cases/{case}/incident-draft", apikey.ScopeAdmin, s.draftIncident},
 		{"PUT", "/api/v1/cases/{case}/incident", apikey.ScopeAdmin, s.recordIncident},
 	}
@@ -422,6 +423,23 @@ func (s *Server) proposeRelease(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("withdrawal")
 	return s.once(w, r, "release:"+id, req, http.StatusCreated, func() (any, error) {
 		return bo.ProposeRelease(r.Context(), name, id, req.Note)
+	})
+}
+
+// assignCase sets, with an analyst's personal key, the case's assignee
+// (an active analyst, or "" for nobody), with a note.
+func (s *Server) assignCase(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Assignee string `json:"assignee"`
+		Note     string `json:"note"`
+	}
+	bo, name, err := s.analystRequest(r, &req)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("case")
+	return s.once(w, r, "assign:"+id, req, http.StatusOK, func() (any, error) {
+		return bo.Assign(r.Context(), name, id, req.Assignee, req.Note)
 	})
 }
 
