@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/identity"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/population"
-	"github.com/kabuto-sec/kabuto/internal/reason"
 	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 	"github.com/kabuto-sec/kabuto/internal/web"
@@ -78,91 +76,18 @@ func newFrontDoor(ctx context.Context, db *store.DB, log *slog.Logger, o appOpti
 // it queues the customer's notice of an executed withdrawal, bank or
 // contact change or large order, so the notice exists exactly when the
 // action committed. Refused actions (stored without effect) get none.
+// The brokerage reads what the action did, notify decides the notice and
+// identity writes it to the customer.
 func (fd *frontDoor) inTx(ctx context.Context, tx *sql.Tx, r *event.Record) error {
-	if !r.Type.Action() || r.Account == "" {
-		return nil
-	}
-	data := map[string]string{}
-	var kind notify.Kind
-	var one int
-	// words fills the parts of the notice that are written in the
-	// customer's language, once the account (and so its locale) is read.
-	words := func(string) {}
-	switch r.Type {
-	case event.TypeWithdrawal:
-		var status, bank string
-		err := tx.QueryRowContext(ctx, `SELECT w.status, a.bank_label FROM withdrawals w JOIN accounts a ON a.id = w.account WHERE w.event_id = $1`, r.ID).Scan(&status, &bank)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		kind, data["Amount"], data["Bank"] = notify.KindWithdrawal, notify.Yen(r.AmountJPY), broker.MaskBank(bank)
-		words = func(loc string) { data["Status"] = notify.Word(status, loc) }
-		if status == "held" {
-			kind = notify.KindHeld
-			words = func(loc string) { data["Order"] = notify.WithdrawalText(broker.MaskBank(bank), loc) }
-		}
-	case event.TypeBankChange:
-		var bank string
-		err := tx.QueryRowContext(ctx, `SELECT bank_label FROM accounts WHERE id = $1 AND bank_hash = $2`, r.Account, r.BankHash).Scan(&bank)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		kind, data["Bank"] = notify.KindBank, broker.MaskBank(bank)
-	case event.TypeContactChange:
-		col := map[string]string{"email": "email_hash", "phone": "phone_hash", "address": "address_hash"}[r.Field]
-		if col == "" {
-			return nil
-		}
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1 AND `+col+` = $2`, r.Account, r.NewHash).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		kind, data["Field"] = notify.KindContact, r.Field
-	case event.TypeOrder:
-		var value int64
-		var sym, side, status string
-		err := tx.QueryRowContext(ctx, `SELECT value_jpy, symbol, side, status FROM orders WHERE event_id = $1`, r.ID).Scan(&value, &sym, &side, &status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if status == "held" {
-			kind, data["Amount"] = notify.KindHeld, notify.Yen(value)
-			words = func(loc string) { data["Order"] = notify.OrderText(sym, side, r.Qty, loc) }
-			break
-		}
-		// Unusual: a large order, or a buy of a cheap, thin stock (the 2025
-		// ramp targets).
-		if value < 3_000_000 && !(side == event.SideBuy && r.Qty > 0 && value/r.Qty < 500 && value >= 500_000) {
-			return nil
-		}
-		kind, data["Amount"] = notify.KindUnusualOrder, notify.Yen(value)
-		words = func(loc string) { data["Order"] = notify.OrderText(sym, side, r.Qty, loc) }
-	default:
-		return nil
-	}
-	a, err := fd.id.LookupAccount(ctx, tx, r.Account)
-	if err != nil {
+	act, ok, err := broker.ActionOf(ctx, tx, r)
+	if err != nil || !ok {
 		return err
 	}
-	words(a.Locale)
-	c := session.Client{IP: r.IP, Network: session.NetworkOf(r.IP), ASN: r.ASN, Country: r.Country, UA: r.UA, Device: r.Device}
-	now := r.Time
-	m := fd.id.Message(a, kind, c, now, data)
-	if r.Type == event.TypeContactChange && r.Field == "email" {
-		// Tell the previous address: the new one may be the attacker's.
-		if prev := web.Previous(ctx); prev != "" {
-			m.To = prev
-		}
+	n, ok := notify.NoticeOf(act)
+	if !ok {
+		return nil
 	}
-	return fd.outbox.Enqueue(ctx, tx, m, now)
+	return fd.id.NotifyAction(ctx, tx, r, n, web.Previous(ctx))
 }
 
 // mount registers the front door's routes and starts its workers.
@@ -184,14 +109,7 @@ func (fd *frontDoor) mount(ctx context.Context, a *app) error {
 	fd.id.SetGuard(a.pipe)
 	// The customer's self-lock holds on every channel, not only the portal.
 	a.broker.SetGate(func(ctx context.Context, account string, op broker.GateOp) error {
-		scope, _, err := fd.id.SelfLock(ctx, account)
-		if err != nil {
-			return err
-		}
-		if identity.Locked(scope, identity.Op{Kind: op.Kind, Side: op.Side, Foreign: op.Foreign}) {
-			return reason.E("account_locked.gate")
-		}
-		return nil
+		return fd.id.CheckSelfLock(ctx, account, identity.Op{Kind: op.Kind, Side: op.Side, Foreign: op.Foreign})
 	})
 	senders := map[string]notify.Sender{notify.ChannelEmail: notify.Mailbox{}}
 	if o := fd.opts; o.smtpAddr != "" {
