@@ -29,7 +29,7 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	html := fs.String("html", "", "write an HTML report with charts to this file")
 	events := fs.String("events", "", "write the all-on run's stream (spec format, JSON Lines) to this file, for 'kabuto replay'")
 	labels := fs.String("labels", "", "where the ground truth of --events goes (default: FILE with .labels.jsonl)")
-	target := fs.String("target", "", "drive a running Kabuto over HTTP at this base URL instead of an in-process brokerage")
+	target := fs.String("target", "", "drive a running Kabuto over HTTP at this base URL instead of an in-process brokerage; several nodes of a cluster as URL,URL,URL (each customer sticks to one, moving on if it dies)")
 	apiKey := fs.String("api-key", "", "API key for --target (scopes broker and events)")
 	var c common
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
