@@ -82,21 +82,22 @@ func (w *Watch) abnormalBuying(in *inst, a *acct, bits uint64, value int64, day 
 // came into the day with (R11SoldShare of their value), bv yen of the
 // proceeds went into this issue (R11ProceedsShare), and the order comes
 // from a new context: a new device or network on a mature profile (the
-// bits are weighed already), or a hijack signal. A passkey session, or the
-// account's own device, is no new context, unless its cookie was replayed
-// from another address.
+// bits are weighed already), a hosting network or proxy, or the guard's
+// takeover findings. A passkey session, or the account's own device, is
+// no new context, even abroad (a traveller with the phone), unless its
+// cookie was replayed from another address.
 func (w *Watch) r11Account(a *acct, bits uint64, bv int64) bool {
 	c := &w.cfg
-	if a.r11MV <= 0 || float64(a.r11Sold) < c.R11SoldShare*float64(a.r11MV) {
+	if a.r11MV <= 0 || a.r11Sold <= 0 || float64(a.r11Sold) < c.R11SoldShare*float64(a.r11MV) {
 		return false
 	}
 	if float64(bv) < c.R11ProceedsShare*float64(a.r11Sold) {
 		return false
 	}
-	if bits&bSessionJump == 0 && bits&(bPasskey|bKnownDevice) != 0 && bits&hijackMask == 0 {
+	if bits&bSessionJump == 0 && bits&(bPasskey|bKnownDevice) != 0 {
 		return false
 	}
-	return bits&(contextMask|hijackMask) != 0
+	return bits&(contextMask|bHosting|bProxy|bSessionJump|bGuardSaid) != 0
 }
 
 // r11Issue is R11's reading of the issue: whether bv yen of one account's
@@ -127,10 +128,12 @@ func (w *Watch) r11Issue(in *inst, bv int64) (adv, firm, many bool) {
 
 // r11Raise raises abnormal_buying on in for a and warms the issue for
 // R11Window: the guard steps up further buys of it from unfamiliar or
-// sell-funded sessions. Without a hijack signal (or the ring's seller at
-// work on the issue) the score stays below the halt score: a new phone at
+// sell-funded sessions. Without a hijack signal or the ring's seller at
+// work on the issue the score stays below the halt score: a new phone at
 // home and a rebalance look the same as a takeover on the victim's own
-// carrier, and the step-up is the proportionate answer.
+// carrier (halting on the firm's share of the issue's volume halted six
+// issues customers bought on ordinary days of an independent stream), and
+// the step-up is the proportionate answer.
 func (w *Watch) r11Raise(in *inst, a *acct, bits uint64, strong bool, now int64) {
 	score := 55
 	if strong {
@@ -144,8 +147,8 @@ func (w *Watch) r11Raise(in *inst, a *acct, bits uint64, strong bool, now int64)
 		score += 20
 	}
 	rb := bR11
-	if !ring && !hijacked(bits) {
-		score = min(score, nonTargetCap)
+	if !ring && !hijacked(bits) && score > nonTargetCap {
+		score = nonTargetCap
 		rb |= bNoHijackSignal
 	}
 	if in.r11At == 0 || now-in.r11At > w.r11Win {
@@ -153,7 +156,7 @@ func (w *Watch) r11Raise(in *inst, a *acct, bits uint64, strong bool, now int64)
 	}
 	in.r11At = now
 	in.r11Score = max(in.r11Score, min(score, 100))
-	in.r11Pos = in.r11Pos || rb&bNoHijackSignal == 0
+	in.r11Pos = in.r11Pos || ring || hijacked(bits)
 	in.peak = max(in.peak, score)
 	a.r11In = in
 	w.noteEvidence(a, in, bits)

@@ -434,8 +434,9 @@ type verdict struct {
 	// suspect).
 	nS, nC, nR, nH int
 	// nP suspects carry a positive sign of takeover (hijacked), not only
-	// missing history, shared addresses and the guard's refusals.
-	nP int
+	// missing history, shared addresses and the guard's refusals; nL
+	// suspects liquidated into the issue from a new context.
+	nP, nL int
 	// bits are the suspects' session bits, then the R3 findings.
 	bits uint64
 	// fast: three suspects within ConvergeFast; r1: a suspect liquidated
@@ -478,6 +479,9 @@ func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 		}
 		if hijacked(e.bits) {
 			v.nP++
+		}
+		if hijacked(e.bits) || liquidatedFromNewContext(e.bits) {
+			v.nL++
 		}
 		v.bits |= e.bits & sessionMask
 		// R1 whose session looks hijacked on its own (the liquidation
@@ -585,13 +589,16 @@ func (w *Watch) capScore(in *inst, score int, now int64) int {
 // requireHijack caps score below the halt and freeze scores unless there
 // is positive evidence of takeover: the ring's seller selling into the
 // suspects' buys (pre-positioned holders cashing in), two suspects with a
-// hijack signal (hijacked), or one when the ramp is its repeated buys.
+// hijack signal (hijacked), or one when the ramp is its repeated buys, or
+// ConvergeAccounts suspects that each liquidated into the issue from a
+// new context or with a hijack signal. One account liquidating from a new
+// phone is a customer as often as a takeover: the guard steps it up.
 // Missing history (every device new
 // at a cold start), addresses shared in a carrier's NAT pool and the
 // guard's own refusals (its friction fed back) make suspects and heat,
 // never a halt or a freeze on their own.
 func (w *Watch) requireHijack(v *verdict, score int) int {
-	if v.nS == 0 || v.ring || v.nP >= 2 || v.nP >= 1 && v.bits&bR3Repeat != 0 {
+	if v.nS == 0 || v.ring || v.nP >= 2 || v.nP >= 1 && v.bits&bR3Repeat != 0 || v.nL >= w.cfg.ConvergeAccounts {
 		return score
 	}
 	if score > nonTargetCap {
@@ -755,6 +762,9 @@ func (w *Watch) samePrint(in *inst, a, b *print) bool {
 // suspect buyers.
 func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
 	c := &w.cfg
+	if !w.rampable(in, now) {
+		return
+	}
 	vol := max(s.barVol, s.fillVol)
 	if t.matched == 0 || vol <= 0 || float64(t.qty) < c.RingShare*float64(vol) {
 		return
@@ -786,12 +796,24 @@ func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
 	w.evaluate(in, now)
 }
 
+// rampable reports whether in can be ramped by a few accounts' buys, so
+// that selling into them is a ring at work (R7): the target profile (R2),
+// an issue Kabuto has no reference data for, or one R11 found one
+// account's buying of abnormal. A large cap or a liquid issue is sold
+// into by whoever holds it.
+func (w *Watch) rampable(in *inst, now int64) bool {
+	return in.profBits&(bR2|bUnknownInstrument) != 0 || in.r11At != 0 && now-in.r11At <= w.r11Win
+}
+
 // ringAttempt is R7 for an account R7 already flagged as the ring's seller
 // (on this issue or another): a sell order of an issue it accumulated on
 // the previous 1-10 days, within seconds of a suspect buy of it. The ring
 // at work needs no print: the order is the evidence whether or not it
 // executes (a frozen ring account's sells are refused).
 func (w *Watch) ringAttempt(in *inst, a *acct, now int64) {
+	if !w.rampable(in, now) {
+		return
+	}
 	p := a.position(in)
 	day := dayOf(now)
 	if p == nil || p.firstDay < 0 || day-p.firstDay < 1 || int(day-p.firstDay) > w.cfg.RingAccumDays {

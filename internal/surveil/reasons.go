@@ -168,11 +168,10 @@ const contextMask = bNewDevice | bNewNetwork
 
 // hijackMask selects the positive signs of a takeover a session can carry
 // on its own: an address abroad or in a hosting network or proxy, a session
-// cookie replayed from another address, or the guard's own findings
-// (failed logins, a context jump, a blocked address). No halt and no freeze
-// is taken without one of them, a liquidation into the issue from a new
-// context on a mature profile, a device shared across accounts or the
-// ring's seller (see hijacked).
+// cookie replayed from another address, or the guard's own takeover
+// findings (failed logins, a context jump, a blocked address, a relayed
+// code). No halt and no freeze is taken without one of them, a device
+// shared across accounts or the ring's seller at work (see hijacked).
 const hijackMask = bForeign | bHosting | bProxy | bSessionJump | bGuardSaid
 
 // bGuardSaid marks a guard_flagged that the guard gave a takeover reason
@@ -185,17 +184,24 @@ const bGuardSaid uint64 = 1 << 62
 var _ [62 - numReasons]struct{}
 
 // hijacked reports whether bits carry positive evidence of a takeover, not
-// merely missing history: a hijack signal (hijackMask), a device shared
-// with other accounts, or holdings liquidated into the issue from a new
-// device or network (a context that only a mature profile can call new).
+// merely missing history or context: a hijack signal (hijackMask) or a
+// device shared with other accounts. A new device and a new network on a
+// Japanese carrier, with the holdings sold and the proceeds put into one
+// issue, is what a hijacked session on the victim's own carrier looks
+// like, and also what a customer with a new phone who rebalances looks
+// like: the guard steps it up, the watchtower heats the issue, neither
+// halts nor freezes on it.
 func hijacked(bits uint64) bool {
-	switch {
-	case bits&hijackMask != 0, bits&bSharedDevice != 0:
-		return true
-	case bits&(bR1|bSoldHoldings) != 0 && bits&contextMask != 0 && bits&bKnownDevice == 0:
-		return true
-	}
-	return false
+	return bits&hijackMask != 0 || bits&bSharedDevice != 0
+}
+
+// liquidatedFromNewContext reports whether bits are holdings liquidated
+// into the issue (R1, or sold in its window) from a device or network new
+// to a mature profile: a hijacked session on the victim's own carrier, or
+// a customer's new phone. One such account is context; several converging
+// on one issue are the 2025 campaign.
+func liquidatedFromNewContext(bits uint64) bool {
+	return bits&(bR1|bSoldHoldings) != 0 && bits&contextMask != 0 && bits&bKnownDevice == 0
 }
 
 // linkMask selects the bits that only say an account shares something with

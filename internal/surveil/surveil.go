@@ -254,8 +254,8 @@ type Config struct {
 
 	// R11: one account's abnormal buying of an issue, seen on the issue's
 	// own baseline rather than by convergence across accounts. Within a
-	// day an account liquidates at least R11SoldShare of the holdings it
-	// came into the day with and buys an issue it never held for at least
+	// day an account sells at least R11SoldShare of the holdings it came
+	// into the day with and buys an issue it never held for at least
 	// R11ProceedsShare of the proceeds, from a new context (a new device
 	// or network on a mature profile, or a hijack signal), and that
 	// buying is abnormal for the issue: at least R11ADVShare of its
@@ -334,7 +334,7 @@ func DefaultConfig() Config {
 
 		MatureDays: 3,
 
-		R11SoldShare:     0.5,
+		R11SoldShare:     0.1,
 		R11ProceedsShare: 0.1,
 		R11ADVShare:      0.01,
 		R11FirmTimes:     5,
