@@ -1146,14 +1146,12 @@ func formatEvasions(w io.Writer, evs []EvasionScore) {
 		return
 	}
 	fmt.Fprintf(w, "\nAdaptive attackers: %d strategies tried in the rehearsal, best first\n", len(evs))
-	fmt.Fprintf(w, "  %-46s %6s %10s %10s %8s %6s %10s %10s   %s\n", "evasion", "probes", "sold", "bought", "through", "day", "day sold", "day bought", "stopped by (probe sessions)")
+	fmt.Fprintf(w, "  %6s %10s %10s %8s %6s %10s %10s   %s\n", "probes", "sold", "bought", "through", "day", "day sold", "day bought", "evasion")
+	fmt.Fprintf(w, "  %6s %10s %10s %8s %6s %10s %10s     %s\n", "", "", "", "", "", "", "", "stopped by (probe sessions)")
 	for _, e := range evs {
-		name := e.Name
-		if len(name) > 46 {
-			name = name[:43] + "..."
-		}
-		fmt.Fprintf(w, "  %-46s %6d %10s %10s %8s %6d %10s %10s   %s\n", name, e.ProbeSessions, yenM(e.ProbeSoldJPY), yenM(e.ProbeBoughtJPY), pct(e.ProbeThroughRate),
-			e.DaySessions, yenM(e.DaySoldJPY), yenM(e.DayBoughtJPY), topKinds(e.StoppedBy, 3))
+		fmt.Fprintf(w, "  %6d %10s %10s %8s %6d %10s %10s   %s\n", e.ProbeSessions, yenM(e.ProbeSoldJPY), yenM(e.ProbeBoughtJPY), pct(e.ProbeThroughRate),
+			e.DaySessions, yenM(e.DaySoldJPY), yenM(e.DayBoughtJPY), e.Name)
+		fmt.Fprintf(w, "  %6s %10s %10s %8s %6s %10s %10s     %s\n", "", "", "", "", "", "", "", topKinds(e.StoppedBy, 4))
 	}
 }
 

@@ -492,9 +492,23 @@ func (rep *Report) Format(w io.Writer) {
 			t := onRun.ByTechnique[k]
 			fmt.Fprintf(w, "  %-20s %8d %9d %8d %11s %11s\n", k, t.Sessions, t.Accesses, t.Stopped, yenM(t.SoldJPY), yenM(t.BoughtJPY))
 		}
-		fmt.Fprintln(w, "\n  by variant          sessions  accesses  stopped        sold      bought")
+		// The adaptive scenario's variants are evasions joined by "+":
+		// the name goes last when any is too long for the column.
+		long := false
+		for k := range onRun.ByVariant {
+			long = long || len(k) > 20
+		}
+		if long {
+			fmt.Fprintln(w, "\n  sessions  accesses  stopped        sold      bought   variant")
+		} else {
+			fmt.Fprintln(w, "\n  by variant          sessions  accesses  stopped        sold      bought")
+		}
 		for _, k := range sortedKeys(onRun.ByVariant) {
 			t := onRun.ByVariant[k]
+			if long {
+				fmt.Fprintf(w, "  %8d %9d %8d %11s %11s   %s\n", t.Sessions, t.Accesses, t.Stopped, yenM(t.SoldJPY), yenM(t.BoughtJPY), k)
+				continue
+			}
 			fmt.Fprintf(w, "  %-20s %8d %9d %8d %11s %11s\n", k, t.Sessions, t.Accesses, t.Stopped, yenM(t.SoldJPY), yenM(t.BoughtJPY))
 		}
 	}
