@@ -3,16 +3,13 @@ package cli
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
 	"github.com/kabuto-sec/kabuto/internal/event"
-	"github.com/kabuto-sec/kabuto/internal/notify"
 	"github.com/kabuto-sec/kabuto/internal/pipeline"
-	"github.com/kabuto-sec/kabuto/internal/session"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
 
@@ -24,30 +21,11 @@ func (g guardView) SetFrozen(account string, frozen bool) {
 	g.p.SetFrozen(account, frozen) // and, in a cluster, every node
 }
 
-// customerNotices queues the back office's notices through the front
-// door's outbox, in the transaction of what they report. An account the
-// front door does not know (integration mode) gets none.
-type customerNotices struct {
-	fd *frontDoor
-	db *store.DB
-}
-
-func (n customerNotices) Notify(ctx context.Context, tx *sql.Tx, account, kind string, data map[string]string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, account).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	return n.fd.id.Notify(ctx, tx, account, notify.Kind(kind), session.Client{}, data)
-}
-
 // newBackOffice starts the back office and reads every freeze and halt in
 // force back into the guard, so a restarted node refuses what it refused
 // before.
 func newBackOffice(ctx context.Context, db *store.DB, log *slog.Logger, b *broker.Broker, pipe *pipeline.Pipeline, fd *frontDoor) (*cases.Service, error) {
-	office := cases.New(cases.Config{DB: db, Guard: guardView{pipe}, Sessions: fd.sessions, Ledger: b, Held: b, Notify: customerNotices{fd: fd, db: db}, Log: log, Now: fd.opts.clock.Now})
+	office := cases.New(cases.Config{DB: db, Guard: guardView{pipe}, Sessions: fd.sessions, Ledger: b, Held: b, Notify: fd.id.BackOfficeNotices(), Log: log, Now: fd.opts.clock.Now})
 	frozen, halted, err := office.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading freezes and halts back: %w", err)

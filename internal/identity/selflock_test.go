@@ -112,3 +112,34 @@ func TestNotifyAction(t *testing.T) {
 		}
 	})
 }
+
+// TestBackOfficeNotices: the back office's notice reaches a known
+// customer in the back office's transaction (and goes with it when it
+// rolls back); an account identity does not know gets none, and no error.
+func TestBackOfficeNotices(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newService(t, db, clock.NewFake(time.Date(2025, 4, 1, 9, 0, 0, 0, clock.JST)), nil)
+		addAccount(t, s, db, "C0000001", "pw")
+		n := s.BackOfficeNotices()
+		kind := string(notify.KindLocked)
+		if err := db.Tx(ctx, func(tx *sql.Tx) error { return n.Notify(ctx, tx, "C0000001", kind, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Tx(ctx, func(tx *sql.Tx) error { return n.Notify(ctx, tx, "C9999999", kind, nil) }); err != nil {
+			t.Fatalf("unknown account: %v, want no notice and no error", err)
+		}
+		db.Tx(ctx, func(tx *sql.Tx) error {
+			if err := n.Notify(ctx, tx, "C0000001", kind, nil); err != nil {
+				t.Fatal(err)
+			}
+			return errors.New("the back office's action failed")
+		})
+		var known, unknown int
+		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE account = 'C0000001' AND kind = $1`, kind).Scan(&known)
+		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE account = 'C9999999'`).Scan(&unknown)
+		if known != 1 || unknown != 0 {
+			t.Fatalf("notices: %d to the customer (want 1: the second rolled back), %d to an unknown account (want 0)", known, unknown)
+		}
+	})
+}
