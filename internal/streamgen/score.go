@@ -36,9 +36,10 @@ import (
 // amount_jpy, as the stream gives it.
 //
 // A legitimate action is any customer action the labels do not give a
-// family. A legitimate session is the set of legitimate actions sharing a
-// session identifier (a failed sign-in with no session counts alone); it
-// is challenged when any of its actions got a challenge. A legitimate
+// family, except a failed sign-in (the password did not verify: the
+// brokerage refuses it whatever the guard says). A legitimate session is
+// the set of legitimate actions sharing a session identifier; it is
+// challenged when any of its actions got a challenge. A legitimate
 // action is held or denied when its decision is hold or deny (or it came
 // after its account was frozen). A halted symbol that is not a target,
 // and a frozen account that is not a victim's, are harm, whatever the
@@ -263,7 +264,11 @@ func score(t *Table, acts []action, truth *Truth, dec map[string]event.Decision,
 			}
 			continue
 		}
-		// Legitimate.
+		// Legitimate. A failed sign-in (wrong password) is refused by the
+		// brokerage whatever the guard says: it is no friction.
+		if a.typ == event.TypeLogin && !a.ok {
+			continue
+		}
 		t.LegitActions++
 		held := frozen || have && (d.Action == event.Hold || d.Action == event.Deny)
 		chal := have && d.Action == event.Challenge

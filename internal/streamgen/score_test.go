@@ -76,29 +76,30 @@ func TestScoreArithmetic(t *testing.T) {
 		want   want
 	}{
 		{"everything allowed", nil, "",
-			want{0, 0, 0, 0, 2, 0, 3, 0, 5, nil, nil, 0}},
+			want{0, 0, 0, 0, 2, 0, 2, 0, 4, nil, nil, 0}},
 		// An mfa challenge does not stop a kit that relays codes; it stops a stolen password.
 		{"mfa step-up", map[string]string{"2": "challenge:mfa", "6": "challenge:mfa"}, "",
-			want{0, 1, 2.0 / 3.3, 0, 1, 0, 3, 0, 5, nil, nil, 0}},
+			want{0, 1, 2.0 / 3.3, 0, 1, 0, 2, 0, 4, nil, nil, 0}},
 		{"phishing-resistant step-up", map[string]string{"2": "challenge:phishing_resistant"}, "",
-			want{1 / 1.3, 0, 1 / 3.3, 0, 1, 0, 3, 0, 5, nil, nil, 0}},
+			want{1 / 1.3, 0, 1 / 3.3, 0, 1, 0, 2, 0, 4, nil, nil, 0}},
 		// A sign-in refused stops every order of its session.
 		{"sign-in denied", map[string]string{"5": "deny"}, "",
-			want{0, 1, 2 / 3.3, 1.5 / 2.0, 1, 0, 3, 0, 5, nil, nil, 0}},
+			want{0, 1, 2 / 3.3, 1.5 / 2.0, 1, 0, 2, 0, 4, nil, nil, 0}},
 		{"sign-in passed a relayed code", map[string]string{"1": "challenge:mfa"}, "",
-			want{0, 0, 0, 0, 2, 0, 3, 0, 5, nil, nil, 0}},
-		// A halt stops later buys, not one at the same instant; a freeze every later action.
+			want{0, 0, 0, 0, 2, 0, 2, 0, 4, nil, nil, 0}},
+		// A halt stops later buys, not one at the same instant; a freeze
+		// every later action. A failed sign-in is no friction.
 		{"halt and freeze", nil,
 			`{"alert":"a1","time":"2025-04-22T10:05:00+09:00","kind":"cross_account_pump","symbol":"1111","accounts":["V1"],"score":90,"action":"halt_buys"}
 {"alert":"a2","time":"2025-04-22T10:10:30+09:00","kind":"hijacked_accounts","accounts":["V2","L2"],"score":95,"action":"freeze_accounts"}
 `,
-			want{0, 1, 2 / 3.3, 1.5 / 2.0, 1, 0, 3, 3, 5, nil, []string{"L2"}, 0}},
+			want{0, 1, 2 / 3.3, 1.5 / 2.0, 1, 0, 2, 2, 4, nil, []string{"L2"}, 0}},
 		{"legitimate friction", map[string]string{"9": "hold", "11": "challenge:phishing_resistant", "12": "deny"},
 			`{"alert":"a3","time":"2025-04-22T09:00:00+09:00","kind":"firm_participation","symbol":"2222","accounts":[],"score":85,"action":"halt_buys"}
 `,
-			want{0, 0, 0, 0, 2, 1, 3, 2, 5, []string{"2222"}, nil, 0}},
+			want{0, 0, 0, 0, 2, 1, 2, 1, 4, []string{"2222"}, nil, 0}},
 		{"missing decisions", map[string]string{"2": "-", "9": "-"}, "",
-			want{0, 0, 0, 0, 2, 0, 3, 0, 5, nil, nil, 2}},
+			want{0, 0, 0, 0, 2, 0, 2, 0, 4, nil, nil, 2}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			truth, err := ReadLabels(strings.NewReader(scoreLabels))
