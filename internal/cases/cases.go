@@ -331,9 +331,9 @@ func (s *Service) Assign(ctx context.Context, name, caseID, assignee, note strin
 		if n, _ := res.RowsAffected(); n != 1 {
 			return reason.New(http.StatusNotFound, ReasonUnknownCase, "no case %q", caseID)
 		}
-		text := "assigned to " + assignee + ": " + note
+		text := assignee + ": " + note
 		if assignee == "" {
-			text = "unassigned: " + note
+			text = "nobody: " + note
 		}
 		if err := s.eventTx(ctx, tx, caseID, "assigned", assignee, a.Actor(), text, now); err != nil {
 			return err

@@ -414,6 +414,7 @@ func TestReopenAndCompensateThroughTheAPI(t *testing.T) {
 		return regexp.MustCompile(`secret: (\S+)`).FindStringSubmatch(out.String())[1]
 	}
 	system := secret("apikey", "--create", "ops", "--scopes", "broker,events,admin")
+	brokerKey := secret("apikey", "--create", "app", "--scopes", "broker")
 	sato := secret("analyst", "--create", "sato", "--role", "analyst")
 	kato := secret("analyst", "--create", "kato", "--role", "analyst")
 	suzuki := secret("analyst", "--create", "suzuki", "--role", "supervisor")
@@ -533,6 +534,39 @@ func TestReopenAndCompensateThroughTheAPI(t *testing.T) {
 	code, c := call(t, "GET", api+"/cases/"+caseID, system, "", "")
 	if comps, _ := c["compensations"].([]any); code != 200 || len(comps) != 1 || comps[0].(map[string]any)["status"] != "paid" {
 		t.Errorf("case: %d %v", code, c)
+	}
+	// The incident report for the finance bureau: the account, the
+	// unauthorised access and trade with its value, the actions taken by
+	// whom, the compensation.
+	if code, m := call(t, "GET", api+"/cases/"+caseID+"/report", brokerKey, "", ""); code != 403 {
+		t.Errorf("report with a broker key: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", api+"/cases/K0000/report", system, "", ""); code != 404 || m["error"] != "unknown_case" {
+		t.Errorf("report of no case: %d %v", code, m)
+	}
+	code, rep := call(t, "GET", api+"/cases/"+caseID+"/report", system, "", "")
+	if code != 200 || rep["account"] != "C0000002" || rep["incident_recorded"] != true {
+		t.Fatalf("report: %d %v", code, rep)
+	}
+	trades, _ := rep["unauthorised_trades"].([]any)
+	accesses, _ := rep["unauthorised_accesses"].([]any)
+	totals, _ := rep["totals"].(map[string]any)
+	if len(trades) != 1 || trades[0].(map[string]any)["value_jpy"] != 1e9 || len(accesses) != 1 || accesses[0].(map[string]any)["ip"] != "203.0.113.9" ||
+		totals["value_bought_jpy"] != 1e9 || totals["unauthorised_trades"] != 1.0 || rep["first_unauthorised_access"] == nil {
+		t.Errorf("report's incident: trades %v accesses %v totals %v", trades, accesses, totals)
+	}
+	kinds := map[string]string{}
+	for _, e := range rep["actions_taken"].([]any) {
+		kinds[e.(map[string]any)["kind"].(string)] = e.(map[string]any)["actor"].(string)
+	}
+	if kinds["freeze"] == "" || kinds["reverification"] != "analyst:sato" || kinds["approved_reopen"] != "analyst:suzuki" || kinds["approved_compensation"] != "analyst:suzuki" || kinds["customer_report"] == "" {
+		t.Errorf("report's actions: %v", kinds)
+	}
+	if fz, _ := rep["freeze"].(map[string]any); fz["reopened_by"] != "analyst:suzuki" || len(rep["reverifications"].([]any)) != 2 {
+		t.Errorf("report's freeze %v and re-verifications %v", rep["freeze"], rep["reverifications"])
+	}
+	if comps, _ := rep["compensations"].([]any); len(comps) != 1 || comps[0].(map[string]any)["status"] != "paid" || comps[0].(map[string]any)["amount_jpy"] != float64(amount) {
+		t.Errorf("report's compensation: %v", rep["compensations"])
 	}
 	var notices int
 	db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM outbox WHERE account = 'C0000002' AND kind IN ('account_reopened', 'compensation_paid') AND channel = 'email'`).Scan(&notices)

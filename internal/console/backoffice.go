@@ -27,6 +27,7 @@ func (c *Console) mountCases(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /console/cases", c.page(c.casesPage))
 	mux.HandleFunc("GET /console/cases/{case}", c.page(c.casePage))
+	mux.HandleFunc("GET /console/cases/{case}/report", c.page(c.reportPage))
 	mux.HandleFunc("GET /console/campaigns/{campaign}", c.page(c.campaignPage))
 	mux.HandleFunc("POST /console/cases/{case}/{action}", c.page(c.caseAction))
 	mux.HandleFunc("POST /console/cases/{case}/approvals/{id}", c.page(c.decide))
@@ -441,4 +442,19 @@ func age(now, t time.Time) string {
 		return fmt.Sprintf("%dh %dm", h, m)
 	}
 	return fmt.Sprintf("%dm", m)
+}
+
+// reportPage is the case's incident report for the finance bureau, in
+// Japanese and English, to print.
+func (c *Console) reportPage(w http.ResponseWriter, r *http.Request, a *analystSession) error {
+	id := r.PathValue("case")
+	rep, err := c.cfg.Office.Bureau(r.Context(), id)
+	if e := reason.As(err); e != nil && e.Status == http.StatusNotFound {
+		return c.notFound(w, a, fmt.Sprintf("No case %q. · 事件 %q はありません。", id, id))
+	}
+	if err != nil {
+		return err
+	}
+	c.render(w, http.StatusOK, "report.html", map[string]any{"Analyst": a.label(), "CSRF": a.csrf, "R": rep})
+	return nil
 }

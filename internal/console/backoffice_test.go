@@ -170,6 +170,30 @@ func TestCaseTriage(t *testing.T) {
 				t.Errorf("case page after reopening: no %q", want)
 			}
 		}
+		// The assignee: an active analyst, set with a note, shown.
+		if status, _ := act(sato, "assign", url.Values{"assignee": {"suzuki"}}); status != 400 {
+			t.Errorf("assigned without a note: %d", status)
+		}
+		if status, _ := act(sato, "assign", url.Values{"assignee": {"mallory"}, "note": {"x"}}); status != 400 {
+			t.Errorf("assigned to no analyst: %d", status)
+		}
+		if status, _ := act(sato, "assign", url.Values{"assignee": {"suzuki"}, "note": {"the supervisor takes it"}}); status != 303 {
+			t.Fatalf("assign: %d", status)
+		}
+		if _, body = pc.get(t, page, sato); !strings.Contains(body, "<td>suzuki</td>") || !strings.Contains(body, "suzuki: the supervisor takes it") {
+			t.Errorf("case page after assigning: no assignee")
+		}
+		// The incident report for the finance bureau, in both languages.
+		status, body = pc.get(t, page+"/report", sato)
+		for _, want := range []string{"事故報告書", "Incident report for the finance bureau", "C0000001", "2026-04-01 10:30:00 JST", "203.0.113.9",
+			"不正買付 · unauthorised purchase", "¥1,234,000", "口座凍結 · Account frozen", "analyst:suzuki", "call back to the registered phone number"} {
+			if status != 200 || !strings.Contains(body, want) {
+				t.Errorf("incident report: %d, no %q", status, want)
+			}
+		}
+		if status, _ := pc.get(t, "/console/cases/K0000/report", sato); status != 404 {
+			t.Errorf("report of no case: %d", status)
+		}
 	})
 }
 

@@ -81,6 +81,9 @@ var words = map[string][2]string{
 	"failed":   {"failed", "確認できず"},
 	"half":     {"50% of the loss, fees and ¥10,000", "損失の50%・手数料・1万円"},
 	"restore":  {"restoration of the positions (原状回復)", "原状回復"},
+	"paid":     {"paid", "支払済み"},
+	"proposed": {"proposed, waiting for a supervisor", "提案中(監督者の承認待ち)"},
+	"rejected": {"rejected", "却下"},
 }
 
 // say returns code in words, "English · 日本語".

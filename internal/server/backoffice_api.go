@@ -197,6 +197,7 @@ func (s *Server) analystRoutes() []route {
 	return []route{
 		{"GET", "/api/v1/cases", apikey.ScopeAdmin, s.listCases},
 		{"GET", "/api/v1/cases/{case}", apikey.ScopeAdmin, s.getCase},
+		{"GET", "/api/v1/cases/{case}/report", apikey.ScopeAdmin, s.caseReport},
 		{"POST", "/api/v1/accounts/{account}/reverifications", apikey.ScopeAdmin, s.reverify},
 		{"POST", "/api/v1/accounts/{account}/reopen", apikey.ScopeAdmin, s.proposeReopen},
 		{"POST", "/api/v1/cases/{case}/compensations", apikey.ScopeAdmin, s.proposeCompensation},
@@ -276,6 +277,22 @@ func (s *Server) getCase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// caseReport writes the case's incident report for the finance bureau:
+// the account, the unauthorised accesses and trades with their values,
+// the actions taken and the compensation.
+func (s *Server) caseReport(w http.ResponseWriter, r *http.Request) error {
+	bo, err := s.backOffice()
+	if err != nil {
+		return err
+	}
+	rep, err := bo.Bureau(r.Context(), r.PathValue("case"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 
