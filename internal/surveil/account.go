@@ -47,6 +47,12 @@ type acct struct {
 	actDays uint16
 	lastAct int32
 
+	// thinDays counts the distinct days the account placed a first-ever
+	// buy of an issue in the target profile (R2), thinDay the latest: a
+	// day trader's habit, which the 2025 victims did not have.
+	thinDays uint16
+	thinDay  int32
+
 	// R11: today's liquidation (holdings the account came into the day
 	// with, sold today) and its first-ever buys of issues today.
 	r11Day  int32
@@ -120,6 +126,28 @@ func (a *acct) maturity(day int32) int {
 		n--
 	}
 	return n
+}
+
+// thinBuy records a first-ever buy of an issue in the target profile on
+// day.
+func (a *acct) thinBuy(day int32) {
+	if a.thinDays == 0 || a.thinDay != day {
+		if a.thinDays < ^uint16(0) {
+			a.thinDays++
+		}
+		a.thinDay = day
+	}
+}
+
+// habitual reports whether a bought issues in the target profile on at
+// least two earlier days: liquidating into one is its habit, not a
+// takeover's mark.
+func (a *acct) habitual(day int32) bool {
+	n := int(a.thinDays)
+	if n > 0 && a.thinDay == day {
+		n--
+	}
+	return n >= 2
 }
 
 // weighContext weighs the new-device and new-network bits of a session or

@@ -212,6 +212,9 @@ func (w *Watch) onBuy(r *event.Record, d *event.Decision, in *inst, a *acct, sh 
 		}
 		w.converge(in, a, r, bits, now)
 		w.abnormalBuying(in, a, bits, value, day, now)
+		if in.profBits&bR2 != 0 {
+			a.thinBuy(day)
+		}
 	}
 	if a.r11In == in && a.r11Day == day {
 		// the flagged account buying again keeps the issue warm
@@ -480,7 +483,7 @@ func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 		if hijacked(e.bits) {
 			v.nP++
 		}
-		if hijacked(e.bits) || liquidatedFromNewContext(e.bits) {
+		if hijacked(e.bits) || liquidatedFromNewContext(e.bits) && !w.acctList[e.acct].habitual(dayOf(now)) {
 			v.nL++
 		}
 		v.bits |= e.bits & sessionMask
@@ -591,8 +594,9 @@ func (w *Watch) capScore(in *inst, score int, now int64) int {
 // suspects' buys (pre-positioned holders cashing in), two suspects with a
 // hijack signal (hijacked), or one when the ramp is its repeated buys, or
 // ConvergeAccounts suspects that each liquidated into the issue from a
-// new context or with a hijack signal. One account liquidating from a new
-// phone is a customer as often as a takeover: the guard steps it up.
+// new context (and never bought such issues on two earlier days: a day
+// trader's habit) or with a hijack signal. One account liquidating from a
+// new phone is a customer as often as a takeover: the guard steps it up.
 // Missing history (every device new
 // at a cold start), addresses shared in a carrier's NAT pool and the
 // guard's own refusals (its friction fed back) make suspects and heat,

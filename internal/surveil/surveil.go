@@ -332,7 +332,7 @@ func DefaultConfig() Config {
 
 		GatewayAccounts: 3,
 
-		MatureDays: 3,
+		MatureDays: 2,
 
 		R11SoldShare:     0.1,
 		R11ProceedsShare: 0.1,
