@@ -10,7 +10,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/http"
 	"regexp"
 	"time"
 
@@ -76,10 +75,10 @@ func ValidRole(r string) bool {
 // the terminal, "analyst:…" from the console).
 func (s *Store) Create(ctx context.Context, name, role, by string) (*Analyst, error) {
 	if !namePattern.MatchString(name) {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "analyst name %q: 2 to 40 characters, lower-case letters, digits, '.', '_' or '-', starting with a letter", name)
+		return nil, reason.E("invalid_field.analyst_name", "name", name)
 	}
 	if !ValidRole(role) {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "role %q: want analyst, supervisor or admin", role)
+		return nil, reason.E("invalid_field.analyst_role", "role", role)
 	}
 	now := s.now()
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -89,7 +88,7 @@ func (s *Store) Create(ctx context.Context, name, role, by string) (*Analyst, er
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return reason.New(http.StatusConflict, reason.InvalidField, "analyst %q already exists", name)
+			return reason.E("invalid_field.analyst_exists", "name", name)
 		}
 		return audit.AppendTx(ctx, tx, audit.Entry{Time: now, Actor: by, Action: "analyst_created", Subject: "analyst:" + name, Detail: map[string]any{"role": role}})
 	})
@@ -108,7 +107,7 @@ func (s *Store) Disable(ctx context.Context, name, by string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return reason.New(http.StatusNotFound, ReasonUnknownAnalyst, "no active analyst %q", name)
+			return reason.E(ReasonUnknownAnalyst+".lookup", "name", name)
 		}
 		return audit.AppendTx(ctx, tx, audit.Entry{Time: now, Actor: by, Action: "analyst_disabled", Subject: "analyst:" + name})
 	})
@@ -155,7 +154,7 @@ type Querier interface {
 func Active(ctx context.Context, q Querier, name string) (*Analyst, error) {
 	a, err := scan(q.QueryRowContext(ctx, `SELECT name, role, created_us, created_by, disabled_us FROM analysts WHERE name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !a.Active()) {
-		return nil, reason.New(http.StatusForbidden, ReasonUnknownAnalyst, "%q is not an active analyst", name)
+		return nil, reason.E(ReasonUnknownAnalyst, "name", name)
 	}
 	return a, err
 }
@@ -173,10 +172,10 @@ func CheckFourEyes(ctx context.Context, q Querier, proposer, approver string) (*
 		return nil, err
 	}
 	if a.Name == proposer {
-		return nil, reason.New(http.StatusForbidden, ReasonFourEyes, "four eyes: %s proposed this and cannot also approve it; a second person must", approver)
+		return nil, reason.E(ReasonFourEyes+".proposer", "analyst", approver)
 	}
 	if a.Role != RoleSupervisor {
-		return nil, reason.New(http.StatusForbidden, ReasonFourEyes, "four eyes: approving needs the supervisor role; %s is %s", approver, a.Role)
+		return nil, reason.E(ReasonFourEyes+".role", "analyst", approver, "role", a.Role)
 	}
 	return a, nil
 }

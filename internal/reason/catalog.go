@@ -77,7 +77,7 @@ var Catalogue = map[string]Entry{
 	"not_held":                {statusConflict, "この出金は確認待ちではありません", "This withdrawal is not held for review"},
 	"already_proposed":        {statusConflict, "この解除はすでに提案されています。監督者が決定します", "This release is already proposed; a supervisor decides it"},
 	"bad_month":               {statusBadRequest, "月は YYYY-MM の形で指定してください（例: 2025-04）", "Give a month as YYYY-MM, e.g. 2025-04"},
-	"unknown_analyst":         {statusForbidden, "有効なアナリストではありません", "Not an active analyst"},
+	"unknown_analyst":         {statusForbidden, "アナリスト {name} は有効ではありません", "Analyst {name} is not active"},
 	"four_eyes_required":      {statusForbidden, "承認には提案者とは別の監督者が必要です", "Approving needs a second person with the supervisor role"},
 	"analyst_key_required":    {statusForbidden, "この操作にはアナリスト個人の API キーが必要です", "This call needs an analyst's personal key"},
 	"fresh_passkey_required":  {statusForbidden, "口座の再開にあたり、まず新しいパスキーを登録してください", "Your account was reopened: register a new passkey first"},
@@ -149,6 +149,14 @@ var Catalogue = map[string]Entry{
 	"step_up_required.signin_passkey": {statusForbidden, "いつもと違う環境からのログインのため、パスキーでのログインが必要です", "This sign-in looks unusual, so it needs your passkey"},
 	"step_up_required.signin_code":    {statusForbidden, "確認コードでの確認が必要です", "This sign-in needs a one-time code as well"},
 	"forbidden.page_expired":          {statusForbidden, "ページの有効期限が切れました。ページを開き直してからもう一度お試しください", "This page has expired; reload it and try again"},
+
+	// Analysts (internal/analyst).
+	"invalid_field.analyst_name":   {statusBadRequest, "アナリスト名 {name} は使えません。英小文字で始まる2〜40文字（英小文字・数字・.・_・-）にしてください", "Analyst name {name}: 2 to 40 characters, lower-case letters, digits, '.', '_' or '-', starting with a letter"},
+	"invalid_field.analyst_role":   {statusBadRequest, "役割 {role} はありません。analyst、supervisor、admin のいずれかです", "Role {role}: want analyst, supervisor or admin"},
+	"invalid_field.analyst_exists": {statusConflict, "アナリスト {name} はすでに登録されています", "Analyst {name} already exists"},
+	"unknown_analyst.lookup":       {statusNotFound, "有効なアナリスト {name} はいません", "There is no active analyst {name}"},
+	"four_eyes_required.proposer":  {statusForbidden, "二名承認: {analyst} さんはこの提案者のため承認できません。別の方が承認してください", "Four eyes: {analyst} proposed this and cannot also approve it; a second person must"},
+	"four_eyes_required.role":      {statusForbidden, "二名承認: 承認には監督者（supervisor）の役割が必要です。{analyst} さんの役割は {role} です", "Four eyes: approving needs the supervisor role; {analyst} is {role}"},
 
 	// The API's own refusals (internal/server).
 	"unauthenticated.no_key":    {statusUnauthorized, "API キーを Authorization: Bearer kb_… の形で送ってください", "Send an API key as Authorization: Bearer kb_…"},

@@ -17,7 +17,7 @@ import (
 
 // domainPackages hold the business rules: they refuse with E and speak no
 // HTTP.
-var domainPackages = []string{"broker", "identity", "pipeline", "session", "notify", "reason"}
+var domainPackages = []string{"analyst", "broker", "identity", "pipeline", "session", "notify", "reason"}
 
 // TestCatalogueWordsEveryEntry: every entry has a status, Japanese words
 // in Japanese, English words in English, the same parameters in both, and
@@ -183,6 +183,12 @@ func (s *source) resolve(pkg string, e ast.Expr) (string, bool) {
 		if x, ok := e.X.(*ast.Ident); ok {
 			v, ok := s.consts[x.Name][e.Sel.Name]
 			return v, ok
+		}
+	case *ast.BinaryExpr:
+		if e.Op == token.ADD {
+			x, ok1 := s.resolve(pkg, e.X)
+			y, ok2 := s.resolve(pkg, e.Y)
+			return x + y, ok1 && ok2
 		}
 	}
 	return "", false
