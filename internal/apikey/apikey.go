@@ -189,6 +189,20 @@ func (s *Store) Revoke(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
+// RevokeNamed revokes every live key named name (an analyst's personal
+// keys, when the analyst is disabled) and reports how many it revoked.
+func (s *Store) RevokeNamed(ctx context.Context, name string, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = $1 WHERE name = $2 AND revoked_us = 0`, store.Micros(now), name)
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 func (s *Store) now() time.Time {
 	if s.Clock == nil {
 		return clock.Real{}.Now()

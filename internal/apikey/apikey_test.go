@@ -76,3 +76,44 @@ func TestList(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokeNamed revokes every live key of a name, and only those: a
+// disabled analyst's keys stop working at once, a colleague's do not.
+func TestRevokeNamed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := New(db)
+		now := time.Unix(1700000000, 0)
+		var gone []string
+		for range 2 {
+			secret, _, err := s.Create(ctx, "analyst:sato", []string{ScopeAdmin}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gone = append(gone, secret)
+		}
+		kept, _, err := s.Create(ctx, "analyst:suzuki", []string{ScopeAdmin}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range append(gone, kept) {
+			if _, err := s.Check(ctx, secret); err != nil { // cached now
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.RevokeNamed(ctx, "analyst:sato", now); n != 2 || err != nil {
+			t.Fatalf("RevokeNamed = %d, %v; want 2", n, err)
+		}
+		for _, secret := range gone {
+			if _, err := s.Check(ctx, secret); err != ErrInvalid {
+				t.Errorf("a revoked key still works: %v", err)
+			}
+		}
+		if _, err := s.Check(ctx, kept); err != nil {
+			t.Errorf("another name's key revoked: %v", err)
+		}
+		if n, err := s.RevokeNamed(ctx, "analyst:sato", now); n != 0 || err != nil {
+			t.Errorf("again: %d, %v; want 0", n, err)
+		}
+	})
+}

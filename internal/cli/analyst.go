@@ -10,26 +10,7 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/console"
-	"github.com/kabuto-sec/kabuto/internal/store"
 )
-
-// keyIDs returns the ids of the live API keys named name.
-func keyIDs(ctx context.Context, db *store.DB, name string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id FROM api_keys WHERE name = $1 AND revoked_us = 0`, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
 
 // operator names who runs a command at the terminal, for the audit trail.
 func operator() string {
@@ -104,15 +85,8 @@ func runAnalyst(ctx context.Context, env *Env, args []string) error {
 		if err := people.Disable(ctx, *disable, operator()); err != nil {
 			return err
 		}
-		keys := apikey.New(db)
-		ids, err := keyIDs(ctx, db, "analyst:"+*disable)
-		if err != nil {
+		if _, err := apikey.New(db).RevokeNamed(ctx, "analyst:"+*disable, env.Now()); err != nil {
 			return err
-		}
-		for _, id := range ids {
-			if err := keys.Revoke(ctx, id, env.Now()); err != nil {
-				return err
-			}
 		}
 		fmt.Fprintf(env.Stdout, "disabled analyst %s\n", *disable)
 	default:
