@@ -33,7 +33,8 @@ type Error struct {
 	Binding string
 
 	// Status and Message are set only by New, for refusals not yet in the
-	// catalogue: an HTTP status and words of their own.
+	// catalogue, and for a refusal read back from another Kabuto's API (the
+	// simulator's remote brokerage): an HTTP status and words of their own.
 	Status  int
 	Message string
 }
