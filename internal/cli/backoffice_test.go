@@ -274,9 +274,17 @@ func TestHaltLiftedAnywhereIsLiftedInTheGuard(t *testing.T) {
 		if code, _ := call(t, "POST", api+"/accounts/C1/orders", admin, "o3", order, customer); code == 201 {
 			t.Error("a buy went through the API's halt")
 		}
-		// A supervisor's own key cannot lift alone either.
-		if code, m := call(t, "DELETE", api+"/halts/"+sym, suzuki, "lift-2", ""); code != 403 || m["error"] != "four_eyes_required" {
-			t.Errorf("a supervisor lifted a halt alone: %d %v", code, m)
+		// A supervisor's own key cannot lift alone either: DELETE with an
+		// analyst's key is a proposal, which its proposer cannot approve.
+		code, prop = call(t, "DELETE", api+"/halts/"+sym, suzuki, "lift-2", "")
+		if code != 202 || prop["status"] != "proposed" || prop["kind"] != "lift_halt" {
+			t.Fatalf("DELETE with a supervisor's key: %d %v", code, prop)
+		}
+		if code, m := call(t, "POST", api+"/approvals/"+prop["id"].(string), suzuki, "l4", `{"decision":"approve"}`); code != 403 || m["error"] != "four_eyes_required" {
+			t.Errorf("the supervisor approved their own lift: %d %v", code, m)
+		}
+		if code, m := call(t, "POST", api+"/accounts/C1/orders", admin, "o6", order, customer); code == 201 || (m["error"] != "instrument_halted" && !slices.Contains(reasonsOf(m), "instrument_halted")) {
+			t.Errorf("a buy went through a supervisor's lone lift: %d %v", code, m)
 		}
 		if code, m := call(t, "GET", api+"/cases?campaign=T-C", admin, "", ""); code != 200 || len(m["cases"].([]any)) != 2 {
 			t.Errorf("the alert's cases: %d %v", code, m)

@@ -234,9 +234,11 @@ func (s *Server) setHalt(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// clearHalt refuses: lifting a halt needs four eyes (liftNeedsFourEyes).
+// clearHalt never lifts a halt in one call (four eyes): with an analyst's
+// personal key it proposes the lift (202, backoffice_api.go), with any
+// other key it is refused.
 func (s *Server) clearHalt(w http.ResponseWriter, r *http.Request) error {
-	return liftNeedsFourEyes(r.PathValue("symbol"))
+	return s.deleteHalt(w, r)
 }
 
 // exportStream writes the stored stream as JSON Lines, the format replay reads.

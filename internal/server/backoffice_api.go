@@ -460,6 +460,34 @@ func (s *Server) assignCase(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// deleteHalt answers DELETE /api/v1/halts/{symbol}: the request to lift
+// is accepted as a proposal (202) when an analyst's personal key makes it,
+// and a supervisor who is not the proposer approves it; any other key
+// (an admin's system key) is refused with four_eyes_required. The body,
+// {"note": "..."}, may be left out.
+func (s *Server) deleteHalt(w http.ResponseWriter, r *http.Request) error {
+	symbol := r.PathValue("symbol")
+	bo, err := s.backOffice()
+	if err != nil {
+		return liftNeedsFourEyes(symbol)
+	}
+	name, err := analystOf(r)
+	if err != nil {
+		return liftNeedsFourEyes(symbol)
+	}
+	var req struct {
+		Note string `json:"note"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	return s.once(w, r, "lift:"+symbol, req, http.StatusAccepted, func() (any, error) {
+		return bo.ProposeLiftHalt(r.Context(), name, symbol, req.Note)
+	})
+}
+
 // draftIncident drafts the case's incident from the ledger and the
 // sign-in history between from and until (RFC 3339), for an analyst to
 // check and record.
