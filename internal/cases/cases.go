@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -244,7 +243,7 @@ func (s *Service) eventTx(ctx context.Context, tx *sql.Tx, caseID, kind, ref, ac
 // reports come in here.
 func (s *Service) Open(ctx context.Context, l Link) (string, error) {
 	if l.Account == "" && l.Symbol == "" {
-		return "", reason.New(http.StatusBadRequest, reason.InvalidField, "a case needs an account or an instrument")
+		return "", reason.E("invalid_field.case_subject")
 	}
 	var id string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -274,7 +273,7 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 func (s *Service) Case(ctx context.Context, id string) (*Case, error) {
 	c, err := scanCase(s.cfg.DB.QueryRowContext(ctx, `SELECT `+caseCols+` FROM cases WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, reason.New(http.StatusNotFound, ReasonUnknownCase, "no case %q", id)
+		return nil, reason.E(ReasonUnknownCase, "case", id)
 	}
 	return c, err
 }
@@ -311,7 +310,7 @@ func (s *Service) Cases(ctx context.Context, campaign string, limit int) ([]Case
 func (s *Service) Assign(ctx context.Context, name, caseID, assignee, note string) (*Case, error) {
 	assignee, note = strings.TrimSpace(assignee), strings.TrimSpace(note)
 	if note == "" || len(note) > 2000 {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "field note: say why (at most 2,000 bytes)")
+		return nil, reason.E("invalid_field.note")
 	}
 	now := s.cfg.Now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -321,7 +320,7 @@ func (s *Service) Assign(ctx context.Context, name, caseID, assignee, note strin
 		}
 		if assignee != "" {
 			if _, err := analyst.Active(ctx, tx, assignee); err != nil {
-				return reason.New(http.StatusBadRequest, reason.InvalidField, "field assignee: %q is not an active analyst", assignee)
+				return reason.E("invalid_field.assignee", "name", assignee)
 			}
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET assignee = $1, updated_us = $2 WHERE id = $3`, assignee, store.Micros(now), caseID)
@@ -329,7 +328,7 @@ func (s *Service) Assign(ctx context.Context, name, caseID, assignee, note strin
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return reason.New(http.StatusNotFound, ReasonUnknownCase, "no case %q", caseID)
+			return reason.E(ReasonUnknownCase, "case", caseID)
 		}
 		text := assignee + ": " + note
 		if assignee == "" {
@@ -398,7 +397,7 @@ func (s *Service) HeldTx(ctx context.Context, tx *sql.Tx, r *event.Record) error
 func (s *Service) Report(ctx context.Context, by, account, text string) (string, error) {
 	text = strings.TrimSpace(text)
 	if account == "" || text == "" || len(text) > 2000 {
-		return "", reason.New(http.StatusBadRequest, reason.InvalidField, "a report needs an account and what the customer said (at most 2,000 bytes)")
+		return "", reason.E("invalid_field.report")
 	}
 	return s.Open(ctx, Link{Kind: "customer_report", Account: account, Title: "customer report", Severity: 80, Actor: by, Text: text})
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -44,11 +43,11 @@ func (s *Service) Freeze(ctx context.Context, by, account, why string, l Link) (
 	why = strings.TrimSpace(why)
 	switch {
 	case account == "":
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "say which account to freeze")
+		return nil, reason.E("invalid_field.freeze_account")
 	case why == "":
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: say why the account is frozen")
+		return nil, reason.E("invalid_field.freeze_reason")
 	case len(why) > maxReason:
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: at most %d bytes", maxReason)
+		return nil, reason.E("invalid_field.reason_length", "max", maxReason)
 	}
 	// The guard refuses at once, and keeps refusing if the write fails.
 	if s.cfg.Guard != nil {
@@ -202,15 +201,14 @@ func strs(ctx context.Context, db interface {
 // only by a proposal (ProposeLiftHalt) a supervisor approves (Decide).
 func (s *Service) SetHalt(ctx context.Context, by, symbol string, halted bool, why string) error {
 	if !halted {
-		return reason.New(http.StatusForbidden, analyst.ReasonFourEyes,
-			"lifting the halt of %s needs four eyes: an analyst proposes it and a supervisor who is not the proposer approves it", symbol)
+		return reason.E(analyst.ReasonFourEyes+".lift_halt", "symbol", symbol)
 	}
 	why = strings.TrimSpace(why)
 	if why == "" {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: say why buying is halted")
+		return reason.E("invalid_field.halt_reason")
 	}
 	if len(why) > maxReason {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "field reason: at most %d bytes", maxReason)
+		return reason.E("invalid_field.reason_length", "max", maxReason)
 	}
 	if s.cfg.Guard != nil {
 		s.cfg.Guard.SetHalt(symbol, true)

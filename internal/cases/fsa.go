@@ -2,7 +2,6 @@ package cases
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/clock"
@@ -35,21 +34,21 @@ func ParseMonths(from, to string) (time.Time, time.Time, error) {
 		return time.Time{}, time.Time{}, err
 	}
 	if t.Before(f) {
-		return time.Time{}, time.Time{}, reason.New(http.StatusBadRequest, ReasonBadMonth, "to (%s) is before from (%s)", to, from)
+		return time.Time{}, time.Time{}, reason.E(ReasonBadMonth+".order", "from", from, "to", to)
 	}
 	if n := (t.Year()-f.Year())*12 + int(t.Month()-f.Month()) + 1; n > MaxMonths {
-		return time.Time{}, time.Time{}, reason.New(http.StatusBadRequest, ReasonBadMonth, "at most %d months at once", MaxMonths)
+		return time.Time{}, time.Time{}, reason.E(ReasonBadMonth+".span", "max", MaxMonths)
 	}
 	return f, t.AddDate(0, 1, 0), nil
 }
 
 func parseMonth(name, v string) (time.Time, error) {
 	if len(v) != 7 || v[4] != '-' {
-		return time.Time{}, reason.New(http.StatusBadRequest, ReasonBadMonth, "%s must be a month as YYYY-MM, e.g. 2025-04", name)
+		return time.Time{}, reason.E(ReasonBadMonth+".format", "field", name)
 	}
 	t, err := time.ParseInLocation("2006-01", v, clock.JST)
 	if err != nil || t.Year() < 2000 || t.Year() > 2999 {
-		return time.Time{}, reason.New(http.StatusBadRequest, ReasonBadMonth, "%s must be a month as YYYY-MM from 2000-01, e.g. 2025-04", name)
+		return time.Time{}, reason.E(ReasonBadMonth+".range", "field", name)
 	}
 	return t, nil
 }

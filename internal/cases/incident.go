@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"github.com/kabuto-sec/kabuto/internal/notify"
 	"math"
-	"net/http"
 	"sort"
 	"time"
 
@@ -67,27 +66,27 @@ func (in *Incident) From() time.Time {
 
 func (in *Incident) check() error {
 	if len(in.Accesses) == 0 && len(in.Fills) == 0 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "an incident needs at least one unauthorised access or fill")
+		return reason.E("invalid_field.incident_empty")
 	}
 	for i, f := range in.Fills {
 		if f.Side != "buy" && f.Side != "sell" {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "fills[%d].side %q: want buy or sell", i, f.Side)
+			return reason.E("invalid_field.fill_side", "fill", i, "side", f.Side)
 		}
 		if f.Symbol == "" || f.Qty <= 0 || !(f.Price > 0) || math.IsInf(f.Price, 0) || f.FeeJPY < 0 || f.Time.IsZero() {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "fills[%d]: a time, a symbol, a positive quantity and price, and a fee of zero or more", i)
+			return reason.E("invalid_field.fill", "fill", i)
 		}
 	}
 	for i, a := range in.Accesses {
 		if a.Time.IsZero() {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "accesses[%d]: a time", i)
+			return reason.E("invalid_field.access", "access", i)
 		}
 	}
 	if in.Snapshot.CashJPY < 0 {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "snapshot.cash_jpy must not be negative")
+		return reason.E("invalid_field.snapshot_cash")
 	}
 	for sym, q := range in.Snapshot.Shares {
 		if q < 0 || sym == "" {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "snapshot.shares: symbols with zero or more shares")
+			return reason.E("invalid_field.snapshot_shares")
 		}
 	}
 	return nil
@@ -108,7 +107,7 @@ func (s *Service) RecordIncident(ctx context.Context, name, caseID string, in In
 		var account string
 		err = tx.QueryRowContext(ctx, `SELECT account FROM cases WHERE id = $1`, caseID).Scan(&account)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && account == "") {
-			return reason.New(http.StatusNotFound, ReasonUnknownCase, "no account case %q", caseID)
+			return reason.E(ReasonUnknownCase+".account", "case", caseID)
 		} else if err != nil {
 			return err
 		}
@@ -117,7 +116,7 @@ func (s *Service) RecordIncident(ctx context.Context, name, caseID string, in In
 			return err
 		}
 		if paid > 0 {
-			return reason.New(http.StatusConflict, ReasonAlreadyPaid, "case %s was compensated; its incident is closed", caseID)
+			return reason.E(ReasonAlreadyPaid+".closed", "case", caseID)
 		}
 		for _, t := range []string{"incident_accesses", "incident_fills", "incident_snapshots"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE case_id = $1`, caseID); err != nil {
@@ -171,7 +170,7 @@ func incidentTx(ctx context.Context, q querier, caseID string) (*Incident, error
 	in := &Incident{Case: caseID, Accesses: []Access{}, Fills: []Fill{}, Snapshot: Snapshot{Shares: map[string]int64{}}}
 	err := q.QueryRowContext(ctx, `SELECT account FROM cases WHERE id = $1`, caseID).Scan(&in.Account)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, reason.New(http.StatusNotFound, ReasonUnknownCase, "no case %q", caseID)
+		return nil, reason.E(ReasonUnknownCase, "case", caseID)
 	} else if err != nil {
 		return nil, err
 	}
@@ -196,7 +195,7 @@ func incidentTx(ctx context.Context, q querier, caseID string) (*Incident, error
 	}
 	rows.Close()
 	if n == 0 {
-		return nil, reason.New(http.StatusConflict, ReasonNoIncident, "case %s has no recorded incident", caseID)
+		return nil, reason.E(ReasonNoIncident, "case", caseID)
 	}
 	rows, err = q.QueryContext(ctx, `SELECT time_us, ip, ref FROM incident_accesses WHERE case_id = $1 ORDER BY time_us, id`, caseID)
 	if err != nil {
@@ -239,17 +238,17 @@ func incidentTx(ctx context.Context, q querier, caseID string) (*Incident, error
 // window as the accesses.
 func (s *Service) DraftIncident(ctx context.Context, caseID string, from, until time.Time) (*Incident, error) {
 	if s.cfg.Ledger == nil {
-		return nil, reason.New(http.StatusServiceUnavailable, reason.Unavailable, "no ledger to read")
+		return nil, reason.E("unavailable.ledger")
 	}
 	if !from.Before(until) {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "the incident must begin before it ends")
+		return nil, reason.E("invalid_field.incident_window")
 	}
 	c, err := s.Case(ctx, caseID)
 	if err != nil {
 		return nil, err
 	}
 	if c.Account == "" {
-		return nil, reason.New(http.StatusNotFound, ReasonUnknownCase, "case %s is not an account's", caseID)
+		return nil, reason.E(ReasonUnknownCase+".account", "case", caseID)
 	}
 	cash, shares, fills, err := s.cfg.Ledger.LedgerAt(ctx, c.Account, from, until)
 	if err != nil {
@@ -299,7 +298,7 @@ type Prices func(symbol string) (float64, bool)
 // supervisor's approval. Nothing is paid until then.
 func (s *Service) ProposeCompensation(ctx context.Context, name, caseID, method string, prices Prices) (*Compensation, *Approval, error) {
 	if method != MethodHalf && method != MethodRestore {
-		return nil, nil, reason.New(http.StatusBadRequest, reason.InvalidField, "method %q: want half or restore", method)
+		return nil, nil, reason.E("invalid_field.compensation_method", "method", method)
 	}
 	now := s.cfg.Now()
 	var c *Compensation
@@ -318,7 +317,7 @@ func (s *Service) ProposeCompensation(ctx context.Context, name, caseID, method 
 			return err
 		}
 		if paid > 0 {
-			return reason.New(http.StatusConflict, ReasonAlreadyPaid, "case %s was already compensated", caseID)
+			return reason.E(ReasonAlreadyPaid, "case", caseID)
 		}
 		marks := map[string]float64{}
 		for _, f := range in.Fills {
@@ -327,7 +326,7 @@ func (s *Service) ProposeCompensation(ctx context.Context, name, caseID, method 
 			}
 			p, ok := prices(f.Symbol)
 			if !ok || !(p > 0) {
-				return reason.New(http.StatusConflict, reason.UnknownSymbol, "no current price of %s: compensation needs one", f.Symbol)
+				return reason.E(reason.UnknownSymbol+".no_price", "symbol", f.Symbol)
 			}
 			marks[f.Symbol] = p
 		}
@@ -340,7 +339,7 @@ func (s *Service) ProposeCompensation(ctx context.Context, name, caseID, method 
 			c.Restore, c.AmountJPY = &r, r.TotalJPY
 		}
 		if c.AmountJPY <= 0 {
-			return reason.New(http.StatusConflict, ReasonNothingToPay, "by the %s method this incident leaves nothing to pay", method)
+			return reason.E(ReasonNothingToPay, "method", method)
 		}
 		ap, err = s.proposeTx(ctx, tx, a, KindCompensation, caseID, caseID, map[string]any{"compensation": c.ID, "method": method, "amount_jpy": c.AmountJPY}, "", now)
 		if err != nil {
@@ -365,7 +364,7 @@ func (s *Service) ProposeCompensation(ctx context.Context, name, caseID, method 
 // customer, inside the approval's transaction.
 func (s *Service) payTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, ap *Approval, detail map[string]any, now time.Time) error {
 	if s.cfg.Ledger == nil {
-		return reason.New(http.StatusServiceUnavailable, reason.Unavailable, "no ledger to pay into; nothing was paid")
+		return reason.E("unavailable.ledger_pay")
 	}
 	var id, caseID, account, method string
 	var amount int64
@@ -379,7 +378,7 @@ func (s *Service) payTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, ap 
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return reason.New(http.StatusConflict, ReasonAlreadyPaid, "case %s was already compensated", caseID)
+		return reason.E(ReasonAlreadyPaid, "case", caseID)
 	}
 	if err := s.cfg.Ledger.CreditTx(ctx, tx, account, amount, "compensation:"+id, now); err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -40,10 +39,10 @@ type Reverification struct {
 // frozen account by method, with result.
 func (s *Service) Reverify(ctx context.Context, name, account, method, result, note string) (*Reverification, error) {
 	if method != MethodCallback && method != MethodDocument {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "method %q: want callback or document", method)
+		return nil, reason.E("invalid_field.verify_method", "method", method)
 	}
 	if result != ResultPassed && result != ResultFailed {
-		return nil, reason.New(http.StatusBadRequest, reason.InvalidField, "result %q: want passed or failed", result)
+		return nil, reason.E("invalid_field.verify_result", "result", result)
 	}
 	now := s.cfg.Now()
 	rv := &Reverification{ID: newID("R"), Account: account, Method: method, Result: result, By: name, At: store.FromMicros(store.Micros(now)), Note: strings.TrimSpace(note)}
@@ -76,7 +75,7 @@ func (s *Service) Reverify(ctx context.Context, name, account, method, result, n
 func activeFreezeTx(ctx context.Context, tx *sql.Tx, account string) (*Freeze, error) {
 	f, err := frozenTx(ctx, tx, account)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !f.Frozen) {
-		return nil, reason.New(http.StatusConflict, ReasonNotFrozen, "account %s is not frozen", account)
+		return nil, reason.E(ReasonNotFrozen, "account", account)
 	}
 	return f, err
 }
@@ -88,8 +87,7 @@ func passedSince(ctx context.Context, tx *sql.Tx, account string, t time.Time) (
 	err := tx.QueryRowContext(ctx, `SELECT id, result FROM reverifications WHERE account = $1 AND done_us >= $2 ORDER BY done_us DESC, id DESC LIMIT 1`,
 		account, store.Micros(t)).Scan(&id, &result)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && result != ResultPassed) {
-		return "", reason.New(http.StatusConflict, ReasonReverificationRequired,
-			"account %s: the customer's identity must be verified again (a call back to the registered number or a document check) and pass, after the freeze and as the latest check, before reopening", account)
+		return "", reason.E(ReasonReverificationRequired, "account", account)
 	}
 	return id, err
 }
@@ -181,7 +179,7 @@ func (s *Service) ProposeLiftHalt(ctx context.Context, name, symbol, note string
 		var caseID string
 		err = tx.QueryRowContext(ctx, `SELECT case_id FROM halts WHERE symbol = $1 AND lifted_us = 0`, symbol).Scan(&caseID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return reason.New(http.StatusConflict, reason.InvalidField, "buying of %s is not halted", symbol)
+			return reason.E("invalid_field.not_halted", "symbol", symbol)
 		} else if err != nil {
 			return err
 		}
@@ -206,7 +204,7 @@ func (s *Service) ProposeRelease(ctx context.Context, name, withdrawal, note str
 		var amount int64
 		err = tx.QueryRowContext(ctx, `SELECT account, amount_jpy, event_id FROM withdrawals WHERE id = $1 AND status = 'held'`, withdrawal).Scan(&account, &amount, &ev)
 		if errors.Is(err, sql.ErrNoRows) {
-			return reason.New(http.StatusConflict, ReasonNotHeld, "withdrawal %s is not held for review", withdrawal)
+			return reason.E(ReasonNotHeld, "withdrawal", withdrawal)
 		} else if err != nil {
 			return err
 		}
@@ -215,7 +213,7 @@ func (s *Service) ProposeRelease(ctx context.Context, name, withdrawal, note str
 			return err
 		}
 		if open > 0 {
-			return reason.New(http.StatusConflict, ReasonAlreadyProposed, "the release of withdrawal %s is already proposed; a supervisor decides it", withdrawal)
+			return reason.E(ReasonAlreadyProposed, "withdrawal", withdrawal)
 		}
 		caseID, err := s.joinTx(ctx, tx, Link{Kind: "held_action", Ref: ev, Account: account, Title: "held for review: withdrawal",
 			Actor: a.Actor(), Text: "withdrawal held for review"}, now)
@@ -252,7 +250,7 @@ func (s *Service) Decide(ctx context.Context, name, id string, approve bool, not
 			return err
 		}
 		if ap.Status != ApprovalProposed {
-			return reason.New(http.StatusConflict, ReasonAlreadyDecided, "proposal %s was already %s by %s", id, ap.Status, ap.DecidedBy)
+			return reason.E(ReasonAlreadyDecided+".by", "proposal", id, "status", ap.Status, "analyst", ap.DecidedBy)
 		}
 		a, err := analyst.CheckFourEyes(ctx, tx, ap.ProposedBy, name)
 		if err != nil {
@@ -268,7 +266,7 @@ func (s *Service) Decide(ctx context.Context, name, id string, approve bool, not
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return reason.New(http.StatusConflict, ReasonAlreadyDecided, "proposal %s was decided meanwhile", id)
+			return reason.E(ReasonAlreadyDecided, "proposal", id)
 		}
 		ap.Status, ap.DecidedBy, ap.Decided = status, name, store.FromMicros(store.Micros(now))
 		detail := map[string]any{"approval": id, "proposed_by": ap.ProposedBy, "case": ap.Case, "note": strings.TrimSpace(note)}
@@ -284,12 +282,12 @@ func (s *Service) Decide(ctx context.Context, name, id string, approve bool, not
 				err = s.payTx(ctx, tx, a, ap, detail, now)
 			case KindRelease:
 				if s.cfg.Held == nil {
-					err = reason.New(http.StatusServiceUnavailable, reason.Unavailable, "no brokerage to release the withdrawal from; nothing left")
+					err = reason.E("unavailable.brokerage")
 				} else if err = s.cfg.Held.ReleaseWithdrawalTx(ctx, tx, ap.Subject, true); err == nil {
 					detail["withdrawal"] = ap.Subject
 				}
 			default:
-				err = reason.New(http.StatusConflict, reason.InvalidField, "proposals of kind %s cannot be approved here", ap.Kind)
+				err = reason.E("invalid_field.proposal_kind", "kind", ap.Kind)
 			}
 			if err != nil {
 				return err
@@ -350,7 +348,7 @@ func (s *Service) reopenTx(ctx context.Context, tx *sql.Tx, a *analyst.Analyst, 
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, reason.New(http.StatusConflict, ReasonNotFrozen, "account %s was reopened meanwhile", account)
+		return nil, reason.E(ReasonNotFrozen+".reopened", "account", account)
 	}
 	if removed == nil {
 		removed = []string{}
@@ -378,7 +376,7 @@ func approvalTx(ctx context.Context, q interface {
 	err := q.QueryRowContext(ctx, `SELECT id, kind, subject, case_id, proposed_by, proposed_us, body, status, decided_by, decided_us, note FROM approvals WHERE id = $1`, id).
 		Scan(&ap.ID, &ap.Kind, &ap.Subject, &ap.Case, &ap.ProposedBy, &p, &body, &ap.Status, &ap.DecidedBy, &d, &ap.Note)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, reason.New(http.StatusNotFound, ReasonUnknownApproval, "no proposal %q", id)
+		return nil, reason.E(ReasonUnknownApproval, "proposal", id)
 	}
 	if err != nil {
 		return nil, err

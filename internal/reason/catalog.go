@@ -66,16 +66,16 @@ var Catalogue = map[string]Entry{
 
 	// Codes of the back office (cases, analyst, server, console) and the portal.
 	"account_frozen":          {statusForbidden, "この口座は安全のため凍結されています。お問い合わせください", "This account is frozen for your protection; please contact us"},
-	"account_not_frozen":      {statusConflict, "この口座は凍結されていません", "This account is not frozen"},
-	"reverification_required": {statusConflict, "再開の前に本人確認が必要です", "The customer must be verified again before reopening"},
-	"unknown_case":            {statusNotFound, "その事案はありません", "There is no such case"},
-	"unknown_approval":        {statusNotFound, "その提案はありません", "There is no such proposal"},
-	"already_decided":         {statusConflict, "この提案はすでに決定されています", "This proposal was already decided"},
-	"no_incident":             {statusConflict, "この事案には記録された被害がありません", "This case has no recorded incident"},
-	"already_paid":            {statusConflict, "この事案はすでに補償済みです", "This case was already compensated"},
-	"nothing_to_pay":          {statusConflict, "この方法では補償する金額がありません", "By this method there is nothing to pay"},
-	"not_held":                {statusConflict, "この出金は確認待ちではありません", "This withdrawal is not held for review"},
-	"already_proposed":        {statusConflict, "この解除はすでに提案されています。監督者が決定します", "This release is already proposed; a supervisor decides it"},
+	"account_not_frozen":      {statusConflict, "口座 {account} は凍結されていません", "Account {account} is not frozen"},
+	"reverification_required": {statusConflict, "口座 {account} を再開する前に、凍結後の最新の確認として本人確認（登録番号への折り返し電話または書類確認）に合格している必要があります", "Account {account}: the customer's identity must be verified again (a call back to the registered number or a document check) and pass, after the freeze and as the latest check, before reopening"},
+	"unknown_case":            {statusNotFound, "事案 {case} はありません", "There is no case {case}"},
+	"unknown_approval":        {statusNotFound, "提案 {proposal} はありません", "There is no proposal {proposal}"},
+	"already_decided":         {statusConflict, "提案 {proposal} は処理中に決定されました", "Proposal {proposal} was decided meanwhile"},
+	"no_incident":             {statusConflict, "事案 {case} には記録された被害がありません", "Case {case} has no recorded incident"},
+	"already_paid":            {statusConflict, "事案 {case} はすでに補償済みです", "Case {case} was already compensated"},
+	"nothing_to_pay":          {statusConflict, "{method} 方式では、この被害に補償する金額はありません", "By the {method} method this incident leaves nothing to pay"},
+	"not_held":                {statusConflict, "出金 {withdrawal} は確認待ちではありません", "Withdrawal {withdrawal} is not held for review"},
+	"already_proposed":        {statusConflict, "出金 {withdrawal} の解除はすでに提案されています。監督者が決定します", "The release of withdrawal {withdrawal} is already proposed; a supervisor decides it"},
 	"bad_month":               {statusBadRequest, "月は YYYY-MM の形で指定してください（例: 2025-04）", "Give a month as YYYY-MM, e.g. 2025-04"},
 	"unknown_analyst":         {statusForbidden, "アナリスト {name} は有効ではありません", "Analyst {name} is not active"},
 	"four_eyes_required":      {statusForbidden, "承認には提案者とは別の監督者が必要です", "Approving needs a second person with the supervisor role"},
@@ -149,6 +149,40 @@ var Catalogue = map[string]Entry{
 	"step_up_required.signin_passkey": {statusForbidden, "いつもと違う環境からのログインのため、パスキーでのログインが必要です", "This sign-in looks unusual, so it needs your passkey"},
 	"step_up_required.signin_code":    {statusForbidden, "確認コードでの確認が必要です", "This sign-in needs a one-time code as well"},
 	"forbidden.page_expired":          {statusForbidden, "ページの有効期限が切れました。ページを開き直してからもう一度お試しください", "This page has expired; reload it and try again"},
+
+	// The back office's cases (internal/cases).
+	"invalid_field.case_subject":        {statusBadRequest, "事案には口座か銘柄が必要です", "A case needs an account or an instrument"},
+	"invalid_field.note":                {statusBadRequest, "note に理由を書いてください（2,000バイトまで）", "Field note: say why (at most 2,000 bytes)"},
+	"invalid_field.assignee":            {statusBadRequest, "担当者 {name} は有効なアナリストではありません", "Field assignee: {name} is not an active analyst"},
+	"invalid_field.report":              {statusBadRequest, "届け出には口座とお客様のお話（2,000バイトまで）が必要です", "A report needs an account and what the customer said (at most 2,000 bytes)"},
+	"invalid_field.freeze_account":      {statusBadRequest, "凍結する口座を指定してください", "Say which account to freeze"},
+	"invalid_field.freeze_reason":       {statusBadRequest, "凍結する理由を reason に書いてください", "Field reason: say why the account is frozen"},
+	"invalid_field.reason_length":       {statusBadRequest, "reason は {max} バイトまでです", "Field reason: at most {max} bytes"},
+	"four_eyes_required.lift_halt":      {statusForbidden, "二名承認: {symbol} の買付停止の解除は、アナリストが提案し、提案者以外の監督者が承認します", "Lifting the halt of {symbol} needs four eyes: an analyst proposes it and a supervisor who is not the proposer approves it"},
+	"bad_month.order":                   {statusBadRequest, "to（{to}）が from（{from}）より前です", "The to month ({to}) is before the from month ({from})"},
+	"bad_month.span":                    {statusBadRequest, "一度に指定できるのは {max} か月までです", "At most {max} months at once"},
+	"bad_month.format":                  {statusBadRequest, "{field} は YYYY-MM の形の月で指定してください（例: 2025-04）", "The {field} must be a month as YYYY-MM, e.g. 2025-04"},
+	"bad_month.range":                   {statusBadRequest, "{field} は 2000-01 以降の YYYY-MM の形の月で指定してください（例: 2025-04）", "The {field} must be a month as YYYY-MM from 2000-01, e.g. 2025-04"},
+	"invalid_field.incident_empty":      {statusBadRequest, "被害には不正なアクセスか約定が少なくとも1件必要です", "An incident needs at least one unauthorised access or fill"},
+	"invalid_field.fill_side":           {statusBadRequest, "fills[{fill}].side {side} は buy か sell で指定してください", "Field fills[{fill}].side {side}: want buy or sell"},
+	"invalid_field.fill":                {statusBadRequest, "fills[{fill}] には時刻、銘柄、正の数量と価格、0以上の手数料が必要です", "Field fills[{fill}]: a time, a symbol, a positive quantity and price, and a fee of zero or more"},
+	"invalid_field.access":              {statusBadRequest, "accesses[{access}] には時刻が必要です", "Field accesses[{access}]: a time"},
+	"invalid_field.snapshot_cash":       {statusBadRequest, "snapshot.cash_jpy は0以上にしてください", "Field snapshot.cash_jpy must not be negative"},
+	"invalid_field.snapshot_shares":     {statusBadRequest, "snapshot.shares には銘柄と0以上の株数を指定してください", "Field snapshot.shares: symbols with zero or more shares"},
+	"unknown_case.account":              {statusNotFound, "口座の事案 {case} はありません", "There is no account case {case}"},
+	"already_paid.closed":               {statusConflict, "事案 {case} は補償済みのため、被害の記録は締め切られています", "Case {case} was compensated; its incident is closed"},
+	"unavailable.ledger":                {statusUnavailable, "読み取る台帳がありません", "There is no ledger to read"},
+	"unavailable.ledger_pay":            {statusUnavailable, "支払先の台帳がないため、何も支払っていません", "There is no ledger to pay into; nothing was paid"},
+	"invalid_field.incident_window":     {statusBadRequest, "被害の期間は始まりが終わりより前である必要があります", "The incident must begin before it ends"},
+	"invalid_field.compensation_method": {statusBadRequest, "補償方式 {method} はありません。half か restore です", "Method {method}: want half or restore"},
+	"unknown_symbol.no_price":           {statusConflict, "{symbol} の現在値がないため、補償額を計算できません", "There is no current price of {symbol}: compensation needs one"},
+	"invalid_field.verify_method":       {statusBadRequest, "確認方法 {method} はありません。callback か document です", "Method {method}: want callback or document"},
+	"invalid_field.verify_result":       {statusBadRequest, "結果 {result} はありません。passed か failed です", "Result {result}: want passed or failed"},
+	"invalid_field.not_halted":          {statusConflict, "{symbol} の買付は停止されていません", "Buying of {symbol} is not halted"},
+	"already_decided.by":                {statusConflict, "提案 {proposal} は {analyst} さんによりすでに {status} です", "Proposal {proposal} was already {status} by {analyst}"},
+	"unavailable.brokerage":             {statusUnavailable, "出金を解除する証券業務がこのサーバーにないため、何も出金していません", "There is no brokerage to release the withdrawal from; nothing left"},
+	"invalid_field.proposal_kind":       {statusConflict, "種類 {kind} の提案はここでは承認できません", "Proposals of kind {kind} cannot be approved here"},
+	"account_not_frozen.reopened":       {statusConflict, "口座 {account} は処理中に再開されました", "Account {account} was reopened meanwhile"},
 
 	// Analysts (internal/analyst).
 	"invalid_field.analyst_name":   {statusBadRequest, "アナリスト名 {name} は使えません。英小文字で始まる2〜40文字（英小文字・数字・.・_・-）にしてください", "Analyst name {name}: 2 to 40 characters, lower-case letters, digits, '.', '_' or '-', starting with a letter"},
@@ -241,7 +275,7 @@ func (e *Error) Text(lang string) string {
 		case en:
 			return e.Message
 		}
-		if c, ok := Catalogue[e.Code]; ok {
+		if c, ok := Catalogue[e.Code]; ok && !strings.Contains(c.JA, "{") {
 			return c.JA
 		}
 		return e.Message

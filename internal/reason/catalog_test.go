@@ -17,7 +17,7 @@ import (
 
 // domainPackages hold the business rules: they refuse with E and speak no
 // HTTP.
-var domainPackages = []string{"analyst", "broker", "identity", "pipeline", "session", "notify", "reason"}
+var domainPackages = []string{"analyst", "broker", "cases", "identity", "pipeline", "session", "notify", "reason"}
 
 // TestCatalogueWordsEveryEntry: every entry has a status, Japanese words
 // in Japanese, English words in English, the same parameters in both, and
@@ -98,6 +98,11 @@ func TestTextFillsParameters(t *testing.T) {
 	l := New(418, "x", "ああ / oh no")
 	if l.Text("ja") != "ああ" || l.Text("en") != "Oh no" || l.HTTPStatus() != 418 {
 		t.Errorf("legacy: %q %q %d", l.Text("ja"), l.Text("en"), l.HTTPStatus())
+	}
+	// A legacy refusal (a remote API's) whose code's words need parameters
+	// it does not have keeps its own words rather than show "{symbol}".
+	if r := New(400, UnknownSymbol, "no instrument \"X\""); r.Text("ja") != "no instrument \"X\"" {
+		t.Errorf("remote refusal in Japanese: %q", r.Text("ja"))
 	}
 }
 
