@@ -419,13 +419,13 @@ func (g *gen) ordinaryDay(c *cust, day time.Time, rng *rand.Rand) {
 		}
 		t := day.Add(at + time.Duration(rng.IntN(60))*time.Second)
 		a := g.ownContext(c, rng)
-		if rng.Float64() < 0.03 {
+		if rng.Float64() < 0.004 {
 			// A new phone or browser now and then.
 			d := newDevice(rng, rng.Float64() < 0.6)
 			c.devices = append(c.devices, d)
 			a.device, a.ua, a.channel = d.id, d.ua, d.channel
 		}
-		if rng.Float64() < 0.03 && c.foreign {
+		if rng.Float64() < 0.005 && c.foreign {
 			fr := foreignResidential[rng.IntN(len(foreignResidential))]
 			a.asn, a.country, a.ip = fr.asn, fr.country, fmt.Sprintf("%d.%d.%d.%d", 60+int(fr.asn%40), int(fr.asn%200), rng.IntN(256), 1+rng.IntN(254))
 		}
@@ -437,7 +437,6 @@ func (g *gen) ordinaryDay(c *cust, day time.Time, rng *rand.Rand) {
 
 // session generates what c does in one signed-in session from t.
 func (g *gen) session(c *cust, a actx, t time.Time, rng *rand.Rand) {
-	day := midnight(t)
 	open := sinceMidnight(t) >= 8*time.Hour+30*time.Minute && sinceMidnight(t) < 15*time.Hour+25*time.Minute
 	next := func() { t = t.Add(time.Duration(15+rng.IntN(300)) * time.Second) }
 	switch {
@@ -506,33 +505,35 @@ func (g *gen) session(c *cust, a actx, t time.Time, rng *rand.Rand) {
 	}
 	// Money and settings, rarely.
 	switch x := rng.Float64(); {
-	case x < 0.03 && c.cash > 200000:
+	case x < 0.03:
+		if c.cash <= 200000 {
+			break
+		}
 		amt := int64(float64(c.cash)*(0.1+rng.Float64()*0.6)) / 1000 * 1000
 		c.cash -= amt
 		c.dirty = true
 		next()
 		g.emit(a.stamp(&event.Record{Type: event.TypeWithdrawal, Time: t, Account: c.id, AmountJPY: amt, BankHash: c.bank}))
-	case x < 0.036 && !c.passkey:
+	case x < 0.032 && !c.passkey:
 		next()
 		c.passkey = true
 		c.factors = append(c.factors, event.FactorPasskey)
 		c.dirty = true
 		g.emit(a.stamp(&event.Record{Type: event.TypeFactorAdd, Time: t, Account: c.id, Factor: event.FactorPasskey}))
-	case x < 0.038:
+	case x < 0.0323:
 		next()
 		c.email = "e-" + hexID(rng, 20)
 		c.dirty = true
 		g.emit(a.stamp(&event.Record{Type: event.TypeContactChange, Time: t, Account: c.id, Field: "email", NewHash: c.email}))
-	case x < 0.040:
+	case x < 0.0328:
 		next()
 		g.emit(a.stamp(&event.Record{Type: event.TypePasswordChange, Time: t, Account: c.id}))
-	case x < 0.041:
+	case x < 0.033:
 		next()
 		c.bank = "b-" + hexID(rng, 20)
 		c.dirty = true
 		g.emit(a.stamp(&event.Record{Type: event.TypeBankChange, Time: t, Account: c.id, BankHash: c.bank}))
 	}
-	_ = day
 }
 
 // lunchOrClose moves one order in twenty into the lunch break (queued for
