@@ -109,7 +109,6 @@ var Catalogue = map[string]Entry{
 	"invalid_field.email":                {statusBadRequest, "メールアドレスの形式ではありません", "That is not an email address"},
 	"invalid_field.credit":               {statusBadRequest, "入金額は1円以上で指定してください", "A credit must be a positive number of yen"},
 	"invalid_field.account":              {statusBadRequest, "口座には口座番号、お名前、銀行口座、0円以上の残高が必要です", "An account needs an id, a name, a bank account and non-negative cash"},
-	"account_locked.gate":                {statusForbidden, "この操作はお客様ご自身のロックで止められています。解除はポータルでパスキーを使って行えます", "This is stopped by the lock you set on your account; unlock it in the portal with your passkey"},
 
 	// Sign-in and factors (internal/identity).
 	"unauthenticated.password":       {statusUnauthorized, "口座番号またはパスワードが違います", "The account number or password is wrong"},

@@ -227,6 +227,7 @@ func TestEveryCodeUsedIsCatalogued(t *testing.T) {
 		}
 	}
 	seen := 0
+	used := map[string]bool{}
 	for path, f := range s.files {
 		pkg := f.Name.Name
 		ast.Inspect(f, func(n ast.Node) bool {
@@ -246,6 +247,7 @@ func TestEveryCodeUsedIsCatalogued(t *testing.T) {
 						return true
 					}
 					seen++
+					used[key] = true
 					c, ok := Catalogue[key]
 					if !ok {
 						t.Errorf("%s: key %q is not in the catalogue", pos(), key)
@@ -293,6 +295,11 @@ func TestEveryCodeUsedIsCatalogued(t *testing.T) {
 			}
 			return true
 		})
+	}
+	for key := range Catalogue {
+		if strings.Contains(key, ".") && !used[key] {
+			t.Errorf("catalogue entry %s is used nowhere: remove it", key)
+		}
 	}
 	if seen < 100 {
 		t.Errorf("found only %d refusals: is the scan still looking at the right calls?", seen)
