@@ -420,7 +420,7 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	w.decideConvergence(in, &v, now)
 	m, mb := w.marketEvidence(in, v.nC, now)
 	score := w.capScore(in, min(100, v.t+m), now)
-	score = w.requireHijack(&v, score)
+	score = w.requireHijack(&v, mb, score)
 	in.heat, in.heatAt = score, now
 	in.peak = max(in.peak, score)
 	w.raisePump(in, &v, mb, score, now)
@@ -595,14 +595,18 @@ func (w *Watch) capScore(in *inst, score int, now int64) int {
 // hijack signal (hijacked), or one when the ramp is its repeated buys, or
 // ConvergeAccounts suspects that each liquidated into the issue from a
 // new context (and never bought such issues on two earlier days: a day
-// trader's habit) or with a hijack signal. One account liquidating from a
-// new phone is a customer as often as a takeover: the guard steps it up.
+// trader's habit) or with a hijack signal, or one of them among two or
+// more suspects when the firm's customers are a surging share of the
+// issue's volume (R4, in mb). One account liquidating from a new phone is
+// a customer as often as a takeover: the guard steps it up.
 // Missing history (every device new
 // at a cold start), addresses shared in a carrier's NAT pool and the
 // guard's own refusals (its friction fed back) make suspects and heat,
 // never a halt or a freeze on their own.
-func (w *Watch) requireHijack(v *verdict, score int) int {
-	if v.nS == 0 || v.ring || v.nP >= 2 || v.nP >= 1 && v.bits&bR3Repeat != 0 || v.nL >= w.cfg.ConvergeAccounts {
+func (w *Watch) requireHijack(v *verdict, mb uint64, score int) int {
+	surge := mb&(bR4Thirty|bR4Five) != 0
+	if v.nS == 0 || v.ring || v.nP >= 2 || v.nP >= 1 && v.bits&bR3Repeat != 0 ||
+		v.nL >= w.cfg.ConvergeAccounts || surge && v.nL >= 1 && v.nS >= 2 {
 		return score
 	}
 	if score > nonTargetCap {
