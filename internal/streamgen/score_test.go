@@ -246,3 +246,30 @@ func FuzzReadLabels(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScoreInputs: no decisions or alerts file makes the scorer panic,
+// and every error names a line.
+func FuzzScoreInputs(f *testing.F) {
+	f.Add(decisionsOf(map[string]string{"2": "challenge:mfa", "5": "deny"}), `{"alert":"a","time":"2025-04-22T10:05:00+09:00","kind":"k","symbol":"1111","accounts":["V1"],"score":90,"action":"halt_buys"}`)
+	f.Add(`{"event":"1","action":"challenge"}`, `{"alert":"a","time":"2025-04-22T10:05:00+09:00","accounts":null,"action":"freeze_accounts"}`)
+	f.Add("{", "\n")
+	f.Fuzz(func(t *testing.T, dec, alerts string) {
+		truth, err := ReadLabels(strings.NewReader(scoreLabels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := Score(strings.NewReader(scoreStream), truth, strings.NewReader(dec), strings.NewReader(alerts))
+		if err != nil {
+			var le *LabelError
+			if !errors.As(err, &le) || le.Line < 1 {
+				t.Fatalf("error %v names no line", err)
+			}
+			return
+		}
+		for _, r := range []float64{tab.Pooled.SellRate, tab.Pooled.BuyRate, tab.LegitChallengedRate, tab.LegitHeldDeniedRate} {
+			if r < 0 || r > 1 || math.IsNaN(r) {
+				t.Fatalf("rate %v out of range", r)
+			}
+		}
+	})
+}
