@@ -301,3 +301,43 @@ func TestNewsSpikeMidPrice(t *testing.T) {
 		t.Error("6300 halted")
 	}
 }
+
+// TestGuardFrictionFedBack: the guard's heat comes back as guard_refused.
+// Twelve long-standing customers buy a thin issue within the half hour
+// from a new phone on their carrier; the guard steps up every buy (a thin
+// issue, a new device, and once the issue is warm, surveillance_heat) and
+// each sends the order again and fills. The refusals are the guard's
+// friction, not a takeover: no halt, no freeze.
+func TestGuardFrictionFedBack(t *testing.T) {
+	g := newGen()
+	g.market()
+	g.background(20)
+	g.thinTarget("4446")
+	for i := range 12 {
+		acct := fmt.Sprintf("F%02d", i)
+		g.account(clock(0, 7, 0, 0), acct, holding("9432", 300, 2400))
+		g.history(acct, 600+i)
+		h := mobile(acct, i, 0)
+		h.device = "new-phone-" + acct
+		t0 := clock(0, 10, 0, 0).Add(time.Duration(i) * 150 * time.Second)
+		g.login(t0, h)
+		tb := t0.Add(20 * time.Second)
+		o := g.order(tb, h, "4446", event.SideBuy, 2000, 0, 150)
+		reasons := []string{"thin_lowprice_buy", "new_device"}
+		if i >= 3 {
+			reasons = append(reasons, "surveillance_heat")
+		}
+		g.guard(o, event.Challenge, 70, reasons...)
+		g.order(tb.Add(30*time.Second), h, "4446", event.SideBuy, 2000, 0, 150)
+		g.fill(tb.Add(31*time.Second), acct, "4446", event.SideBuy, 2000, 151)
+	}
+	w := New(DefaultConfig())
+	for _, a := range replayGen(w, g) {
+		if a.Action != event.AlertNone {
+			t.Errorf("friction acted on: %s", a.AppendJSON(nil))
+		}
+	}
+	if w.Halted("4446") {
+		t.Error("4446 halted")
+	}
+}
