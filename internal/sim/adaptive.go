@@ -337,6 +337,11 @@ func (a *adaptive) plans(cs []*candidate, pick func(p *attackPlan) *candidate) *
 	for i, c := range cs {
 		idx[c] = i
 	}
+	if pick != nil {
+		for i, c := range a.tried {
+			idx[c] = i // on the day, each strategy on a thin issue has its own
+		}
+	}
 	var trading []*attackPlan
 	for _, p0 := range a.w.attacks {
 		p := *p0
@@ -568,8 +573,11 @@ func (a *adaptive) choose(p *attackPlan) *candidate {
 			best = c
 		}
 	}
-	if best != nil {
+	if best != nil && best.tech[p.Tech].through() > 0 {
 		return best
+	}
+	if best != nil && a.tried[0].strat.applies(a.w, p, a.clean) {
+		return a.tried[0] // nothing got through for the technique: the baseline, the cheapest
 	}
 	for _, c := range a.ranked() {
 		if c.strat.applies(a.w, p, a.clean) {
@@ -808,6 +816,11 @@ func adaptStart(p *attackPlan, s strategy) time.Time {
 	case s.Sessions > 1 || s.PerSell:
 		// Several sessions need the day: start in the morning.
 		return at(9, 5).Add(time.Duration(h%(50*60)) * time.Second)
+	}
+	// Late enough a start that the orders, after the dwell, would miss the
+	// close moves to the latest that leaves time for them.
+	if latest := at(15, 10).Add(-s.Dwell); p.Start.After(latest) {
+		return inSession(latest.Add(-time.Duration(h%(30*60)) * time.Second))
 	}
 	return p.Start
 }
