@@ -194,5 +194,7 @@ func ExampleEngine_Decide() {
 	res := e.Decide(&event.Record{ID: "e1", Type: event.TypeLogin, Time: t, Account: "A1", Session: "s1",
 		IP: "3.112.1.1", ASN: 16509, Country: "JP", Device: "d-new", Method: "password", Factors: []string{"password", "sms_otp"}, OK: true})
 	fmt.Println(string(res.Decision.AppendJSON(nil)))
-	// Output: {"event":"e1","time":"2025-04-10T09:00:00+09:00","account":"A1","action":"challenge","factor":"phishing_resistant","score":50,"reasons":["new_device","hosting_asn"],"policy":"builtin-2025.10.3"}
+	// A fresh engine has no history, so the device being new is not
+	// evidence; the hosting network is.
+	// Output: {"event":"e1","time":"2025-04-10T09:00:00+09:00","account":"A1","action":"challenge","factor":"phishing_resistant","score":30,"reasons":["hosting_asn"],"policy":"builtin-2026.12.1"}
 }

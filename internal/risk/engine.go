@@ -60,6 +60,9 @@ type Engine struct {
 	shards [numShards]shard
 	pool   sync.Pool
 	errs   atomic.Uint64
+	// start is the stream time (unix s) of the first record the engine
+	// saw: the start of every profile's history.
+	start atomic.Int64
 }
 
 // NewEngine returns an engine deciding with p (the built-in policy when p is nil).
@@ -226,6 +229,7 @@ func (e *Engine) DecideInto(r *event.Record, res *Result, withFeatures bool) {
 		res.Decision.Reasons = []string{ReasonNotAnAction}
 		return
 	}
+	e.seen(r.Time)
 	shadow := e.shadow.Load()
 	st := e.pool.Get().(*evalState)
 	f := &st.f
@@ -256,7 +260,7 @@ func (e *Engine) DecideInto(r *event.Record, res *Result, withFeatures bool) {
 	e.inst.mu.RUnlock()
 
 	st.hits = st.hits[:0]
-	res.Decision.Action, res.Decision.Factor, res.Decision.Score, res.Decision.Reasons, st.hits = p.evaluate(ti, &st.act, f.sessPR, st.hits, e, &res.Errors)
+	res.Decision.Action, res.Decision.Factor, res.Decision.Score, res.Decision.Reasons, st.hits = p.evaluate(ti, &st.act, f, st.hits, e, &res.Errors)
 	e.learn(prof, r, f, &in, res.Decision.Action)
 	sh.mu.Unlock()
 
@@ -264,7 +268,7 @@ func (e *Engine) DecideInto(r *event.Record, res *Result, withFeatures bool) {
 	if shadow != nil {
 		d := event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Policy: shadow.Version}
 		st.sh = st.sh[:0]
-		d.Action, d.Factor, d.Score, d.Reasons, st.sh = shadow.evaluate(ti, &st.act, f.sessPR, st.sh, e, &res.Errors)
+		d.Action, d.Factor, d.Score, d.Reasons, st.sh = shadow.evaluate(ti, &st.act, f, st.sh, e, &res.Errors)
 		res.Shadow = &d
 		res.ShadowRules = append(res.ShadowRules, st.sh...)
 	}
@@ -284,8 +288,10 @@ func (e *Engine) DecideInto(r *event.Record, res *Result, withFeatures bool) {
 	e.pool.Put(st)
 }
 
-// evaluate runs the rules of action type ti and maps the result to a decision.
-func (p *Policy) evaluate(ti int, a *activation, sessPR bool, hits []Hit, e *Engine, errs *[]string) (action, factor string, score int, reasons []string, _ []Hit) {
+// evaluate runs the rules of action type ti and maps the result to a
+// decision; f gives the session's factors and context, for the factor a
+// challenge asks for.
+func (p *Policy) evaluate(ti int, a *activation, f *features, hits []Hit, e *Engine, errs *[]string) (action, factor string, score int, reasons []string, _ []Hit) {
 	sum, direct, allowed := 0, 0, false
 	for _, r := range p.byType[ti] {
 		out, _, err := r.prg.Eval(a)
@@ -317,7 +323,7 @@ func (p *Policy) evaluate(ti int, a *activation, sessPR bool, hits []Hit, e *Eng
 		score = max(score, min(p.Thresholds.floor(final), 100))
 	}
 	action, factor = final.split()
-	if factor == event.FactorMFA && p.prType[ti] && !sessPR {
+	if factor == event.FactorMFA && (p.prType[ti] || p.prNC[ti] && f.sessNewContext) && !f.sessPR {
 		factor = event.FactorPhishingResistant
 	}
 	n := 0
@@ -438,6 +444,7 @@ func (e *Engine) accountFeatures(f *features, r *event.Record, p *profile, in *i
 	f.acctKnown = p.flags&flagSnapshot != 0 || p.firstSeen != 0
 	f.frozen = p.flags&flagFrozen != 0
 	f.ageDays = accountAgeDays(p, in.nowS)
+	f.maturityDays = e.maturityDays(p, in.nowS)
 	contextFeatures(f, r, p, in)
 	habitFeatures(f, p, in)
 	f.contactAge, f.factorAge, f.bankAge = ageSince(in.nowS, p.contactChange), ageSince(in.nowS, p.factorChange), ageSince(in.nowS, p.bankChange)
@@ -445,6 +452,28 @@ func (e *Engine) accountFeatures(f *features, r *event.Record, p *profile, in *i
 	f.valueJPY = f.holdingsJPY + f.cashJPY
 	f.passkeyEnrolled = p.factors&factorBit(event.FactorPasskey) != 0
 	f.bankKnown = p.bank != 0
+}
+
+// seen notes the stream time of a record, the first of which starts the
+// history of every profile.
+func (e *Engine) seen(t time.Time) {
+	if e.start.Load() == 0 {
+		e.start.CompareAndSwap(0, t.Unix())
+	}
+}
+
+// maturityDays returns the days of history the engine has seen of the
+// account: whole days since the engine's first record, or since the
+// account was opened (or first seen, without a snapshot) if later.
+func (e *Engine) maturityDays(p *profile, now int64) int64 {
+	from := e.start.Load()
+	switch {
+	case p.openedDay != 0:
+		from = max(from, int64(p.openedDay)*86400)
+	case p.firstSeen != 0:
+		from = max(from, p.firstSeen)
+	}
+	return max(now-from, 0) / 86400
 }
 
 // accountAgeDays returns the days since the account was opened (from its
@@ -467,6 +496,14 @@ func contextFeatures(f *features, r *event.Record, p *profile, in *input) {
 	f.knownNetwork = mruHas(p.nets[:], in.net)
 	f.knownASN = mruHas(p.asns[:], uint32(r.ASN))
 	f.knownCountry = in.cc == 0 || r.Country == "JP" || mruHas(p.countries[:], in.cc)
+	today := dayOf(in.nowS)
+	if d, ok := mruDay(p.devices[:], p.devDay[:], in.dev); ok {
+		f.devEstablished = today >= d
+	}
+	if d, ok := mruDay(p.nets[:], p.netDay[:], in.net); ok {
+		f.netEstablished = today >= d
+	}
+	f.ownContext = anyEstablished(p.devices[:], p.devDay[:], today) || anyEstablished(p.nets[:], p.netDay[:], today)
 	for _, d := range p.devices {
 		if d != 0 {
 			f.deviceCount++
@@ -515,12 +552,14 @@ func loginFeatures(f *features, r *event.Record) {
 	newContextFeatures(f)
 }
 
-// newContextFeatures fills the session's new-device and new-network values
-// from the account's context features, for a session first seen now.
+// newContextFeatures fills the session's new-device, new-network and
+// new-context values from the account's context features, for a session
+// first seen now.
 func newContextFeatures(f *features) {
 	f.sessNewDevice = !f.knownDevice
 	f.sessNewNetwork = !f.knownNetwork && !f.knownASN
 	f.sessNetKnown = f.knownNetwork
+	f.sessNewContext = !f.sessPR && !f.devEstablished && !f.netEstablished
 }
 
 // sessionFeatures fills the session.* values of an action other than a
@@ -566,6 +605,7 @@ func trackedSessionFeatures(f *features, r *event.Record, s *session, in *input)
 	f.sessPR = s.factors&factorBit(event.FactorPasskey) != 0
 	f.sessMFA = bitsCount(s.factors) >= 2
 	f.sessNewDevice, f.sessNewNetwork, f.sessNetKnown = s.newDevice, s.newNet, s.netKnown
+	f.sessNewContext = s.newContext
 	f.deviceChanged = s.device != 0 && in.dev != 0 && s.device != in.dev
 	f.uaChanged = s.ua != 0 && in.ua != 0 && s.ua != in.ua
 	f.ipChanged = s.net != 0 && in.net != 0 && s.net != in.net
@@ -629,6 +669,31 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 		f.retry = in.key == act.chal
 	}
 	e.burstFeatures(f, act, in, true, r.ValueJPY)
+	newContextSoldFeatures(f, p, in)
+}
+
+// newContextSoldFeatures fills the value at risk from new contexts: the
+// account's sells from new-context sessions over the last week, this one
+// included when it is a sell of such a session (and not a retry), against
+// the holdings when the first of them was made, and the most the account
+// sold in one day from its established contexts.
+func newContextSoldFeatures(f *features, p *profile, in *input) {
+	f.maxDaySold = p.maxDaySold
+	prev, base := int64(0), f.holdingsJPY
+	if p.ncAt != 0 && in.nowS-p.ncAt <= newContextWindow {
+		// the holdings when the first of them was made, or what they are
+		// now with those sells added back, if more (bought since)
+		prev, base = p.ncSold, max(p.ncBase, f.holdingsJPY+p.ncSold)
+	}
+	f.ncSold = prev
+	if f.sell && f.sessNewContext && !f.retry {
+		f.ncSold += f.value
+	}
+	if base > 0 {
+		f.ncShare = float64(f.ncSold) / float64(base)
+	} else if f.ncSold > 0 {
+		f.ncShare = 1
+	}
 }
 
 // instrumentFeatures fills the instrument.* values of a known instrument
@@ -753,6 +818,7 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 	switch r.Type {
 	case event.TypeOrder:
 		learnBurst(act, r, f, in, action)
+		learnSold(p, r, f, in, allowed)
 		if allowed {
 			learnOrderHabits(p, r, f)
 		}
@@ -760,7 +826,7 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 		learnChange(p, r, in, allowed)
 	}
 	if allowed {
-		learnContext(p, r, in)
+		learnContext(p, r, f, in)
 	}
 }
 
@@ -805,7 +871,7 @@ func learnLogin(p *profile, act *activity, r *event.Record, f *features, in *inp
 	s := act.slotFor(in.sess)
 	*s = session{id: in.sess, start: in.nowN, last: in.nowN, device: in.dev, net: in.net, ua: in.ua,
 		asn: uint32(r.ASN), country: in.cc, factors: factorMask(r.Factors), known: true,
-		newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
+		newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown, newContext: f.sessNewContext}
 	if r.Method == event.FactorPasskey {
 		s.factors |= factorBit(event.FactorPasskey)
 	}
@@ -822,7 +888,8 @@ func learnSessionAction(act *activity, r *event.Record, f *features, in *input) 
 	} else {
 		s = act.slotFor(in.sess)
 		*s = session{id: in.sess, start: in.nowN, device: in.dev, net: in.net, ua: in.ua,
-			asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown}
+			asn: uint32(r.ASN), country: in.cc, newDevice: f.sessNewDevice, newNet: f.sessNewNetwork, netKnown: f.sessNetKnown,
+			newContext: f.sessNewContext}
 	}
 	if s.first == 0 {
 		s.first = in.nowN
@@ -887,6 +954,32 @@ func (b *burst) addBuy(in *input, held bool, value int64) {
 	}
 }
 
+// learnSold adds a sell that may go ahead to the value at risk from new
+// contexts when its session is in one (a retry is the order already
+// counted), and an allowed sell from an established context to the day's
+// selling and the account's most sold in one day.
+func learnSold(p *profile, r *event.Record, f *features, in *input, allowed bool) {
+	if !f.sell || f.retry {
+		return
+	}
+	if f.sessNewContext {
+		if p.ncAt == 0 || in.nowS-p.ncAt > newContextWindow {
+			p.ncSold, p.ncBase = 0, f.holdingsJPY
+		}
+		p.ncSold += r.ValueJPY
+		p.ncAt = in.nowS
+		return
+	}
+	if !allowed {
+		return
+	}
+	if d := dayOf(in.nowS); d != p.daySoldDay {
+		p.daySold, p.daySoldDay = 0, d
+	}
+	p.daySold += r.ValueJPY
+	p.maxDaySold = max(p.maxDaySold, p.daySold)
+}
+
 // learnOrderHabits learns from an allowed order: the count of orders, the
 // moving average of their value's logarithm, and margin orders.
 func learnOrderHabits(p *profile, r *event.Record, f *features) {
@@ -927,14 +1020,48 @@ func learnChange(p *profile, r *event.Record, in *input, allowed bool) {
 }
 
 // learnContext makes the allowed action's device, network, ASN and
-// (outside Japan) country known to the account.
-func learnContext(p *profile, r *event.Record, in *input) {
-	mruTouch(p.devices[:], in.dev)
-	mruTouch(p.nets[:], in.net)
+// (outside Japan) country known to the account, a new device or network
+// established from the day establishedFrom gives.
+func learnContext(p *profile, r *event.Record, f *features, in *input) {
+	day := dayOf(in.nowS)
+	mruTouchDay(p.devices[:], p.devDay[:], in.dev, establishedFrom(day, f))
+	mruTouchDay(p.nets[:], p.netDay[:], in.net, establishedFrom(day, f))
 	mruTouch(p.asns[:], uint32(r.ASN))
 	if r.Country != "JP" {
 		mruTouch(p.countries[:], in.cc)
 	}
+}
+
+// establishedFrom returns the day from which a device (or network) first
+// learnt today is the customer's established own rather than merely known,
+// given the features of the action it is learnt from. It is established from the next day when
+// learnt in a session that is not a new context (signed in on an
+// established device or network, or with a passkey: trust passes from the
+// customer's own context to the new one), while the account had none
+// established, or in the first establishDays of the profile's history
+// (when every one is new and the ones the customer uses are the best
+// knowledge there is). Otherwise, from establishDays later: an attacker
+// whose phished sign-in was allowed makes its device known at once, and it
+// stays a new context for a week.
+func establishedFrom(today uint16, f *features) uint16 {
+	if !f.sessNewContext || f.maturityDays < establishDays {
+		return today + 1
+	}
+	if f.ownContext {
+		return today + establishDays
+	}
+	return today + 1
+}
+
+// anyEstablished reports whether any of the entries of a is established
+// today (days beside them, as mruTouchDay keeps them).
+func anyEstablished(a []uint64, days []uint16, today uint16) bool {
+	for i, v := range a {
+		if v != 0 && days[i] <= today {
+			return true
+		}
+	}
+	return false
 }
 
 // slotFor returns the slot of session id, or the least recently used slot.
@@ -956,6 +1083,7 @@ func (a *activity) slotFor(id uint64) *session {
 // holdings, cash, factors and registered details (noting changes), fills
 // update holdings, cash and trading history. Other records are ignored.
 func (e *Engine) Observe(r *event.Record) {
+	e.seen(r.Time)
 	switch r.Type {
 	case event.TypeInstrument:
 		e.inst.mu.Lock()

@@ -48,6 +48,10 @@ type features struct {
 	contactAge, factorAge, bankAge                    int64
 	holdingsJPY, cashJPY, valueJPY                    int64
 	passkeyEnrolled, bankKnown                        bool
+	maturityDays                                      int64
+	devEstablished, netEstablished, ownContext        bool
+	ncSold, maxDaySold                                int64
+	ncShare                                           float64
 
 	// session
 	sessKnown                                            bool
@@ -55,6 +59,7 @@ type features struct {
 	sessPR, sessMFA, sessNewDevice, sessNewNetwork, jump bool
 	ipChanged, asnChanged, countryChanged, uaChanged     bool
 	deviceChanged, netMoved, sessNetKnown                bool
+	sessNewContext                                       bool
 	sold, bought, sells, buys                            int64
 	soldShare, symBuyShare                               float64
 
@@ -155,6 +160,13 @@ var variables = []Variable{
 	vi("account.value_jpy", "holdings plus cash", func(f *features) int64 { return f.valueJPY }),
 	vb("account.passkey_enrolled", "a passkey is enrolled", func(f *features) bool { return f.passkeyEnrolled }),
 	vb("account.bank_known", "a withdrawal bank account is registered", func(f *features) bool { return f.bankKnown }),
+	vi("account.maturity_days", "days of history seen: whole days since the engine's first record, or since the account was opened (or first seen, without a snapshot) if later. With no history, new is not evidence: rules reading a new device, network or hour weigh it by this", func(f *features) int64 { return f.maturityDays }),
+	vb("account.established_device", "the device is the customer's established own, not just known (a phished sign-in makes its device known at once): first used in an allowed action 7 days ago or more, or on an earlier day when the account had no established device or under 7 days of history", func(f *features) bool { return f.devEstablished }),
+	vb("account.established_context", "the account has an established device or network at all: it has a history of acting of its own, against which a new context means something (a dormant account, never seen acting, has none)", func(f *features) bool { return f.ownContext }),
+	vb("account.established_network", "the network (/24, /48) is the customer's established own (as account.established_device)", func(f *features) bool { return f.netEstablished }),
+	vi("account.new_context_sold_jpy", "value at risk from new contexts: sell orders (allowed or stepped up, retries once) of sessions in a new context (session.new_context) over the last 7 days, across sessions, this order included", func(f *features) int64 { return f.ncSold }),
+	vd("account.new_context_sold_share", "account.new_context_sold_jpy over the holdings value when the first of those sells was made, or the holdings now plus those sells if more (1 when holdings are unknown)", func(f *features) float64 { return f.ncShare }),
+	vi("account.max_day_sold_jpy", "the most the account sold (allowed sell orders) in one day from sessions not in a new context", func(f *features) int64 { return f.maxDaySold }),
 
 	vb("session.known", "the session's login was seen", func(f *features) bool { return f.sessKnown }),
 	vi("session.age_s", "seconds since sign-in", func(f *features) int64 { return f.sessAge }),
@@ -166,6 +178,7 @@ var variables = []Variable{
 	vb("session.new_network", "the session's network and ASN were unknown to the account at sign-in", func(f *features) bool { return f.sessNewNetwork }),
 	vb("session.known_network", "the session's sign-in network (/24, /48) was known to the account", func(f *features) bool { return f.sessNetKnown }),
 	vb("session.network_moved", "the session is used from a network (/24, /48) other than its sign-in's that was unknown to the account when the session moved there (a stolen cookie replayed through a proxy, even on the victim's own carrier)", func(f *features) bool { return f.netMoved }),
+	vb("session.new_context", "the session began on a device and a network (/24, /48) neither established for the account, and its sign-in proved no passkey: a phished or relayed sign-in, even on the victim's own carrier, looks like this (and, with no history, every session does)", func(f *features) bool { return f.sessNewContext }),
 	vb("session.context_jump", "the session moved to another device, user agent, country or an ASN new to the account (stolen session cookie)", func(f *features) bool { return f.jump }),
 	vb("session.ip_changed", "network differs from the session's sign-in", func(f *features) bool { return f.ipChanged }),
 	vb("session.asn_changed", "ASN differs from the session's sign-in", func(f *features) bool { return f.asnChanged }),

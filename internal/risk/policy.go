@@ -126,11 +126,17 @@ type Policy struct {
 	// phishing_resistant when the session's (or login's) factors include
 	// no passkey.
 	PhishingResistant []event.Type
-	Rules             []*Rule
+	// PhishingResistantNewContext lists action types whose challenges
+	// must ask for phishing_resistant in a session in a new context
+	// (session.new_context): a code can be relayed by whoever phished the
+	// sign-in, so it proves nothing there.
+	PhishingResistantNewContext []event.Type
+	Rules                       []*Rule
 
 	byType   [numActionTypes][]*Rule
 	varsType [numActionTypes][]int // variables read by the rules of each type
 	prType   [numActionTypes]bool
+	prNC     [numActionTypes]bool
 	src      []byte
 }
 
@@ -346,10 +352,12 @@ func (l *loader) load(src []byte) *Policy {
 			p.Thresholds = l.thresholds(v)
 		case "phishing_resistant_actions":
 			p.PhishingResistant = l.types(v, "phishing_resistant_actions", false)
+		case "phishing_resistant_new_context":
+			p.PhishingResistantNewContext = l.types(v, "phishing_resistant_new_context", false)
 		case "rules":
 			rulesNode = v
 		default:
-			l.fail(k, k.Value, "unknown field (want version, description, thresholds, phishing_resistant_actions, rules)")
+			l.fail(k, k.Value, "unknown field (want version, description, thresholds, phishing_resistant_actions, phishing_resistant_new_context, rules)")
 		}
 		l.flush()
 	}
@@ -417,6 +425,9 @@ func orNode(n, def *yaml.Node) *yaml.Node {
 func (p *Policy) index() {
 	for _, t := range p.PhishingResistant {
 		p.prType[typeIndex(t)] = true
+	}
+	for _, t := range p.PhishingResistantNewContext {
+		p.prNC[typeIndex(t)] = true
 	}
 	for ti, t := range actionTypes {
 		seen := map[int]bool{}

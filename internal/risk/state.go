@@ -20,11 +20,13 @@ const (
 // about 35,000 years), so rules can write `account.bank_change_age_s < 86400`.
 const never = int64(1) << 40
 
-// profile is the long-lived, compact state of one account (about 380 bytes
+// profile is the long-lived, compact state of one account (about 440 bytes
 // plus 16 bytes per holding). Identifiers are stored as 64-bit hashes.
 type profile struct {
 	devices   [maxDevices]uint64   // known devices (hashes), most recent first
+	devDay    [maxDevices]uint16   // day (JST, since 1970) from which each device is established (establishedFrom)
 	nets      [maxNets]uint64      // known networks (/24, /48)
+	netDay    [maxNets]uint16      // day from which each network is established
 	asns      [maxASNs]uint32      // known ASNs
 	countries [maxCountries]uint16 // known countries
 	hours     [24]uint8            // sign-ins per hour of day (JST), saturating
@@ -42,12 +44,23 @@ type profile struct {
 	flags         uint8
 	usualOrderLog float32 // EWMA of log(order value in yen)
 	openedDay     int32   // days since the Unix epoch; 0 unknown
+	daySoldDay    uint16  // day of daySold
 
 	failedLast    int64 // stream time (unix s) of the last failed login
 	contactChange int64 // unix s; 0 never
 	factorChange  int64
 	bankChange    int64
 	firstSeen     int64
+
+	// Value at risk from new contexts: sells (allowed or challenged) in
+	// sessions that began on a device and a network neither established,
+	// without a passkey, over the last newContextWindow seconds.
+	ncSold int64 // their value
+	ncBase int64 // holdings value when the first of them was made
+	ncAt   int64 // unix s of the last of them; 0 none
+	// The account's own selling from established contexts: allowed sells
+	// of the current day and the most it ever sold in one day.
+	daySold, maxDaySold int64
 
 	bank, email, phone uint64
 	cash               int64
@@ -96,12 +109,15 @@ type session struct {
 	country   uint16
 	actions   uint16
 	factors   uint8
-	newDevice bool   // device was unknown to the account at sign-in
-	newNet    bool   // network and ASN were unknown at sign-in
-	jumped    bool   // a context jump was seen
-	known     bool   // its login was seen
-	netKnown  bool   // the sign-in network (/24, /48) was known to the account
-	movedNet  uint64 // first network other than the sign-in's, unknown to the account, the session was used from; 0 none
+	newDevice bool // device was unknown to the account at sign-in
+	newNet    bool // network and ASN were unknown at sign-in
+	jumped    bool // a context jump was seen
+	known     bool // its login was seen
+	netKnown  bool // the sign-in network (/24, /48) was known to the account
+	// newContext: at sign-in neither device nor network was established
+	// and no passkey was proved
+	newContext bool
+	movedNet   uint64 // first network other than the sign-in's, unknown to the account, the session was used from; 0 none
 }
 
 // burst accumulates a run of selling and buying: it starts at a sell order
@@ -124,6 +140,19 @@ type burstBuy struct {
 }
 
 const burstWindow = 3600 // seconds
+
+// establishDays is how many days of history make a profile mature, and
+// how long after a device or network is first learnt it becomes the
+// customer's established own rather than merely known, when the account
+// already had established ones (establishedFrom).
+const establishDays = 7
+
+// newContextWindow is how long sells from new contexts keep adding up
+// (seconds): one sell per session, a session per day, still adds up.
+const newContextWindow = establishDays * 86400
+
+// dayOf returns the day number (JST, days since 1970) of unix time s.
+func dayOf(s int64) uint16 { return uint16((s + jst) / 86400) }
 
 // account store: shards of a hash->slot map and a slab of profiles.
 const numShards = 256
@@ -237,6 +266,42 @@ func mruTouch[T comparable](a []T, v T) {
 	}
 	copy(a[1:i+1], a[:i])
 	a[0] = v
+}
+
+// mruTouchDay is mruTouch for a list with a day beside each entry: a new
+// entry gets day, a known one keeps its own.
+func mruTouchDay[T comparable](a []T, days []uint16, v T, day uint16) {
+	var zero T
+	if v == zero {
+		return
+	}
+	i := 0
+	for ; i < len(a)-1; i++ {
+		if a[i] == v {
+			break
+		}
+	}
+	d := day
+	if a[i] == v {
+		d = days[i]
+	}
+	copy(a[1:i+1], a[:i])
+	copy(days[1:i+1], days[:i])
+	a[0], days[0] = v, d
+}
+
+// mruDay returns the day beside v, and whether v is in a.
+func mruDay[T comparable](a []T, days []uint16, v T) (uint16, bool) {
+	var zero T
+	if v == zero {
+		return 0, false
+	}
+	for i, x := range a {
+		if x == v {
+			return days[i], true
+		}
+	}
+	return 0, false
 }
 
 func (p *profile) issueBits(inst uint32) (uint64, uint64, uint64) {
