@@ -253,7 +253,7 @@ func (g *gen) shocks() {
 // fraud emits rs labelled as v's family's, acting with v's credential.
 func (g *gen) fraud(v *victim, rs ...*event.Record) {
 	l := Label{Kind: LabelRecord, Family: v.fam, Credential: v.cred, MFAPassable: v.cred == CredRelay ||
-		v.cred == CredStolen && v.c.otp == event.FactorEmailOTP && v.fam == FastPump}
+		v.cred == CredStolen && v.c.otp == event.FactorEmailOTP}
 	for _, r := range rs {
 		if r.Type.Action() {
 			g.marks[r] = l
@@ -310,7 +310,10 @@ func (g *gen) signIn(v *victim, a actx, t time.Time, fails int) []*event.Record 
 		t = t.Add(time.Duration(3+g.arng.IntN(20)) * time.Second)
 	}
 	r := &event.Record{Type: event.TypeLogin, Time: t, Account: v.c.id, Method: event.FactorPassword, Factors: []string{event.FactorPassword}, OK: true}
-	if v.c.otp != "" {
+	// A relaying kit passes the victim's code; a stolen password passes
+	// only where the sign-in asks for no code, or the code goes to a
+	// mailbox the attacker holds too.
+	if v.c.otp != "" && (v.cred == CredRelay || v.c.otp == event.FactorEmailOTP) {
 		r.Factors = append(r.Factors, v.c.otp)
 	}
 	return append(out, a.stamp(r))
