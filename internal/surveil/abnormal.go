@@ -4,8 +4,8 @@ import "github.com/kabuto-sec/kabuto/internal/market"
 
 // KindAbnormalBuying is R11: one account's buying of an issue far beyond
 // what the issue usually sees (its traded value, the firm's customers'
-// usual buying of it), funded by liquidating the account's holdings the
-// same day from a new context. It sees the slow, single-victim target that
+// usual buying of it), funded by selling the account's holdings the same
+// day, from a new context. It sees the slow, single-victim target that
 // convergence across accounts (R3) and the low-price profile (R2) miss: a
 // mid-priced issue, one hijacked account, buys spread over hours.
 const KindAbnormalBuying = "abnormal_buying"
@@ -78,9 +78,10 @@ func (w *Watch) abnormalBuying(in *inst, a *acct, bits uint64, value int64, day 
 	w.r11Raise(in, a, bits, abnADV && abnFirm || many, now)
 }
 
-// r11Account is R11's reading of the buyer: it liquidated the holdings it
-// came into the day with (R11SoldShare of their value), bv yen of the
-// proceeds went into this issue (R11ProceedsShare), and the order comes
+// r11Account is R11's reading of the buyer: it sold at least R11SoldShare
+// of the value of the holdings it came into the day with (the slow target
+// sells one holding, not all), bv yen went into this issue (at least
+// R11ProceedsShare of the proceeds), and the order comes
 // from a new context: a new device or network on a mature profile (the
 // bits are weighed already), a hosting network or proxy, or the guard's
 // takeover findings. A passkey session, or the account's own device, is
