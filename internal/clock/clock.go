@@ -9,9 +9,13 @@ import (
 	"time"
 )
 
+// JSTOffset is Japan Standard Time's offset east of UTC, in seconds, for
+// the hot paths that do calendar arithmetic on Unix seconds themselves.
+const JSTOffset = 9 * 60 * 60
+
 // JST is Japan Standard Time (UTC+9, no daylight saving), the time zone of
 // the Tokyo market and of every time Kabuto shows a person.
-var JST = time.FixedZone("JST", 9*60*60)
+var JST = time.FixedZone("JST", JSTOffset)
 
 // Clock tells the time.
 type Clock interface{ Now() time.Time }

@@ -10,6 +10,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/event"
 )
 
@@ -385,7 +386,7 @@ func (f *features) fromLists(r *event.Record, ls *listSnap, addr netipAddr) {
 }
 
 // jst is the offset of Japan Standard Time, in seconds.
-const jst = 9 * 3600
+const jst = clock.JSTOffset
 
 func ageSince(now, t int64) int64 {
 	if t == 0 {

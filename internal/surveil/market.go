@@ -8,6 +8,7 @@ package surveil
 import (
 	"time"
 
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
 )
@@ -15,7 +16,7 @@ import (
 const (
 	nsPerSec  = int64(1e9)
 	nsPerMin  = 60 * nsPerSec
-	jstOffset = 9 * 3600 // seconds east of UTC
+	jstOffset = clock.JSTOffset // seconds east of UTC
 	// sessionClose is the TSE's close in seconds after JST midnight.
 	sessionClose = int64(market.TSEClose / time.Second)
 	// tradingMinutes is the length of a TSE trading day (330 minutes,
