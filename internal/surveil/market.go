@@ -8,7 +8,7 @@ package surveil
 import (
 	"time"
 
-	"github.com/kabuto-sec/kabuto/internal/clock"
+	kclock "github.com/kabuto-sec/kabuto/internal/clock" // the tests have their own clock
 	"github.com/kabuto-sec/kabuto/internal/market"
 	"github.com/kabuto-sec/kabuto/internal/netinfo"
 )
@@ -16,7 +16,7 @@ import (
 const (
 	nsPerSec  = int64(1e9)
 	nsPerMin  = 60 * nsPerSec
-	jstOffset = clock.JSTOffset // seconds east of UTC
+	jstOffset = kclock.JSTOffset // seconds east of UTC
 	// sessionClose is the TSE's close in seconds after JST midnight.
 	sessionClose = int64(market.TSEClose / time.Second)
 	// tradingMinutes is the length of a TSE trading day (330 minutes,
