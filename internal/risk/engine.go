@@ -464,10 +464,15 @@ func (e *Engine) seen(t time.Time) {
 }
 
 // maturityDays returns the days of history the engine has seen of the
-// account: whole days since the engine's first record, or since the
-// account was opened (or first seen, without a snapshot) if later.
+// account: whole days since the engine's first record (as the profile
+// keeps it, so that a profile carried to another engine in a snapshot
+// keeps its history), or since the account was opened (or first seen,
+// without a snapshot) if later.
 func (e *Engine) maturityDays(p *profile, now int64) int64 {
-	from := e.start.Load()
+	from := p.watched
+	if from == 0 {
+		from = e.start.Load()
+	}
 	switch {
 	case p.openedDay != 0:
 		from = max(from, int64(p.openedDay)*86400)
@@ -801,7 +806,7 @@ func factorMask(fs []string) uint8 {
 func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, action string) {
 	allowed := action == event.Allow
 	if p.firstSeen == 0 {
-		p.firstSeen = in.nowS
+		p.firstSeen, p.watched = in.nowS, e.start.Load()
 	}
 	if r.Type == event.TypeLogin && !r.OK {
 		learnFailedLogin(p, in)
@@ -1121,7 +1126,7 @@ func (e *Engine) observeAccount(r *event.Record) {
 	p := sh.get(k, true)
 	now := r.Time.Unix()
 	if p.firstSeen == 0 {
-		p.firstSeen = now
+		p.firstSeen, p.watched = now, e.start.Load()
 	}
 	changed := func(old *uint64, v string, at *int64) {
 		h := uint64(0)
@@ -1196,7 +1201,7 @@ func (e *Engine) observeFill(r *event.Record) {
 	p := sh.get(k, true)
 	now := r.Time.Unix()
 	if p.firstSeen == 0 {
-		p.firstSeen = now
+		p.firstSeen, p.watched = now, e.start.Load()
 	}
 	e.inst.mu.Lock()
 	idx, in := e.inst.ensure(r.Symbol)

@@ -51,6 +51,7 @@ type profile struct {
 	factorChange  int64
 	bankChange    int64
 	firstSeen     int64
+	watched       int64 // the engine's first record (unix s) when the profile was made: its history's start
 
 	// Value at risk from new contexts: sells (allowed or challenged) in
 	// sessions that began on a device and a network neither established,
