@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"strings"
 	"testing"
 
@@ -152,5 +153,27 @@ func TestRuleNumber(t *testing.T) {
 	}
 	if got := ruleNumber(p, "no_such_rule", "session.age_s", 42); got != 42 {
 		t.Errorf("missing rule: got %v, want the default 42", got)
+	}
+}
+
+// TestEvasionsShown: the scorecard and the HTML report name each evasion
+// tried, the value it got through and what stopped it.
+func TestEvasionsShown(t *testing.T) {
+	rep := &Report{Scenario: "adaptive", Acceptance: Acceptance{Notes: []string{}}, Evasions: []EvasionScore{
+		{Name: "own_carrier+dwell_past_windows", ProbeSessions: 12, ProbeSoldJPY: 41_200_000, ProbeBoughtJPY: 3_000_000,
+			StoppedBy: map[string]int{"sell:new_context_sell": 7, "halt:cross_account_pump": 2}, DaySessions: 30, DaySoldJPY: 99_000_000},
+		{Name: "baseline", ProbeSessions: 10, StoppedBy: map[string]int{"sell:fast_liquidation": 10}},
+	}}
+	var text, page bytes.Buffer
+	rep.Format(&text)
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{text.String(), html.UnescapeString(page.String())} {
+		for _, want := range []string{"own_carrier+dwell_past_windows", "¥41.2m", "¥99.0m", "sell:new_context_sell 7", "halt:cross_account_pump 2", "sell:fast_liquidation 10"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%q missing from\n%.2000s", want, out)
+			}
+		}
 	}
 }
