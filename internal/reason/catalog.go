@@ -207,6 +207,13 @@ var Catalogue = map[string]Entry{
 	"unavailable.alerts":        {statusUnavailable, "このサーバーはアラートを保存していません", "This server keeps no alerts"},
 	"not_found.decision":        {statusNotFound, "イベント {event} の判定はありません", "There is no decision on event {event}"},
 
+	"unauthenticated.signin_fields":   {statusUnauthorized, "口座番号とパスワードを入力してください", "Enter your account number and password"},
+	"account_locked.signin":           {statusForbidden, "この口座はお客様のご依頼でログインが停止されています。解除はパスキー、または「ロックの解除」からの本人確認で行えます", "Sign-in to this account is locked at your request; unlock it with your passkey or via Unlock"},
+	"step_up_required.passkey_signin": {statusForbidden, "この口座はパスキーでログインします。「パスキーでログイン」を押してください", "This account signs in with a passkey: press \"Sign in with a passkey\""},
+	"invalid_field.signup_fields":     {statusBadRequest, "すべての欄を入力してください", "Please fill in every field"},
+	"invalid_field.signup_name":       {statusBadRequest, "お名前は文字とスペースで、40文字以内で入力してください（数字や記号は使えません）", "Enter your name in letters and spaces, at most 40 (no digits or symbols)"},
+	"unauthenticated.unlock":          {statusUnauthorized, "確認できませんでした。コードを確かめてもう一度お試しください", "We could not verify you; check the codes and try again"},
+
 	// Block, allow and watch lists (internal/pipeline).
 	"invalid_field.list_name":  {statusBadRequest, "リスト名は英小文字・数字・_ で指定してください（例: block、allow、watch）", "A list name is lower-case letters, digits and _, such as block, allow or watch"},
 	"invalid_field.list_entry": {statusBadRequest, "リストの項目が正しくありません: {detail}", "That list entry is not valid: {detail}"},

@@ -206,7 +206,7 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 	account := strings.ToUpper(strings.TrimSpace(r.PostFormValue("account")))
 	pw := r.PostFormValue("password")
 	if account == "" || len(account) > 20 || pw == "" {
-		return p.signinError(w, r, "口座番号とパスワードを入力してください / enter your account number and password")
+		return p.signinError(w, r, reason.E("unauthenticated.signin_fields").Text(rq.lang))
 	}
 	if err := p.cfg.Identity.CheckPassword(ctx, account, pw, rq.client); err != nil {
 		if e := reason.As(err); e != nil {
@@ -228,13 +228,13 @@ func (p *Portal) passwordSignin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	} else if err != nil {
 		p.cfg.Identity.Record(ctx, account, event.FactorPassword, []string{event.FactorPassword}, false, "self_locked", rq.client, "")
-		return p.signinError(w, r, "この口座はお客様のご依頼でログインが停止されています。解除はパスキー、または「ロックの解除」からの本人確認で行えます / sign-in to this account is locked at your request; unlock it with your passkey or via Unlock")
+		return p.signinError(w, r, reason.E("account_locked.signin").Text(rq.lang))
 	}
 	if f.Passkeys > 0 && p.cfg.Policy.SignIn == session.StrengthPhishingResistant {
 		// A passkey customer signs in with the passkey: a password and a
 		// code can be relayed by a phishing site, a passkey cannot.
 		p.cfg.Identity.Record(ctx, account, event.FactorPassword, []string{event.FactorPassword}, false, "passkey_required", rq.client, "")
-		return p.signinError(w, r, "この口座はパスキーでログインします。「パスキーでログイン」を押してください / this account signs in with a passkey: press \"Sign in with a passkey\"")
+		return p.signinError(w, r, reason.E("step_up_required.passkey_signin").Text(rq.lang))
 	}
 	setCookie(w, p.cfg.Secure, "kabuto_pending", p.signed("pending", account, rq.device, 5*time.Minute), 5*time.Minute)
 	if !f.TOTP {
@@ -369,10 +369,10 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if name == "" || len(name) > 100 || !strings.Contains(email, "@") || len(email) > 200 || phone == "" || len(phone) > 30 || bank == "" || len(bank) > 100 {
-		return fail("すべての欄を入力してください / please fill in every field")
+		return fail(reason.E("invalid_field.signup_fields").Text(rq.lang))
 	}
 	if !validName(name) {
-		return fail("お名前は文字とスペースで、40文字以内で入力してください（数字や記号は使えません） / enter your name in letters and spaces, at most 40 (no digits or symbols)")
+		return fail(reason.E("invalid_field.signup_name").Text(rq.lang))
 	}
 	if err := p.cfg.Identity.Anonymous(ctx, "signup", p.cfg.Broker.Hash("email", email), rq.client); err != nil {
 		if e := reason.As(err); e != nil {
@@ -487,7 +487,7 @@ func (p *Portal) unlockWithCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	f, err := p.cfg.Identity.Factors(ctx, account)
 	bad := func() error {
-		data["Sent"], data["Error"] = true, localize("確認できませんでした。コードを確かめてもう一度お試しください / we could not verify you; check the codes and try again", rq.lang)
+		data["Sent"], data["Error"] = true, reason.E("unauthenticated.unlock").Text(rq.lang)
 		w.WriteHeader(http.StatusUnauthorized)
 		p.render(w, r, "unlock", data)
 		return nil
