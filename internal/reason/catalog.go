@@ -265,20 +265,13 @@ func (e *Error) HTTPStatus() int {
 }
 
 // Text returns e's words in lang ("en" for English, anything else for
-// Japanese). A refusal made by New keeps its own message: the side of a
-// "日本語 / English" message for lang (English with a capital), or, when
-// it has English only, that message as it is in English and the Japanese
-// words of its code in Japanese.
+// Japanese). A refusal made by New (or read from another server) keeps
+// its own message in English; in Japanese it has its code's general words
+// when they need no parameters, else its own message.
 func (e *Error) Text(lang string) string {
 	en := lang == "en"
 	if e.Message != "" || e.Key == "" {
-		ja, eng, ok := strings.Cut(e.Message, " / ")
-		switch {
-		case ok && en:
-			return capital(eng)
-		case ok:
-			return ja
-		case en:
+		if en {
 			return e.Message
 		}
 		if c, ok := Catalogue[e.Code]; ok && !strings.Contains(c.JA, "{") {
@@ -399,12 +392,4 @@ func grouped(n int64) string {
 		out = append(out, s[i])
 	}
 	return sign + string(out)
-}
-
-// capital starts an English sentence with a capital letter.
-func capital(s string) string {
-	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-		return string(s[0]-'a'+'A') + s[1:]
-	}
-	return s
 }

@@ -95,8 +95,8 @@ func TestTextFillsParameters(t *testing.T) {
 		t.Errorf("missing parameter left a placeholder: %q", m.Text("en"))
 	}
 	// Legacy refusals keep their own words.
-	l := New(418, "x", "ああ / oh no")
-	if l.Text("ja") != "ああ" || l.Text("en") != "Oh no" || l.HTTPStatus() != 418 {
+	l := New(418, Forbidden, "no %s", "way")
+	if l.Text("ja") != Catalogue[Forbidden].JA || l.Text("en") != "no way" || l.HTTPStatus() != 418 {
 		t.Errorf("legacy: %q %q %d", l.Text("ja"), l.Text("en"), l.HTTPStatus())
 	}
 	// A legacy refusal (a remote API's) whose code's words need parameters
