@@ -187,9 +187,22 @@ func backOfficeInChromium(t *testing.T, chromium string, dbArgs []string) {
 			chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.CSS("#enrol-form button")))
 		until(who+" signed in by enrolment", who+" (")
 	}
+	// signOut submits the header's sign-out form; a node the page's live
+	// refresh replaced between finding and submitting it is found again.
 	signOut := func() {
 		t.Helper()
-		step("sign out", chromedp.Submit(chromedp.CSS(`form[action="/console/logout"]`)))
+		for try := 0; ; try++ {
+			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := chromedp.Do(tctx, chromedp.Submit(chromedp.CSS(`form[action="/console/logout"]`)))
+			cancel()
+			if err == nil {
+				break
+			}
+			if !strings.Contains(err.Error(), "No node with given id") || try == 5 {
+				t.Fatalf("sign out: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		until("signed out", "Sign in with your passkey")
 	}
 	// submit fills a form's note (and selects) and sends it.
@@ -274,6 +287,13 @@ func backOfficeInChromium(t *testing.T, chromium string, dbArgs []string) {
 	for _, want := range []string{"reopening approved", "compensation approved and paid", "reopened · 凍結解除", "analyst:suzuki"} {
 		until("after approvals", want)
 	}
+	// The incident report for the finance bureau, from the case page.
+	step("incident report", chromedp.Click(chromedp.ID("report-link")), chromedp.WaitVisible(chromedp.ID("report-account")))
+	for _, want := range []string{"事故報告書", "C0000002", "口座凍結 · Account frozen", "支払済み", "analyst:suzuki"} {
+		until("incident report", want)
+	}
+	open("case page again", casePage("C0000002"))
+	step("case page again", chromedp.WaitVisible(chromedp.ID("timeline")))
 	if dir := os.Getenv("KABUTO_TEST_SCREENSHOTS"); dir != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
