@@ -509,7 +509,7 @@ Seed {{.Rep.Seed}}: the same seed gives the same figures.</p>
 </tbody></table>
 
 {{with .Rep.BackOffice}}<h2>The back office</h2>
-<p>With the defences on, alerts and held actions opened {{int .CasesOpened}} cases; {{int .Victims}} customers reported unauthorised access, and their accounts were frozen, re-verified by call back and reopened with a supervisor's approval ({{int .Reopened}} reopened, {{int .StillFrozen}} still frozen).
+<p>With the defences on, the back office opened {{int .CasesOpened}} cases ({{int .CasesByAlert}} from alerts, {{int .CasesByHold}} from held actions, the rest from customers' reports); {{int .Victims}} customers reported unauthorised access, and their accounts were frozen, re-verified by call back and reopened with a supervisor's approval ({{int .Reopened}} reopened, {{int .StillFrozen}} still frozen).
 Compensation owed: {{.HalfYen}} by the 50% method, {{.RestoreYen}} by restoration.
 The FSA's table computed by the back office from its cases {{if .FSAMatches}}<span class="ok">equals</span>{{else}}<span class="no">differs from</span>{{end}} the simulator's
 ({{int .FSA.UnauthorisedAccesses}} accesses, {{int .FSA.UnauthorisedTrades}} trades, {{yen .FSA.ValueSoldJPY}} sold, {{yen .FSA.ValueBoughtJPY}} bought).</p>{{end}}
