@@ -194,6 +194,46 @@ func TestCaseTriage(t *testing.T) {
 		if status, _ := pc.get(t, "/console/cases/K0000/report", sato); status != 404 {
 			t.Errorf("report of no case: %d", status)
 		}
+		// Lifting a halt from the instrument page proposes it; the
+		// proposer cannot approve it, a supervisor can.
+		if _, err := db.ExecContext(ctx, `INSERT INTO instruments (symbol, name, market, currency, lot, adv_shares, prev_close) VALUES ('9999', 'Thin', 'TSE Growth', 'JPY', 100, 1000, 100)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := office.SetHalt(ctx, "system:surveil", "9999", true, "ramp"); err != nil {
+			t.Fatal(err)
+		}
+		ip := "/console/instruments/9999"
+		halted := func(when string) {
+			t.Helper()
+			if hs, _ := office.Halts(ctx); hs["9999"] != "ramp" {
+				t.Errorf("%s: halts %v", when, hs)
+			}
+		}
+		if status, _ := pc.form(t, sato, ip, "/console/halts/9999", url.Values{"halt": {"off"}}); status != 400 {
+			t.Errorf("lift without a note: %d", status)
+		}
+		if status, _ := pc.form(t, keySession, ip, "/console/halts/9999", url.Values{"halt": {"off"}, "note": {"over"}}); status != 403 {
+			t.Errorf("lift from an API-key session: %d", status)
+		}
+		if status, _ := pc.form(t, sato, ip, "/console/halts/9999", url.Values{"halt": {"off"}, "note": {"the ramp is over"}}); status != 303 {
+			t.Fatalf("lift proposal: %d", status)
+		}
+		halted("after the proposal")
+		var apID, haltCase string
+		if err := db.QueryRowContext(ctx, `SELECT id, case_id FROM approvals WHERE kind = 'lift_halt' AND subject = '9999'`).Scan(&apID, &haltCase); err != nil {
+			t.Fatal(err)
+		}
+		hp := "/console/cases/" + haltCase
+		if status, body := pc.form(t, sato, hp, hp+"/approvals/"+apID, url.Values{"decision": {"approve"}, "note": {"mine"}}); status != 403 || !strings.Contains(body, "four_eyes_required") {
+			t.Errorf("lift approved by its proposer: %d", status)
+		}
+		halted("after the proposer's approval")
+		if status, _ := pc.form(t, suzuki, hp, hp+"/approvals/"+apID, url.Values{"decision": {"approve"}, "note": {"volume is back to normal"}}); status != 303 {
+			t.Fatalf("supervisor's approval of the lift: %d", status)
+		}
+		if hs, _ := office.Halts(ctx); len(hs) != 0 {
+			t.Errorf("after the supervisor's approval: halts %v", hs)
+		}
 	})
 }
 
