@@ -208,21 +208,12 @@ func hashKey(ctx context.Context, db *store.DB, given string) ([]byte, error) {
 		}
 		return []byte(given), nil
 	}
-	var v string
-	err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'hash_key'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
+	v, err := db.Setting(ctx, "hash_key", func() string {
 		var b [32]byte
 		rand.Read(b[:])
-		v = hex.EncodeToString(b[:])
-		if _, err := db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('hash_key', $1) ON CONFLICT (name) DO NOTHING`, v); err != nil {
-			return nil, err
-		}
-		err = db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'hash_key'`).Scan(&v)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return []byte(v), nil
+		return hex.EncodeToString(b[:])
+	})
+	return []byte(v), err
 }
 
 // newPipeline builds the guard: the policy (hot-reloaded from its file),

@@ -257,3 +257,18 @@ func Int(b bool) int64 {
 	}
 	return 0
 }
+
+// Setting returns the stored setting name; when there is none yet, it
+// stores made() first. Processes starting at once agree on one value: the
+// first stored wins, and every caller reads it back.
+func (db *DB) Setting(ctx context.Context, name string, made func() string) (string, error) {
+	var v string
+	err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, made()); err != nil {
+			return "", err
+		}
+		err = db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
+	}
+	return v, err
+}

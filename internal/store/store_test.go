@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -153,4 +154,30 @@ func BenchmarkCommit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestSetting: a setting is made once; processes that start together
+// (here, goroutines) all read the one that was stored first.
+func TestSetting(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		got := make([]string, 8)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() {
+				got[i], errs[i] = db.Setting(ctx, "test_key", func() string { return fmt.Sprint("made by ", i) })
+			})
+		}
+		wg.Wait()
+		for i := range got {
+			if errs[i] != nil || got[i] != got[0] || got[0] == "" {
+				t.Fatalf("Setting = %q, %v: every caller must read the one stored value", got, errs)
+			}
+		}
+		again, err := db.Setting(ctx, "test_key", func() string { return "made later" })
+		if err != nil || again != got[0] {
+			t.Fatalf("Setting again = %q, %v; want the stored %q", again, err, got[0])
+		}
+	})
 }
