@@ -95,18 +95,20 @@ func TestWarm(t *testing.T) {
 			t.Fatal(err)
 		}
 		later := login("l9", t0.Add(10*24*time.Hour))
-		before := eng.Decide(later).Decision
+		res := eng.Decide(later)
+		before, known := res.Decision, res.Features["account.known_device"]
 		cold := risk.NewEngine(nil)
-		if d := cold.Decide(later).Decision; slices.Equal(d.Reasons, before.Reasons) {
-			t.Fatalf("a cold engine decides like a warm one (%v); the test shows nothing", d.Reasons)
+		if c := cold.Decide(later); c.Features["account.known_device"] == known {
+			t.Fatalf("a cold engine knows the device as a warm one does (%v); the test shows nothing", known)
 		}
 		warm := risk.NewEngine(nil)
 		n, err := Warm(ctx, db, warm, t0.Add(-time.Hour))
 		if err != nil || n != 6 {
 			t.Fatalf("warm: %d %v", n, err)
 		}
-		if d := warm.Decide(later).Decision; !slices.Equal(d.Reasons, before.Reasons) || d.Action != before.Action {
-			t.Errorf("warmed engine decides %s %v, the original %s %v", d.Action, d.Reasons, before.Action, before.Reasons)
+		if w := warm.Decide(later); !slices.Equal(w.Decision.Reasons, before.Reasons) || w.Decision.Action != before.Action || w.Features["account.known_device"] != known {
+			d := w.Decision
+			t.Errorf("warmed engine decides %s %v (known device %v), the original %s %v", d.Action, d.Reasons, w.Features["account.known_device"], before.Action, before.Reasons)
 		}
 	})
 }
