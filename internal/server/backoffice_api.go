@@ -506,6 +506,14 @@ func (s *Server) draftIncident(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The ledger keeps a fill's price in the instrument's currency; the
+	// incident's prices are yen, so values and compensation are.
+	x := s.cfg.Broker.Exchange()
+	for i, f := range in.Fills {
+		if inst, ok := x.Instrument(f.Symbol); ok {
+			in.Fills[i].Price = inst.PriceJPY(f.Price)
+		}
+	}
 	writeJSON(w, http.StatusOK, in)
 	return nil
 }

@@ -296,7 +296,7 @@ func (o *office) incident(ctx context.Context, r *run, caseID string, v *victim)
 	if err != nil {
 		return nil, err
 	}
-	in := &cases.Incident{Case: caseID, Account: v.acct, Accesses: v.accesses, Fills: []cases.Fill{}, Snapshot: cases.Snapshot{CashJPY: max(cash, 0), Shares: shares}}
+	in := &cases.Incident{Case: caseID, Account: v.acct, Accesses: v.accesses, Fills: []cases.Fill{}, Snapshot: cases.Snapshot{CashJPY: cash, Shares: shares}}
 	for _, f := range fills {
 		var ev string
 		err := o.bdb.QueryRowContext(ctx, `SELECT event_id FROM orders WHERE id = $1`, f.Order).Scan(&ev)
