@@ -109,7 +109,8 @@ type appOptions struct {
 	haltScore    int
 	freezeScore  int
 	holdProceeds time.Duration
-	demoKey      bool // accept server.DemoKey on loopback connections (kabuto demo only)
+	demoKey      bool             // accept server.DemoKey on loopback connections (kabuto demo only)
+	exchange     *market.Exchange // the simulated market, shared by a test cluster's nodes; nil: a new one
 	// the front door
 	publicURL, smtpAddr, smtpFrom, webhookURL, webhookSecret string
 	passkeyDeadline                                          string      // --passkey-deadline, YYYY-MM-DD (JST)
@@ -151,7 +152,10 @@ func newApp(ctx context.Context, db *store.DB, log *slog.Logger, o appOptions) (
 		return nil, err
 	}
 	universe := market.Universe(o.seed, o.smallCaps)
-	x := market.NewExchange(universe, o.seed, o.hours, o.clock.Now())
+	x := o.exchange
+	if x == nil {
+		x = market.NewExchange(universe, o.seed, o.hours, o.clock.Now())
+	}
 	var office *cases.Service // opens a case for every held action, in its transaction
 	b := broker.New(broker.Config{DB: db, Exchange: x, Clock: o.clock, HashKey: key, Log: log, InTx: func(ctx context.Context, tx *sql.Tx, r *event.Record) error {
 		if err := fd.inTx(ctx, tx, r); err != nil {

@@ -18,11 +18,15 @@
 // bucket with a time to live says which node owns each; the live nodes
 // (another bucket, heartbeats with the same time to live) agree on who
 // should own what by rendezvous hashing, so that when a node joins or leaves
-// only its share moves. A new owner rebuilds the partition's state from the
-// stream (what it held before plus the records since, or the whole retained
-// stream), then answers for it. A node that leaves gracefully (Node.Leave)
-// deletes its leases so that the others take over at once; one that dies
-// loses them when they expire.
+// only its share moves. A new owner rebuilds a guard partition's state from
+// what it held before plus the records since, or from the partition's
+// latest saved snapshot plus the records after it (snapshot.go), or from
+// the whole retained stream; then it answers for it. A watchtower
+// partition's watchtower reads the whole stream (an account's sells in one
+// instrument and buys in another are one pattern) and carries out the
+// alerts of its own instruments. A node that leaves gracefully (Node.Leave)
+// saves its snapshots and deletes its leases so that the others take over
+// at once; one that dies loses them when they expire.
 //
 // Any node answers any request: Decide on a node that does not own the
 // account's partition forwards the record to the owner by NATS request and

@@ -54,7 +54,7 @@ type guardPart struct {
 	pendingN int                 // how many: a snapshot waits for none
 	accounts map[string]struct{} // the partition's accounts the engine knows
 	snapSeq  uint64              // the sequence the last snapshot saved or loaded covers
-	fromSnap bool                // the last rebuild started from a snapshot
+	fromSnap bool                // the partition's state here started from a snapshot
 
 	replayed  atomic.Uint64 // records the last rebuild read from the stream
 	snapBytes atomic.Uint64 // size of the last snapshot saved
@@ -310,6 +310,7 @@ func (n *Node) start(g *guardPart, r *event.Record, decide bool) (*pending, erro
 			p.res.Features = make(map[string]any, 32)
 		}
 		n.pipe.Risk.DecideInto(r, &p.res, n.pipe.Explain)
+		n.holdProceeds(r, &p.res)
 		p.res.Decision.Node = n.cfg.Node
 	} else {
 		n.pipe.Risk.Observe(r)
@@ -570,8 +571,8 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 	}
 	g.mu.Lock()
 	never := g.applied == 0
+	fromSnap := g.fromSnap // taken back: the state goes on from the same start
 	g.mu.Unlock()
-	fromSnap := false
 	if never {
 		seq, err := n.loadGuard(ctx, g)
 		if err != nil {
@@ -708,4 +709,44 @@ func (n *Node) releaseGuard(ctx context.Context, g *guardPart) error {
 		_, err = n.saveGuard(ctx, g, true)
 	}
 	return errors.Join(err, n.giveBack(ctx, g.key, g.rev))
+}
+
+// holdProceeds holds a withdrawal that would take proceeds of trades the
+// watchtower flagged, as pipeline.Pipeline does in a single process. Every
+// watchtower partition reads the whole stream, so any one this node holds
+// knows the account's held proceeds; a node that holds none yet holds the
+// withdrawal for an analyst: money movement fails closed.
+func (n *Node) holdProceeds(r *event.Record, res *risk.Result) {
+	d := &res.Decision
+	if r.Type != event.TypeWithdrawal || d.Action == event.Deny || d.Action == event.Hold {
+		return
+	}
+	held, known := int64(0), false
+	for _, w := range n.watches {
+		if !w.ready.Load() {
+			continue
+		}
+		w.mu.Lock()
+		if w.w != nil {
+			held, known = w.w.HeldProceeds(r.Account, r.Time), true
+		}
+		w.mu.Unlock()
+		if known {
+			break
+		}
+	}
+	if known && held <= 0 {
+		return
+	}
+	d.Action, d.Factor = event.Hold, ""
+	d.Score = max(d.Score, 70)
+	why := pipeline.ReasonProceedsHeld
+	if !known {
+		why = "surveillance_unavailable"
+	}
+	d.Reasons = append(d.Reasons, why)
+	res.Rules = append(res.Rules, risk.Hit{ID: why, Reason: why, Action: risk.ActionHold})
+	if res.Features != nil && known {
+		res.Features["surveil.held_proceeds_jpy"] = held
+	}
 }

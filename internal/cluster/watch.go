@@ -16,8 +16,12 @@ import (
 )
 
 // watchPart is one watchtower partition: the instruments whose hash falls
-// in it (and the records of no instrument of the accounts whose hash does),
-// with every account's records in them.
+// in it (and the alerts of no instrument of the accounts whose hash does).
+// Its watchtower reads the whole records stream, every account's records
+// in every instrument, as a single process's does: its detectors follow
+// an account from the holdings it sells to the issue it buys, across
+// partitions. It carries out only the alerts of its own partition, and
+// writes only its own instruments' heat.
 type watchPart struct {
 	id  int
 	key string
@@ -50,7 +54,7 @@ func (p *watchPart) stopConsume() {
 }
 
 // acquireWatch rebuilds watchtower partition p from the whole retained
-// stream of its subjects into a new watchtower and goes on reading it.
+// stream into a new watchtower and goes on reading it.
 // While it catches up, the alerts it raises again are recognised by their
 // ids (a watchtower fed the same records in the same order raises the same
 // alerts with the same ids) and not carried out twice.
@@ -61,9 +65,8 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	p.w = w
 	p.mu.Unlock()
 	start := n.cfg.Now()
-	q := strconv.Itoa(p.id)
 	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{n.subject("rec.*." + q)}, // rec.ref.<q> too: one filter, for servers before 2.10
+		FilterSubjects: []string{n.subject("rec.>")}, // the whole stream, reference records too
 	})
 	if err == nil {
 		var info *jetstream.ConsumerInfo
@@ -133,12 +136,26 @@ func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen
 	}
 	p.mu.Unlock()
 	p.seen.Add(1)
-	if heat >= 0 && p.ready.Load() {
+	if heat >= 0 && p.ready.Load() && n.instrumentPart(r) == p.id {
 		n.putHeat(ctx, r.Symbol, heat)
 	}
 	for i := range alerts {
-		n.raise(ctx, p.id, alerts[i])
+		if n.alertPart(&alerts[i]) == p.id {
+			n.raise(ctx, p.id, alerts[i])
+		}
 	}
+}
+
+// alertPart is the watchtower partition that carries out alert a: its
+// instrument's, or, for an alert of no instrument, its first account's.
+func (n *Node) alertPart(a *event.Alert) int {
+	switch {
+	case a.Symbol != "":
+		return int(hash32(a.Symbol) % uint32(n.cfg.Partitions))
+	case len(a.Accounts) > 0:
+		return int(hash32(a.Accounts[0]) % uint32(n.cfg.Partitions))
+	}
+	return 0
 }
 
 // raise stores alert a of partition q in the alerts stream and, unless
