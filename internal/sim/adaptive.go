@@ -151,7 +151,7 @@ func learn(p *risk.Policy, wc surveil.Config) knowledge {
 		r1Sell:         math.Min(ruleNumber(p, "liquidate_concentrate", "session.sold_share", 0.5), wc.LiquidateShare),
 		r1Concentrate:  math.Min(ruleNumber(p, "liquidate_concentrate", "session.symbol_buy_share", 0.7), wc.ConcentrateShare),
 		newCtxWindow:   time.Duration(ruleNumber(p, "new_context_sell", "session.age_s", 3600)) * time.Second,
-		newCtxShare:    ruleNumber(p, "new_context_sell", "session.sold_share", 0.3),
+		newCtxShare:    ruleNumber(p, "new_context_sell", "account.new_context_sold_share", ruleNumber(p, "new_context_sell", "session.sold_share", 0.3)),
 		fastAge:        time.Duration(ruleNumber(p, "fast_liquidation", "session.age_s", 900)) * time.Second,
 		targetMaxPrice: wc.TargetMaxPriceJPY,
 	}

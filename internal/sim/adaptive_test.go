@@ -145,7 +145,7 @@ func TestRuleNumber(t *testing.T) {
 	}{
 		{"liquidate_concentrate", "session.sold_share", -1},
 		{"liquidate_concentrate", "session.symbol_buy_share", -1},
-		{"new_context_sell", "session.age_s", -1},
+		{"new_context_sell", "account.new_context_sold_share", -1},
 	} {
 		if got := ruleNumber(p, tc.id, tc.v, tc.def); got <= 0 {
 			t.Errorf("%s %s: got %v, want the policy's number", tc.id, tc.v, got)
