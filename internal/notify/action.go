@@ -67,7 +67,8 @@ func NoticeOf(a Action) (Notice, bool) {
 	case event.TypeBankChange:
 		return Notice{Kind: KindBank, data: map[string]string{"Bank": a.Bank}}, true
 	case event.TypeContactChange:
-		return Notice{Kind: KindContact, data: map[string]string{"Field": a.Field}, ToPrevious: a.Field == "email"}, true
+		return Notice{Kind: KindContact, ToPrevious: a.Field == "email",
+			words: func(d map[string]string, loc string) { d["Field"] = Word(a.Field, loc) }}, true
 	case event.TypeOrder:
 		order := func(d map[string]string, loc string) { d["Order"] = OrderText(a.Symbol, a.Side, a.Qty, loc) }
 		data := map[string]string{"Amount": Yen(a.AmountJPY)}

@@ -14,6 +14,9 @@ var noticeWords = map[string][2]string{
 	"rejected": {"お取り消し", "cancelled"},
 	"buy":      {"買い", "buy"},
 	"sell":     {"売り", "sell"},
+	"email":    {"メールアドレス", "email address"},
+	"phone":    {"電話番号", "phone number"},
+	"address":  {"住所", "postal address"},
 }
 
 // Word returns the customer's word for code in locale ("ja" or "en"), or
