@@ -56,7 +56,7 @@ type guardPart struct {
 	snapSeq  uint64              // the sequence the last snapshot saved or loaded covers
 	fromSnap bool                // the partition's state here started from a snapshot
 
-	replayed  atomic.Uint64 // records the last rebuild read from the stream
+	replayed  atomic.Uint64 // records this node's rebuilds of the partition read from the stream, in all
 	snapBytes atomic.Uint64 // size of the last snapshot saved
 
 	ready   atomic.Bool
@@ -580,7 +580,6 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 		}
 		fromSnap = seq > 0
 	}
-	g.replayed.Store(0)
 	for {
 		err := n.rebuildGuard(ctx, g)
 		if err == nil {

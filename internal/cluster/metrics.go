@@ -31,7 +31,7 @@ func newMetrics(n *Node) *metrics {
 	m.ready = prometheus.NewDesc("kabuto_cluster_ready", "1 when the node holds the state of every partition it should own.", nil, nil)
 	m.decided = prometheus.NewDesc("kabuto_cluster_routed_total", "Records this node took, decided here (local) or by the owner (forwarded).", []string{"where"}, nil)
 	m.fromSnap = prometheus.NewDesc("kabuto_cluster_partition_rebuild_from_snapshot", "1 when the last rebuild of the partition on this node started from a saved snapshot.", []string{"kind", "partition"}, nil)
-	m.replayed = prometheus.NewDesc("kabuto_cluster_partition_rebuild_records", "Records of the stream the last rebuild of the partition on this node read (after the snapshot, if any).", []string{"kind", "partition"}, nil)
+	m.replayed = prometheus.NewDesc("kabuto_cluster_partition_rebuild_records", "Records of the stream this node's rebuilds of the partition read (after the snapshot, if any), in all.", []string{"kind", "partition"}, nil)
 	m.snapSeq = prometheus.NewDesc("kabuto_cluster_partition_snapshot_seq", "The stream sequence the partition's last snapshot saved or loaded here covers.", []string{"kind", "partition"}, nil)
 	m.snapBytes = prometheus.NewDesc("kabuto_cluster_partition_snapshot_bytes", "Size of the partition's last snapshot saved by this node.", []string{"kind", "partition"}, nil)
 	m.reg.MustRegister(m)
@@ -152,7 +152,7 @@ type Rebuild struct {
 	Partition    int     `json:"partition"`
 	Seconds      float64 `json:"seconds"`
 	FromSnapshot bool    `json:"from_snapshot"`
-	Records      uint64  `json:"records"` // read from the stream (guard partitions)
+	Records      uint64  `json:"records"` // read from the stream by this node's rebuilds, in all (guard partitions)
 }
 
 // Rebuilds returns how this node last rebuilt each partition it holds
