@@ -207,16 +207,16 @@ func (c *Console) strs(ctx context.Context, q string, args ...any) ([]string, er
 	return out, rows.Err()
 }
 
-var errPasskeyNeeded = reason.New(http.StatusForbidden, reason.Forbidden, "Case actions need an analyst signed in with a passkey (an API-key session is for setting up only). · 事件の操作にはパスキーでサインインしたアナリストが必要です。")
+var errPasskeyNeeded = reason.E("forbidden.analyst_passkey")
 
 // note returns the form's note, required for every decision.
 func note(r *http.Request) (string, error) {
 	n := strings.TrimSpace(r.PostFormValue("note"))
 	if n == "" {
-		return "", reason.New(http.StatusBadRequest, reason.InvalidField, "Confirm with a note: say why. · 理由をメモに記入してください。")
+		return "", reason.E("invalid_field.note")
 	}
 	if len(n) > 2000 {
-		return "", reason.New(http.StatusBadRequest, reason.InvalidField, "A note has at most 2,000 bytes. · メモは2,000バイトまでです。")
+		return "", reason.E("invalid_field.note")
 	}
 	return n, nil
 }
@@ -255,7 +255,7 @@ func (c *Console) act(ctx context.Context, r *http.Request, a *analystSession, k
 	actor := "analyst:" + a.person
 	needAccount := func() error {
 		if k.Account == "" {
-			return reason.New(http.StatusBadRequest, reason.InvalidField, "This case is about an instrument, not an account. · この事件は口座ではなく銘柄に関するものです。")
+			return reason.E("invalid_field.case_not_account")
 		}
 		return nil
 	}
@@ -278,7 +278,7 @@ func (c *Console) act(ctx context.Context, r *http.Request, a *analystSession, k
 		}
 	case "compensate":
 		if c.cfg.Prices == nil {
-			return reason.New(http.StatusServiceUnavailable, reason.BadRequest, "no prices to work out compensation · 価格がありません")
+			return reason.E("unavailable.prices")
 		}
 		var comp *cases.Compensation
 		comp, _, err = c.cfg.Office.ProposeCompensation(ctx, a.person, k.ID, r.PostFormValue("method"), c.cfg.Prices)
@@ -287,7 +287,7 @@ func (c *Console) act(ctx context.Context, r *http.Request, a *analystSession, k
 				Text: fmt.Sprintf("compensation proposed (%s, %s): %s", say(comp.Method), cases.Yen(comp.AmountJPY), n)})
 		}
 	default:
-		return reason.New(http.StatusNotFound, reason.BadRequest, "no such action · その操作はありません")
+		return reason.E("not_found.case_action")
 	}
 	return err
 }
@@ -316,7 +316,7 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, a *analystSessi
 			return err
 		}
 		if ap.Case != caseID {
-			return reason.New(http.StatusNotFound, cases.ReasonUnknownApproval, "no such proposal in this case · この事件にその提案はありません")
+			return reason.E("unknown_approval.case", "proposal", id)
 		}
 		_, err = c.cfg.Office.Decide(ctx, a.person, id, r.PostFormValue("decision") == "approve", n)
 		return err

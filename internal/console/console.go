@@ -203,14 +203,17 @@ func (c *Console) page(h pageFunc) http.HandlerFunc {
 				return errCrossOrigin
 			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(a.csrf)) != 1 {
-				return reason.New(http.StatusForbidden, reason.Forbidden, "the form expired; reload the page · フォームの有効期限が切れました。再読み込みしてください")
+				return errFormExpired
 			}
 		}
 		return h(w, r, a)
 	})
 }
 
-var errCrossOrigin = reason.New(http.StatusForbidden, reason.Forbidden, "cross-origin request refused · 他のサイトからの送信は受け付けません")
+var (
+	errCrossOrigin = reason.E("forbidden.cross_origin")
+	errFormExpired = reason.E("forbidden.form_expired")
+)
 
 // one serves h and writes its error, the one place console errors become
 // responses: a reason error's status and message as text; anything else
@@ -461,7 +464,7 @@ func (c *Console) setHalt(w http.ResponseWriter, r *http.Request, a *analystSess
 // approves it on the instrument's case. No one lifts a halt alone.
 func (c *Console) proposeLift(w http.ResponseWriter, r *http.Request, a *analystSession, sym string) error {
 	if c.cfg.Office == nil {
-		return reason.New(http.StatusForbidden, analyst.ReasonFourEyes, "Lifting a halt needs four eyes, and this server runs no back office. · 買付停止の解除には二名の承認が必要です。")
+		return reason.E("four_eyes_required.lift_no_office")
 	}
 	if a.person == "" {
 		return errPasskeyNeeded
@@ -495,7 +498,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analystSessi
 	case "order":
 		_, err = c.cfg.Review.ReleaseOrder(r.Context(), id, approve)
 	default:
-		return reason.New(http.StatusBadRequest, reason.BadRequest, "unknown kind of action")
+		return reason.E("bad_request.unknown_action")
 	}
 	if err != nil {
 		return err
@@ -519,7 +522,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, a *analystSessi
 // case. No one releases held money alone.
 func (c *Console) proposeRelease(w http.ResponseWriter, r *http.Request, a *analystSession, id string) error {
 	if c.cfg.Office == nil {
-		return reason.New(http.StatusForbidden, analyst.ReasonFourEyes, "Releasing a held withdrawal needs four eyes, and this server runs no back office. · 保留中の出金の解放には二名の承認が必要です。")
+		return reason.E("four_eyes_required.release_no_office")
 	}
 	if a.person == "" {
 		return errPasskeyNeeded

@@ -124,7 +124,7 @@ func (c *Console) loadPerson(ctx context.Context, by, v string) (*person, error)
 // relyingParty returns the WebAuthn relying party: the portal's (Config.Passkeys).
 func (c *Console) relyingParty() (*webauthn.WebAuthn, error) {
 	if c.cfg.Passkeys == nil || c.cfg.DB == nil {
-		return nil, reason.New(http.StatusServiceUnavailable, reason.BadRequest, "passkeys are not configured on this server · このサーバーではパスキーが設定されていません")
+		return nil, reason.E("unavailable.passkeys")
 	}
 	rpID, origins := c.cfg.Passkeys()
 	return webauthn.New(&webauthn.Config{RPID: rpID, RPDisplayName: "Kabuto back office", RPOrigins: origins})
@@ -162,7 +162,7 @@ func (c *Console) saveCeremony(cer *ceremony) string {
 // needs no sign-in, so a flood must not grow memory without end.
 const maxCeremonies = 10000
 
-var errBusy = reason.New(http.StatusServiceUnavailable, "busy", "Too many sign-ins at once; try again in a minute. · 混み合っています。1分後にお試しください。")
+var errBusy = reason.E("busy")
 
 // takeCeremony consumes ceremony id of kind; a ceremony is used once.
 func (c *Console) takeCeremony(id, kind string) *ceremony {
@@ -201,11 +201,11 @@ const maxCeremonyBody = 64 << 10
 func readCeremony(r *http.Request) (*ceremonyRequest, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxCeremonyBody+1))
 	if err != nil || len(body) > maxCeremonyBody {
-		return nil, reason.New(http.StatusBadRequest, reason.BadRequest, "request too large")
+		return nil, reason.E("bad_request.ceremony_size")
 	}
 	var req ceremonyRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, reason.New(http.StatusBadRequest, reason.BadRequest, "want a JSON object")
+		return nil, reason.E("bad_request.json_object")
 	}
 	return &req, nil
 }
@@ -345,7 +345,7 @@ func (c *Console) enrolFinish(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return reason.New(http.StatusUnauthorized, "bad_enrolment_code", "That enrolment code is no longer valid. · 登録コードは無効になりました。")
+			return reason.E("bad_enrolment_code")
 		}
 		if a, err = analyst.Active(ctx, tx, cer.analyst); err != nil {
 			return err

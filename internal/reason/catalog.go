@@ -214,6 +214,27 @@ var Catalogue = map[string]Entry{
 	"invalid_field.signup_name":       {statusBadRequest, "お名前は文字とスペースで、40文字以内で入力してください（数字や記号は使えません）", "Enter your name in letters and spaces, at most 40 (no digits or symbols)"},
 	"unauthenticated.unlock":          {statusUnauthorized, "確認できませんでした。コードを確かめてもう一度お試しください", "We could not verify you; check the codes and try again"},
 
+	// The analysts' console (internal/console).
+	"unavailable.passkeys":                 {statusUnavailable, "このサーバーではパスキーが設定されていません", "Passkeys are not configured on this server"},
+	"bad_request.ceremony_size":            {statusBadRequest, "送信内容が大きすぎます", "The request is too large"},
+	"bad_request.json_object":              {statusBadRequest, "JSON オブジェクトを送ってください", "Send a JSON object"},
+	"forbidden.form_expired":               {statusForbidden, "フォームの有効期限が切れました。ページを再読み込みしてください", "The form expired; reload the page"},
+	"forbidden.cross_origin":               {statusForbidden, "他のサイトからの送信は受け付けません", "Cross-origin request refused: forms are accepted only from this console"},
+	"four_eyes_required.lift_no_office":    {statusForbidden, "買付停止の解除には二名の承認が必要ですが、このサーバーではバックオフィスが動いていません", "Lifting a halt needs four eyes, and this server runs no back office"},
+	"four_eyes_required.release_no_office": {statusForbidden, "保留中の出金の解除には二名の承認が必要ですが、このサーバーではバックオフィスが動いていません", "Releasing a held withdrawal needs four eyes, and this server runs no back office"},
+	"forbidden.analyst_passkey":            {statusForbidden, "事案の操作にはパスキーでサインインしたアナリストが必要です（API キーでのセッションは初期設定専用です）", "Case actions need an analyst signed in with a passkey (an API-key session is for setting up only)"},
+	"invalid_field.case_not_account":       {statusBadRequest, "この事案は口座ではなく銘柄に関するものです", "This case is about an instrument, not an account"},
+	"unavailable.prices":                   {statusUnavailable, "価格がないため、補償額を計算できません", "There are no prices to work out compensation"},
+	"not_found.case_action":                {statusNotFound, "事案にその操作はありません", "There is no such action on a case"},
+	"unknown_approval.case":                {statusNotFound, "この事案に提案 {proposal} はありません", "There is no proposal {proposal} in this case"},
+
+	// The back office's API (internal/server).
+	"unavailable.back_office":          {statusUnavailable, "このサーバーではバックオフィスが動いていません", "This server runs no back office"},
+	"four_eyes_required.lift_halt_api": {statusForbidden, "二名承認: {symbol} の買付停止の解除は、アナリストが個人の API キーで提案し（POST /api/v1/halts/{symbol}/lift）、提案者以外の監督者が承認します（POST /api/v1/approvals/提案ID）", "Lifting the halt of {symbol} needs four eyes: an analyst proposes it (POST /api/v1/halts/{symbol}/lift with the analyst's personal key) and a supervisor who is not the proposer approves it (POST /api/v1/approvals/ and the proposal's id)"},
+	"analyst_key_required.issue":       {statusForbidden, "この操作にはアナリスト個人の API キーが必要です（kabuto analyst --create NAME --role ROLE で発行します）", "This call needs an analyst's personal key (kabuto analyst --create NAME --role ROLE issues one)"},
+	"invalid_field.decision":           {statusBadRequest, "decision は approve（承認）か reject（却下）で指定してください", "Field decision: want approve or reject"},
+	"invalid_field.incident_times":     {statusBadRequest, "from と until は RFC 3339 形式の時刻で指定してください（例: 2025-04-14T09:30:00+09:00）", "The from and until must be RFC 3339 times, e.g. 2025-04-14T09:30:00+09:00"},
+
 	// Block, allow and watch lists (internal/pipeline).
 	"invalid_field.list_name":  {statusBadRequest, "リスト名は英小文字・数字・_ で指定してください（例: block、allow、watch）", "A list name is lower-case letters, digits and _, such as block, allow or watch"},
 	"invalid_field.list_entry": {statusBadRequest, "リストの項目が正しくありません: {detail}", "That list entry is not valid: {detail}"},

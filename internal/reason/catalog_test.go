@@ -358,3 +358,64 @@ func TestDomainPackagesSpeakNoHTTP(t *testing.T) {
 		t.Fatal("not run inside the module:", err)
 	}
 }
+
+// newAllowed are the only files that may still call reason.New: the API's
+// parser errors of JSON and event batches (their words are pinned by the
+// events contract), and this package, which defines it.
+var newAllowed = []string{"internal/server/server.go", "internal/server/guard_api.go", "internal/reason/reason.go"}
+
+// twoLanguages matches words in both languages in one string, "English ·
+// 日本語" or "日本語 / English" and the like.
+var twoLanguages = regexp.MustCompile(`[A-Za-z][^\p{Han}\p{Hiragana}\p{Katakana}]* [·/] .*[\p{Han}\p{Hiragana}\p{Katakana}]|[\p{Han}\p{Hiragana}\p{Katakana}。）」].* [·/] .*[A-Za-z]`)
+
+// TestRefusalsComeFromTheCatalogue: outside newAllowed no file builds a
+// refusal with reason.New (a status and words of its own, in one language
+// or both glued together), and no refusal passes words in both languages
+// as a parameter, so the console and the back-office API word refusals
+// from the catalogue, in the reader's language.
+func TestRefusalsComeFromTheCatalogue(t *testing.T) {
+	s := parseModule(t)
+	checked := map[string]bool{}
+	for path, f := range s.files {
+		if strings.HasPrefix(path, "internal/console/") || path == "internal/server/backoffice_api.go" {
+			checked[path] = true
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			pos := func() string { return path + ":" + strconv.Itoa(s.fset.Position(call.Pos()).Line) }
+			if reasonCall(f.Name.Name, call, "New") && !slices.Contains(newAllowed, path) {
+				t.Errorf("%s: reason.New: refuse with reason.E and a catalogue entry", pos())
+			}
+			if reasonCall(f.Name.Name, call, "E") {
+				for _, a := range call.Args {
+					if v, ok := stringLit(a); ok && twoLanguages.MatchString(v) {
+						t.Errorf("%s: words in two languages in a refusal: %q", pos(), v)
+					}
+				}
+			}
+			return true
+		})
+	}
+	for _, p := range []string{"internal/console/console.go", "internal/console/passkey.go", "internal/console/backoffice.go", "internal/server/backoffice_api.go"} {
+		if !checked[p] {
+			t.Errorf("%s not scanned", p)
+		}
+	}
+	for _, tt := range []struct {
+		s    string
+		want bool
+	}{
+		{"the form expired; reload the page · フォームの有効期限が切れました", true},
+		{"登録コードは無効になりました。 / That enrolment code is no longer valid", true},
+		{"Lifting a halt needs four eyes · 二名の承認が必要です。", true},
+		{"Field decision: want approve or reject", false},
+		{"decision は approve か reject で指定してください", false},
+	} {
+		if got := twoLanguages.MatchString(tt.s); got != tt.want {
+			t.Errorf("twoLanguages(%q) = %v", tt.s, got)
+		}
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kabuto-sec/kabuto/internal/analyst"
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/broker"
 	"github.com/kabuto-sec/kabuto/internal/cases"
@@ -36,7 +35,7 @@ func (s *Server) backOfficeRoutes() []route {
 
 func (s *Server) backOffice() (*cases.Service, error) {
 	if s.cfg.BackOffice == nil {
-		return nil, reason.New(http.StatusServiceUnavailable, reason.Unavailable, "this server runs no back office")
+		return nil, reason.E("unavailable.back_office")
 	}
 	return s.cfg.BackOffice, nil
 }
@@ -82,8 +81,7 @@ func (s *Server) setHaltState(r *http.Request, symbol string, halted bool, why s
 // asks: an analyst proposes the lift and a supervisor who is not the
 // proposer approves it.
 func liftNeedsFourEyes(symbol string) error {
-	return reason.New(http.StatusForbidden, analyst.ReasonFourEyes,
-		"lifting the halt of %s needs four eyes: an analyst proposes it (POST /api/v1/halts/%s/lift with the analyst's personal key) and a supervisor who is not the proposer approves it (POST /api/v1/approvals/{approval})", symbol, symbol)
+	return reason.E("four_eyes_required.lift_halt_api", "symbol", symbol)
 }
 
 func (s *Server) freezeAccount(w http.ResponseWriter, r *http.Request) error {
@@ -134,10 +132,10 @@ func (s *Server) freezeAccount(w http.ResponseWriter, r *http.Request) error {
 // fingerprints the request.
 func idemKey(key, op string, args any) (string, string, error) {
 	if key == "" {
-		return "", "", reason.New(http.StatusBadRequest, reason.IdempotencyKeyRequired, "send an Idempotency-Key header (a unique value per action, reused only when retrying it)")
+		return "", "", reason.E(reason.IdempotencyKeyRequired)
 	}
 	if len(key) > 128 || !utf8.ValidString(key) {
-		return "", "", reason.New(http.StatusBadRequest, reason.IdempotencyKeyRequired, "the Idempotency-Key must be at most 128 characters of UTF-8")
+		return "", "", reason.E("idempotency_key_required.too_long")
 	}
 	b, _ := json.Marshal(args)
 	h := sha256.Sum256(append([]byte("backoffice\x00"+op+"\x00"), b...))
@@ -155,7 +153,7 @@ func (s *Server) replayIdem(ctx context.Context, w http.ResponseWriter, principa
 		return false, err
 	}
 	if h != hash {
-		return false, reason.New(http.StatusUnprocessableEntity, reason.IdempotencyKeyReused, "this Idempotency-Key was already used for a different request")
+		return false, reason.E(reason.IdempotencyKeyReused)
 	}
 	writeCompact(w, http.StatusOK, []byte(resp))
 	return true, nil
@@ -221,7 +219,7 @@ func analystOf(r *http.Request) (string, error) {
 			return name, nil
 		}
 	}
-	return "", reason.New(http.StatusForbidden, ReasonAnalystKeyRequired, "this call needs an analyst's personal key (kabuto analyst --create NAME --role ROLE issues one)")
+	return "", reason.E(ReasonAnalystKeyRequired + ".issue")
 }
 
 // once answers a mutating back-office call at most once per
@@ -378,7 +376,7 @@ func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Decision != "approve" && req.Decision != "reject" {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "field decision: approve or reject")
+		return reason.E("invalid_field.decision")
 	}
 	id := r.PathValue("approval")
 	return s.once(w, r, "decide:"+id, req, http.StatusOK, func() (any, error) {
@@ -500,7 +498,7 @@ func (s *Server) draftIncident(w http.ResponseWriter, r *http.Request) error {
 	from, err1 := time.Parse(time.RFC3339, q.Get("from"))
 	until, err2 := time.Parse(time.RFC3339, q.Get("until"))
 	if err1 != nil || err2 != nil {
-		return reason.New(http.StatusBadRequest, reason.InvalidField, "from and until must be RFC 3339 times, e.g. 2025-04-14T09:30:00+09:00")
+		return reason.E("invalid_field.incident_times")
 	}
 	in, err := bo.DraftIncident(r.Context(), r.PathValue("case"), from, until)
 	if err != nil {
