@@ -193,6 +193,17 @@ func ratio(a, b float64) float64 {
 	return math.Round(a/b*1e6) / 1e6
 }
 
+// preventedRatio is the share of the attempted value (base) that did not go
+// through (got). When nothing was attempted and nothing went through,
+// everything there was to prevent was prevented: 1, not 0 (a run in which no
+// hijacked buy was even tried must not read as one that let every buy pass).
+func preventedRatio(base, got float64) float64 {
+	if base <= 0 && got <= 0 {
+		return 1
+	}
+	return ratio(math.Max(base-got, 0), base)
+}
+
 func timeOfDay(t time.Time) string { return t.In(jst).Format("15:04:05") }
 
 func scoreRun(res *runResult, off *runResult) RunScore {
@@ -267,9 +278,9 @@ func scoreRun(res *runResult, off *runResult) RunScore {
 	}
 	s.PreventedSellJPY = int64(baseSell) - s.FSA.ValueSoldJPY
 	s.PreventedBuyJPY = int64(baseBuy) - s.FSA.ValueBoughtJPY
-	s.PreventedSellRatio = ratio(math.Max(baseSell-float64(s.FSA.ValueSoldJPY), 0), baseSell)
-	s.PreventedBuyRatio = ratio(math.Max(baseBuy-float64(s.FSA.ValueBoughtJPY), 0), baseBuy)
-	s.PreventedWithdrawRatio = ratio(math.Max(baseWd-float64(s.WithdrawnJPY), 0), baseWd)
+	s.PreventedSellRatio = preventedRatio(baseSell, float64(s.FSA.ValueSoldJPY))
+	s.PreventedBuyRatio = preventedRatio(baseBuy, float64(s.FSA.ValueBoughtJPY))
+	s.PreventedWithdrawRatio = preventedRatio(baseWd, float64(s.WithdrawnJPY))
 	for _, l := range res.legit {
 		s.LegitSessions++
 		if l.challenged {
