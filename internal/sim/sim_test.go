@@ -257,16 +257,18 @@ func TestAcceptance(t *testing.T) {
 		}
 		halted := 0
 		for _, ts := range run.Targets {
+			if ts.HaltedAt != "" {
+				halted++ // a halt before the third hijacked buy is the watchtower at work too
+			}
 			if ts.HijackedBuys < 3 {
 				continue
 			}
 			if ts.LatencyS == nil || *ts.LatencyS > 60 {
 				t.Errorf("guard off: %s got %d hijacked buys and was not halted within 60 s of the third (%+v)", ts.Symbol, ts.HijackedBuys, ts)
 			}
-			halted++
 		}
 		if halted == 0 {
-			t.Error("guard off: no target got three hijacked buys; the watchtower is not exercised")
+			t.Error("guard off: the watchtower halted no target; it is not exercised")
 		}
 	}
 	if rep.FSATable.DefencesOff == nil || rep.FSATable.DefencesOff.ValueSoldJPY == 0 || rep.FSATable.DefencesOff.UnauthorisedTrades == 0 {
