@@ -196,5 +196,5 @@ func ExampleEngine_Decide() {
 	fmt.Println(string(res.Decision.AppendJSON(nil)))
 	// A fresh engine has no history, so the device being new is not
 	// evidence; the hosting network is.
-	// Output: {"event":"e1","time":"2025-04-10T09:00:00+09:00","account":"A1","action":"challenge","factor":"phishing_resistant","score":30,"reasons":["hosting_asn"],"policy":"builtin-2026.12.1"}
+	// Output: {"event":"e1","time":"2025-04-10T09:00:00+09:00","account":"A1","action":"challenge","factor":"phishing_resistant","score":30,"reasons":["hosting_asn"],"policy":"builtin-2026.12.2"}
 }
