@@ -1056,19 +1056,7 @@ func (r *run) adaptBuys(w *who, st *atkStats, s strategy, wv *wave) bool {
 			ord, err = r.b.PlaceOrder(r.ctx, a, w.acct, req, r.key(st.plan.ID))
 			return err
 		})
-		filled := o.ok && ord != nil && ord.Status == broker.StatusFilled
-		if t := r.targets[wv.Symbol]; t != nil {
-			px := q.Ask
-			if filled && ord.FillPrice > 0 {
-				px = ord.FillPrice
-			}
-			t.orders = append(t.orders, orderMark{T: r.stamp(), Price: px, Executed: filled})
-		}
-		if filled {
-			st.bought += ord.FilledJPY
-			st.trades++
-			r.ringDump(wv.Symbol, part)
-		}
+		r.hijackedBuy(st, wv.Symbol, q.Ask, part, o.ok, ord)
 		if !ok || i+1 >= len(parts) {
 			return
 		}

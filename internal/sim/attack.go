@@ -325,19 +325,7 @@ func (r *run) pump(ch *chain, w *who, st *atkStats, wv *wave, variant string, st
 				if r.httpMode && !o.halted && (!o.other || o.code == reason.InsufficientCash) {
 					r.targets[wv.Symbol].buys = append(r.targets[wv.Symbol].buys, r.stamp())
 				}
-				filled := o.ok && ord != nil && ord.Status == broker.StatusFilled
-				if t := r.targets[wv.Symbol]; t != nil {
-					px := q.Ask
-					if filled && ord.FillPrice > 0 {
-						px = ord.FillPrice
-					}
-					t.orders = append(t.orders, orderMark{T: r.stamp(), Price: px, Executed: filled})
-				}
-				if filled {
-					st.bought += ord.FilledJPY
-					st.trades++
-					r.ringDump(wv.Symbol, part)
-				}
+				r.hijackedBuy(st, wv.Symbol, q.Ask, part, o.ok, ord)
 				if o.halted {
 					st.stoppedAt = "target_halted"
 					return true

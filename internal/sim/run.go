@@ -827,6 +827,25 @@ func (r *run) muleLogin(m mule) {
 }
 
 // ringDump: a ring account sells into a hijacked buy of sym moments later.
+// hijackedBuy records a hijacked buy of sym placed at the ask: the mark on
+// the target's chart (at the fill price when it filled) and, when it filled,
+// the value bought, the trade and the ring's sale into it.
+func (r *run) hijackedBuy(st *atkStats, sym string, ask float64, qty int64, ok bool, ord *broker.Order) {
+	filled := ok && ord != nil && ord.Status == broker.StatusFilled
+	if t := r.targets[sym]; t != nil {
+		px := ask
+		if filled && ord.FillPrice > 0 {
+			px = ord.FillPrice
+		}
+		t.orders = append(t.orders, orderMark{T: r.stamp(), Price: px, Executed: filled})
+	}
+	if filled {
+		st.bought += ord.FilledJPY
+		st.trades++
+		r.ringDump(sym, qty)
+	}
+}
+
 func (r *run) ringDump(sym string, qty int64) {
 	for i, m := range r.w.mules {
 		if !r.muleSess[m.c.ID] || r.muleHeld[m.c.ID][sym] <= 0 || (int(hash64(sym, qty))+i)%len(r.w.mules) != 0 && i != len(r.w.mules)-1 {
