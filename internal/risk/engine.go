@@ -638,8 +638,8 @@ func (e *Engine) typeFeatures(f *features, r *event.Record, p *profile, act *act
 	}
 }
 
-// withdrawalFeatures fills the withdrawal.* values and the burst the
-// withdrawal follows.
+// withdrawalFeatures fills the withdrawal.* values, the burst the
+// withdrawal follows and the value sold from new contexts before it.
 func (e *Engine) withdrawalFeatures(f *features, r *event.Record, p *profile, act *activity, in *input) {
 	f.amount = r.AmountJPY
 	f.knownBank = p.bank != 0 && p.bank == hash64(r.BankHash)
@@ -649,6 +649,7 @@ func (e *Engine) withdrawalFeatures(f *features, r *event.Record, p *profile, ac
 		f.cashShare = 1
 	}
 	e.burstFeatures(f, act, in, false, 0)
+	newContextSoldFeatures(f, p, in)
 }
 
 // orderFeatures fills the order.* and instrument.* values of an order, the
