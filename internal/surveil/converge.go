@@ -79,6 +79,11 @@ type tally struct {
 	qty     int64
 	matched int64
 	value   int64
+	// hijacked: some of the matched prints were bought by an account with
+	// a positive sign of takeover (positiveBuyer), not only a suspect's
+	// points: a day trader selling into customers on their first days, or
+	// into buyers with a new phone, is no ring.
+	hijacked bool
 }
 
 func (s *spike) seller(a int32) *tally {
@@ -701,6 +706,7 @@ func (w *Watch) onFill(r *event.Record, now int64) {
 					sp.qty -= m
 					t := s.seller(sp.acct)
 					t.matched += m
+					t.hijacked = t.hijacked || w.positiveBuyer(in, a.idx, now)
 					w.ringSeller(in, s, t, now)
 				}
 			}
@@ -743,6 +749,7 @@ func (w *Watch) onFill(r *event.Record, now int64) {
 				bp.qty -= m
 				pr.qty -= m
 				t.matched += m
+				t.hijacked = t.hijacked || w.positiveBuyer(in, bp.acct, now)
 			}
 		}
 		if pr.qty > 0 {
@@ -788,6 +795,17 @@ func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
 	if float64(t.qty) >= 2*c.RingShare*float64(vol) {
 		score += 10
 	}
+	if !t.hijacked {
+		// The buyers it sold to carry no positive sign of takeover
+		// (missing history, a new phone, shared carrier addresses): a
+		// holder selling into a busy day, for the analysts. No freeze,
+		// no held proceeds, no link to a campaign, and no ring for R3,
+		// R7's attempts or R11 to lean on.
+		in.mBits |= bR7 | bR7Accumulated
+		w.scratch = append(w.scratch[:0], t.acct)
+		w.raise(KindRingSeller, in.sym, in.sym, now, min(score, ringUnprovenCap), bR7|bR7Matched|bR7Accumulated|bNoHijackSignal|in.profBits&^bUnknownInstrument, w.scratch)
+		return
+	}
 	if !t.flagged {
 		t.flagged = true
 		a.evid, a.evidIn = max(a.evid, c.SuspectPoints+1), in // its own trades are the evidence
@@ -802,6 +820,33 @@ func (w *Watch) ringSeller(in *inst, s *spike, t *tally, now int64) {
 	// the ring's seller is new evidence on the issue: weigh it now, not at
 	// the next bar
 	w.evaluate(in, now)
+}
+
+// ringUnprovenCap is the highest score of a ring_seller alert whose
+// matched buyers carry no positive sign of takeover: below the campaign
+// score, so that it flags no issue for R10 either.
+const ringUnprovenCap = 45
+
+// positiveBuyer reports whether account ai's first-ever buying of in
+// carries a sign of takeover within the convergence window: a hijack
+// signal, or a device or network new to a mature profile (not the
+// account's own device) of an account for which buying such issues is no
+// habit (a day trader buying thin issues every week is not the 2025
+// victim). A suspect's points alone (missing history, a carrier's shared
+// address, a fast order, the guard's refusals) are not.
+func (w *Watch) positiveBuyer(in *inst, ai int32, now int64) bool {
+	for i := range in.conv {
+		e := &in.conv[i]
+		if e.acct != ai {
+			continue
+		}
+		if now-e.at > w.convWin {
+			return false
+		}
+		b := e.bits &^ (linkMask | bRefused)
+		return hijacked(b) || b&contextMask != 0 && b&bKnownDevice == 0 && !w.acctList[ai].habitual(dayOf(now))
+	}
+	return false
 }
 
 // rampable reports whether in can be ramped by a few accounts' buys, so
