@@ -679,6 +679,16 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 	newContextSoldFeatures(f, p, in)
 }
 
+// atRisk reports whether the action's session is in a new context that
+// means something: the customer has an established device or network of
+// its own to differ from, or the profile has a week of history (a dormant
+// account). A session of a profile in its first week with nothing
+// established is new only because the guard knows nothing yet, and its
+// sells are not value at risk (no history is not evidence).
+func atRisk(f *features) bool {
+	return f.sessNewContext && (f.ownContext || f.maturityDays >= establishDays)
+}
+
 // newContextSoldFeatures fills the value at risk from new contexts: the
 // account's sells from new-context sessions over the last week, this one
 // included when it is a sell of such a session (and not a retry), against
@@ -693,7 +703,7 @@ func newContextSoldFeatures(f *features, p *profile, in *input) {
 		prev, base = p.ncSold, max(p.ncBase, f.holdingsJPY+p.ncSold)
 	}
 	f.ncSold = prev
-	if f.sell && f.sessNewContext && !f.retry {
+	if f.sell && atRisk(f) && !f.retry {
 		f.ncSold += f.value
 	}
 	if base > 0 {
@@ -969,7 +979,7 @@ func learnSold(p *profile, r *event.Record, f *features, in *input, allowed bool
 	if !f.sell || f.retry {
 		return
 	}
-	if f.sessNewContext {
+	if atRisk(f) {
 		if p.ncAt == 0 || in.nowS-p.ncAt > newContextWindow {
 			p.ncSold, p.ncBase = 0, f.holdingsJPY
 		}
