@@ -16,6 +16,7 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/cluster"
+	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/server"
 	"github.com/kabuto-sec/kabuto/internal/store"
 )
@@ -60,8 +61,13 @@ func joinCluster(ctx context.Context, a *app, o clusterOptions, addr string, log
 	if err != nil {
 		return nil, fmt.Errorf("--cluster %s: %w", o.url, err)
 	}
+	ref, err := referenceRecords(ctx, a.db)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	node, err := cluster.New(ctx, cluster.Config{NATS: nc, Node: name, Cluster: o.name, Partitions: o.partitions,
-		Pipeline: a.pipe, OnAlert: a.pipe.OnAlert, Log: log})
+		Pipeline: a.pipe, OnAlert: a.pipe.OnAlert, Reference: ref, Log: log})
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -72,6 +78,30 @@ func joinCluster(ctx context.Context, a *app, o clusterOptions, addr string, log
 	}
 	log.Info("cluster node started", "node", name, "nats", o.url, "cluster", o.name, "partitions", o.partitions)
 	return node, nil
+}
+
+// referenceRecords returns the instrument records of the database, in
+// the order pipeline.Reference gives them to a node's own guard: every
+// watchtower partition of the node learns them too.
+func referenceRecords(ctx context.Context, db *store.DB) ([]*event.Record, error) {
+	rows, err := db.QueryContext(ctx, `SELECT body FROM events WHERE type = 'instrument' ORDER BY time_us, id`)
+	if err != nil {
+		return nil, fmt.Errorf("instruments for the cluster's watchtower: %w", err)
+	}
+	defer rows.Close()
+	var out []*event.Record
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		r, err := event.Decode([]byte(body))
+		if err != nil {
+			return nil, fmt.Errorf("stored instrument record: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // metricsKey lets through a request with an API key of the metrics or

@@ -25,9 +25,11 @@ import (
 
 	"github.com/kabuto-sec/kabuto/internal/apikey"
 	"github.com/kabuto-sec/kabuto/internal/cases"
+	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/cluster"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
+	"github.com/kabuto-sec/kabuto/internal/pipeline"
 	"github.com/kabuto-sec/kabuto/internal/population"
 	"github.com/kabuto-sec/kabuto/internal/sim"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -38,6 +40,10 @@ import (
 // The failover test's book: the same seed and size for the single
 // process and the cluster. Smaller than the simulator's default book so
 // that two whole simulated days over HTTP fit in CI on a 2-core machine.
+// simStart is the servers' time when they open the book: the simulated
+// day's morning; the simulator moves it on (sim.Config.Advance).
+var simStart = sim.Day0.Add(7 * time.Hour)
+
 const (
 	clusterSimSeed      = 1
 	clusterSimCustomers = 1500
@@ -60,16 +66,16 @@ type simNode struct {
 // demo's guard does. The nodes of a cluster share the first one's
 // simulated market x, as a brokerage's nodes share one exchange, and the
 // test runs it (tick); the single process runs its own.
-func newSimNode(t *testing.T, ctx context.Context, db *store.DB, name string, book bool, x *market.Exchange, log *slog.Logger) *simNode {
+func newSimNode(t *testing.T, ctx context.Context, db *store.DB, name string, book bool, x *market.Exchange, clk clock.Clock, log *slog.Logger) *simNode {
 	t.Helper()
-	o := appOptions{hours: market.Hours{Always: true}, seed: clusterSimSeed, smallCaps: 150, exchange: x,
+	o := appOptions{hours: market.Hours{Always: true}, seed: clusterSimSeed, smallCaps: 150, exchange: x, clock: clk,
 		haltScore: surveil.DefaultConfig().HaltScore, freezeScore: surveil.DefaultConfig().FreezeScore, holdProceeds: surveil.DefaultConfig().HoldProceeds}
 	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if book {
-		if err := seedCustomers(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard}, a, clusterSimSeed, clusterSimCustomers); err != nil {
+		if err := seedCustomers(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Clock: clk}, a, clusterSimSeed, clusterSimCustomers); err != nil {
 			t.Fatal(err)
 		}
 	} else {
@@ -79,17 +85,20 @@ func newSimNode(t *testing.T, ctx context.Context, db *store.DB, name string, bo
 			in, _ := x.Instrument(s)
 			ins = append(ins, in)
 		}
-		people := population.Generate(clusterSimSeed, clusterSimCustomers, ins, population.Enrolment202504, time.Now())
+		people := population.Generate(clusterSimSeed, clusterSimCustomers, ins, population.Enrolment202504, clk.Now())
 		c1 := &people[0]
 		c1.Devices[0], c1.HomeIP, c1.HomeASN = "demo-laptop", "192.0.2.70", 2516
 		if !slices.Contains(c1.Factors, event.FactorPasskey) {
 			c1.Factors = append(c1.Factors, event.FactorPasskey)
 		}
 		a.front.portal.SetDemo(true)
-		warmProfiles(a, people, time.Now())
-	}
-	if name == "single" {
-		go a.broker.Run(ctx, time.Second)
+		warmProfiles(a, people, clk.Now())
+		// What kabuto serve does at start (--warm-days): the engine
+		// learns the accounts the first node opened (their holdings and
+		// cash) from the database.
+		if _, err := pipeline.Warm(ctx, db, a.pipe.Risk, clk.Now().AddDate(0, 0, -30)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &simNode{name: name, app: a}
 }
@@ -147,10 +156,12 @@ func fmtLatency(l *float64) string {
 	return strconv.FormatFloat(*l, 'f', 1, 64) + " s"
 }
 
-func simulateOver(t *testing.T, ctx context.Context, key string, urls []string) *sim.Report {
+// simulateOver plays the day against the servers at urls, in simulated
+// time: advance sets the servers' clock to it and ticks their market.
+func simulateOver(t *testing.T, ctx context.Context, key string, urls []string, advance func(ctx context.Context, t time.Time) error) *sim.Report {
 	t.Helper()
 	rep, err := sim.Run(ctx, sim.Config{Seed: clusterSimSeed, Customers: clusterSimCustomers, Sessions: clusterSimSessions,
-		Target: strings.Join(urls, ","), APIKey: key, TempDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Target: strings.Join(urls, ","), APIKey: key, TempDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Advance: advance})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +202,9 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	// sent, to find the pumped issue whose ramp the cluster's kill falls in.
 	start := time.Now()
 	db1 := storetest.Postgres(t) // skips, saying why, without KABUTO_TEST_POSTGRES
-	one := newSimNode(t, ctx, db1, "single", true, nil, log)
-	key1, _, err := one.app.keys.Create(ctx, "sim", scopes, time.Now())
+	clk1 := clock.NewFake(simStart)
+	one := newSimNode(t, ctx, db1, "single", true, nil, clk1, log)
+	key1, _, err := one.app.keys.Create(ctx, "sim", scopes, clk1.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +228,10 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 			acting[e.Account] = true
 		}
 	}
-	want := simulateOver(t, ctx, key1, []string{one.serve(t)})
+	want := simulateOver(t, ctx, key1, []string{one.serve(t)}, func(ctx context.Context, now time.Time) error {
+		clk1.Set(now)
+		return one.app.broker.Tick(ctx, now)
+	})
 	t.Logf("single process: %v; %s", time.Since(start).Round(time.Second), summary(want))
 	first, most := "", 0
 	for _, tg := range want.Runs[0].Targets {
@@ -270,19 +285,24 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	})
 	var nodes []*simNode
 	var urls []string
+	clk := clock.NewFake(simStart)
 	for i, n := range []string{"a", "b", "c"} {
 		var x *market.Exchange
 		if i > 0 {
 			x = nodes[0].app.broker.Exchange()
 		}
-		sn := newSimNode(t, ctx, db, n, i == 0, x, log)
+		sn := newSimNode(t, ctx, db, n, i == 0, x, clk, log)
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
+		ref, err := referenceRecords(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
 		node, err := cluster.New(ctx, cluster.Config{NATS: nc, Node: n, Cluster: name, Partitions: 8, LeaseTTL: time.Second,
-			Pipeline: sn.app.pipe, OnAlert: sn.app.pipe.OnAlert, Log: log})
+			Pipeline: sn.app.pipe, OnAlert: sn.app.pipe.OnAlert, Reference: ref, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,23 +318,15 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		nodes = append(nodes, sn)
 	}
 	// One market for the cluster, ticked through a live node's brokerage.
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				for _, sn := range nodes {
-					if !sn.dead.Load() {
-						sn.app.broker.Tick(ctx, now)
-						break
-					}
-				}
+	advance := func(ctx context.Context, now time.Time) error {
+		clk.Set(now)
+		for _, sn := range nodes {
+			if !sn.dead.Load() {
+				return sn.app.broker.Tick(ctx, now)
 			}
 		}
-	}()
+		return nil
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	for !nodes[0].node.Ready() || !nodes[1].node.Ready() || !nodes[2].node.Ready() {
@@ -324,7 +336,7 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		<-tick.C
 	}
 	tick.Stop()
-	key, _, err := nodes[0].app.keys.Create(ctx, "sim", scopes, time.Now())
+	key, _, err := nodes[0].app.keys.Create(ctx, "sim", scopes, clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +377,7 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		}
 		urls = append(urls, sn.serve(t))
 	}
-	got := simulateOver(t, ctx, key, urls)
+	got := simulateOver(t, ctx, key, urls, advance)
 	t.Logf("cluster: %v; %s", time.Since(start).Round(time.Second), summary(got))
 	killed := victim.Load()
 	if killed == nil {
@@ -422,6 +434,10 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		t.Errorf("%d decisions in the log, %d in the stream", logged, len(count))
 	}
 	t.Logf("%d actions decided, by %v; %d in the decision log", len(count), deciders, logged)
+	one.app.dlog.Flush(ctx)
+	if k := logDecisionDiffs(t, accountDecisions(t, ctx, db1), accountDecisions(t, ctx, db)); k > 0 {
+		t.Errorf("%d accounts decided otherwise in the cluster than in the single process", k)
+	}
 	if deciders[killed.name] == 0 || len(deciders) != 3 {
 		t.Errorf("decided by %v: want every node, the killed one before it died", deciders)
 	}
@@ -483,7 +499,7 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 			t.Errorf("halt of %s not in the database", sym)
 		}
 		for _, sn := range live {
-			r := &event.Record{ID: "probe-" + sym, Type: event.TypeOrder, Time: time.Now(), Account: "probe", Session: "s", IP: "203.0.113.9", Device: "d", Channel: "web",
+			r := &event.Record{ID: "probe-" + sym, Type: event.TypeOrder, Time: clk.Now(), Account: "probe", Session: "s", IP: "203.0.113.9", Device: "d", Channel: "web",
 				OrderID: "o", Symbol: sym, Side: "buy", Qty: 100, PriceType: "market", AccountKind: "cash", ValueJPY: 10000}
 			if !slices.Contains(sn.app.pipe.Risk.Decide(r).Decision.Reasons, "instrument_halted") {
 				t.Errorf("halt of %s not in node %s's guard", sym, sn.name)
@@ -498,7 +514,7 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 			t.Errorf("freeze of %s not in the database (%v)", acct, err)
 		}
 		for _, sn := range live {
-			r := &event.Record{ID: "probe-" + acct, Type: event.TypeLogin, Time: time.Now(), Account: acct, Session: "probe", IP: "203.0.113.9", Device: "d", Channel: "web",
+			r := &event.Record{ID: "probe-" + acct, Type: event.TypeLogin, Time: clk.Now(), Account: acct, Session: "probe", IP: "203.0.113.9", Device: "d", Channel: "web",
 				Method: event.FactorPassword, Factors: []string{event.FactorPassword}, OK: true}
 			if !slices.Contains(sn.app.pipe.Risk.Decide(r).Decision.Reasons, cases.ReasonAccountFrozen) {
 				t.Errorf("freeze of %s not in node %s's guard", acct, sn.name)
@@ -533,4 +549,61 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	if run.Alerts != want.Runs[0].Alerts {
 		t.Logf("open point: the cluster raised %d alerts %v, the single process %d %v", run.Alerts, run.AlertKinds, want.Runs[0].Alerts, want.Runs[0].AlertKinds)
 	}
+}
+
+// decisionRow is one stored decision, as the parity check compares them.
+type decisionRow struct {
+	key, action, reasons, features, record string
+}
+
+// accountDecisions returns the stored decisions per account, in their
+// order (record ids differ between two servers; an account's sequence of
+// actions does not).
+func accountDecisions(t *testing.T, ctx context.Context, db *store.DB) map[string][]decisionRow {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, `SELECT account, type, time_us, action, reasons, features, record FROM decisions ORDER BY account, time_us, event`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][]decisionRow{}
+	for rows.Next() {
+		var acct, typ, action, reasons, features, record string
+		var us int64
+		if err := rows.Scan(&acct, &typ, &us, &action, &reasons, &features, &record); err != nil {
+			t.Fatal(err)
+		}
+		out[acct] = append(out[acct], decisionRow{key: fmt.Sprintf("%s %s %s", acct, typ, time.UnixMicro(us).In(clock.JST).Format("15:04:05")), action: action, reasons: reasons, features: features, record: record})
+	}
+	return out
+}
+
+// logDecisionDiffs logs, per account, the first decision the cluster made
+// otherwise than the single process, and returns how many accounts differ.
+func logDecisionDiffs(t *testing.T, single, clustered map[string][]decisionRow) int {
+	t.Helper()
+	n := 0
+	for acct, a := range single {
+		b := clustered[acct]
+		for i := range max(len(a), len(b)) {
+			if i >= len(a) || i >= len(b) {
+				t.Logf("decisions of %s: %d in the single process, %d in the cluster", acct, len(a), len(b))
+				n++
+				break
+			}
+			if a[i].key != b[i].key || a[i].action != b[i].action || a[i].reasons != b[i].reasons {
+				t.Logf("first difference for %s:\n  single:  %s %s %s\n  cluster: %s %s %s\n  single features:  %s\n  cluster features: %s",
+					acct, a[i].key, a[i].action, a[i].reasons, b[i].key, b[i].action, b[i].reasons, a[i].features, b[i].features)
+				n++
+				break
+			}
+		}
+	}
+	for acct, b := range clustered {
+		if _, ok := single[acct]; !ok && !strings.HasPrefix(acct, "probe") {
+			t.Logf("decisions of %s: none in the single process, %d in the cluster", acct, len(b))
+			n++
+		}
+	}
+	return n
 }

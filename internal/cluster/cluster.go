@@ -92,6 +92,23 @@ type Config struct {
 	// Unset, the node writes the alert's halt or freezes to the bucket
 	// itself.
 	OnAlert func(ctx context.Context, a event.Alert)
+	// Reference are the reference records (instruments) the node's
+	// pipeline was given at start (pipeline.Reference feeds a single
+	// process the database's): every watchtower partition learns them
+	// before it reads the stream, as a single process's watchtower does,
+	// so that it knows each issue's previous close, market and volume
+	// from the first order (without them no market-walk alert is raised).
+	// Instruments listed later reach every node through the stream.
+	Reference []*event.Record
+	// Loose lets the node decide on what its watchtower partitions have
+	// read of the stream so far. By default a node first waits until one
+	// of them has read the stream up to its latest record (one stream-info
+	// request per decision or batch, and the time the node's consumer
+	// takes to get there), so that every decision sees the heat, halts,
+	// freezes and bars of every record stored before it, as in a single
+	// process. Loose is faster; its decisions may miss what was stored a
+	// few milliseconds before them.
+	Loose bool
 	// Log receives the node's diagnostics (default slog.Default()).
 	Log *slog.Logger
 	// Now tells the time of metrics (default clock.Real).
@@ -169,6 +186,15 @@ type Node struct {
 	heat       map[string]int    // last heat written per symbol by this node
 	started    bool
 
+	// What the node's engine took from the stream through its watchtower
+	// partitions (feed, in watch.go): every record's heat, halts and
+	// freezes, and the reference records (also read by readReference).
+	feedMu    sync.Mutex
+	refSeq    uint64        // last reference record in the engine
+	alertFrom uint64        // alerts of records up to here are the bucket's
+	fed       chan struct{} // closed when watchSeq moves, for catchUp
+	watchSeq  atomic.Uint64 // last record whose heat and alerts are in the engine
+
 	ticked        atomic.Bool // the first lease round is done
 	controlsReady atomic.Bool // the bucket's values are applied
 	refReady      atomic.Bool // the reference records are read
@@ -193,7 +219,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, nc: cfg.NATS, js: js, pipe: cfg.Pipeline, log: log,
-		owners: map[string]string{}, heat: map[string]int{}}
+		owners: map[string]string{}, heat: map[string]int{}, fed: make(chan struct{})}
 	pre := n.subject("")
 	n.records, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        n.streamName("RECORDS"),
@@ -276,6 +302,15 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 	n.pipe.Cluster = n
 	ctx, n.stop = context.WithCancel(ctx)
+	// Alerts of the records stored before now are carried out already:
+	// their halts and freezes come from the bucket.
+	info, err := n.records.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: records stream: %w", err)
+	}
+	n.feedMu.Lock()
+	n.alertFrom = info.State.LastSeq
+	n.feedMu.Unlock()
 	// The reference records before the controls: the engine's instrument
 	// table then lists the instruments in the stream's order, as on every
 	// node, and a saved snapshot (which names instruments by their place

@@ -117,6 +117,9 @@ func (n *Node) applyControl(e jetstream.KeyValueEntry) {
 	case "freeze":
 		n.pipe.Risk.SetFrozen(name, v == "1")
 	case "heat":
+		if n.liveFeed() {
+			return // this node's watchtower feeds its engine the heat, sooner
+		}
 		if h, err := strconv.Atoi(v); err == nil {
 			n.pipe.Risk.SetHeat(name, h)
 		}

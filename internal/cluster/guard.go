@@ -107,8 +107,7 @@ func (n *Node) Decide(ctx context.Context, r *event.Record) (event.Decision, err
 }
 
 // Observe takes a record that needs no decision. Reference records of no
-// account (instruments, bars) go to the stream for every node, without
-// waiting for the stream's acknowledgement; an
+// account (instruments, bars) go to the stream for every node; an
 // account's records (snapshots, fills) go to the account's owner, which
 // learns from them and stores them.
 func (n *Node) Observe(ctx context.Context, r *event.Record) error {
@@ -121,10 +120,10 @@ func (n *Node) Observe(ctx context.Context, r *event.Record) error {
 		msg.Data = r.AppendJSON(nil)
 		msg.Header.Set(jetstream.MsgIDHeader, r.ID)
 		msg.Header.Set(hdrNode, n.cfg.Node)
-		// Published without waiting for the stream's acknowledgement:
-		// market data decides nothing by itself, and a bar a minute
-		// for every issue is most of the stream. A failure is logged.
-		_, err := n.js.PublishMsgAsync(msg)
+		// Stored before Observe returns, as a single process has taken
+		// a record in when Observe returns: a decision asked for after
+		// it, on any node, sees it (catchUp, watch.go).
+		_, err := n.js.PublishMsg(ctx, msg)
 		return err
 	}
 	return n.route(ctx, r, false, nil)
@@ -270,6 +269,9 @@ func (n *Node) serveBatch(g *guardPart, m *nats.Msg, reply *nats.Msg) {
 // once per record id. The decision is durable in the stream before it is
 // returned; without the stream's acknowledgement there is no decision.
 func (n *Node) owned(ctx context.Context, g *guardPart, r *event.Record, decide bool, out *event.Decision) error {
+	if decide {
+		n.catchUp(ctx) // watch.go: the decision sees every record stored before it
+	}
 	p, err := n.start(g, r, decide)
 	if err != nil {
 		return err
@@ -387,6 +389,7 @@ func (n *Node) finish(ctx context.Context, g *guardPart, p *pending) (event.Deci
 // owns, in order: all are sent to the stream before any acknowledgement
 // is waited for.
 func (n *Node) ownedBatch(ctx context.Context, g *guardPart, recs []*event.Record) ([]event.Decision, error) {
+	n.catchUp(ctx) // watch.go: the decisions see every record stored before them
 	ps := make([]*pending, 0, len(recs))
 	var err error
 	for _, r := range recs {

@@ -15,10 +15,12 @@ import (
 type metrics struct {
 	n                *Node
 	local, forwarded atomic.Uint64
+	catchUpLate      atomic.Uint64 // decisions made before the watchtower caught up
 	reg              *prometheus.Registry
 
 	owned, owner, lag, rebuild, served, ready, decided *prometheus.Desc
 	fromSnap, replayed, snapSeq, snapBytes             *prometheus.Desc
+	late                                               *prometheus.Desc
 }
 
 func newMetrics(n *Node) *metrics {
@@ -34,13 +36,14 @@ func newMetrics(n *Node) *metrics {
 	m.replayed = prometheus.NewDesc("kabuto_cluster_partition_rebuild_records", "Records of the stream this node's rebuilds of the partition read (after the snapshot, if any), in all.", []string{"kind", "partition"}, nil)
 	m.snapSeq = prometheus.NewDesc("kabuto_cluster_partition_snapshot_seq", "The stream sequence the partition's last snapshot saved or loaded here covers.", []string{"kind", "partition"}, nil)
 	m.snapBytes = prometheus.NewDesc("kabuto_cluster_partition_snapshot_bytes", "Size of the partition's last snapshot saved by this node.", []string{"kind", "partition"}, nil)
+	m.late = prometheus.NewDesc("kabuto_cluster_decided_before_catch_up_total", "Decisions (or batches) this node made before its watchtower had read the stream up to them, after waiting 2 s.", nil, nil)
 	m.reg.MustRegister(m)
 	return m
 }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.owned, m.owner, m.lag, m.rebuild, m.served, m.ready, m.decided, m.fromSnap, m.replayed, m.snapSeq, m.snapBytes} {
+	for _, d := range []*prometheus.Desc{m.owned, m.owner, m.lag, m.rebuild, m.served, m.ready, m.decided, m.fromSnap, m.replayed, m.snapSeq, m.snapBytes, m.late} {
 		ch <- d
 	}
 }
@@ -83,6 +86,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.ready, prometheus.GaugeValue, b(n.Ready()))
 	ch <- prometheus.MustNewConstMetric(m.decided, prometheus.CounterValue, float64(m.local.Load()), "local")
 	ch <- prometheus.MustNewConstMetric(m.decided, prometheus.CounterValue, float64(m.forwarded.Load()), "forwarded")
+	ch <- prometheus.MustNewConstMetric(m.late, prometheus.CounterValue, float64(m.catchUpLate.Load()))
 }
 
 // Owner is who holds one partition's lease.

@@ -62,6 +62,9 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	p.mu.Lock()
 	gen := p.gen
 	w := surveil.New(n.pipe.Watch.Config())
+	for _, r := range n.cfg.Reference {
+		w.Observe(r, nil)
+	}
 	p.w = w
 	p.mu.Unlock()
 	start := n.cfg.Now()
@@ -87,7 +90,7 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 			return
 		}
 		p.lag.Store(meta.NumPending)
-		n.watchMsg(ctx, p, w, gen, m)
+		n.watchMsg(ctx, p, w, gen, m, meta.Sequence.Stream)
 		if meta.NumPending == 0 && !p.ready.Load() {
 			p.rebuild.Store(int64(n.cfg.Now().Sub(start)))
 			p.ready.Store(true)
@@ -110,7 +113,7 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 
 // watchMsg feeds one stored record to partition p's watchtower and carries
 // out the alerts it raises.
-func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen int, m jetstream.Msg) {
+func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen int, m jetstream.Msg, seq uint64) {
 	r, err := event.Decode(m.Data())
 	if err != nil {
 		n.log.Error("stored record not read", "err", err)
@@ -136,6 +139,7 @@ func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen
 	}
 	p.mu.Unlock()
 	p.seen.Add(1)
+	n.feed(seq, r, heat, alerts)
 	if heat >= 0 && p.ready.Load() && n.instrumentPart(r) == p.id {
 		n.putHeat(ctx, r.Symbol, heat)
 	}
@@ -219,10 +223,19 @@ func (n *Node) readReference(ctx context.Context) error {
 		n.refReady.Store(true)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if r, err := event.Decode(m.Data()); err == nil {
-			n.pipe.Risk.Observe(r)
+		meta, err := m.Metadata()
+		if err != nil {
+			return
 		}
-		if meta, err := m.Metadata(); err == nil && meta.NumPending == 0 {
+		if r, err := event.Decode(m.Data()); err == nil {
+			n.feedMu.Lock()
+			if meta.Sequence.Stream > n.refSeq {
+				n.refSeq = meta.Sequence.Stream
+				n.pipe.Risk.Observe(r)
+			}
+			n.feedMu.Unlock()
+		}
+		if meta.NumPending == 0 {
 			n.refReady.Store(true)
 		}
 	})
@@ -236,4 +249,100 @@ func (n *Node) readReference(ctx context.Context) error {
 		cc.Stop()
 	}()
 	return nil
+}
+
+// feed gives the node's engine what record r, at stream sequence seq, told
+// a watchtower partition of this node: its heat, its alerts' halts and
+// freezes, and r itself when it is a reference record, as a single
+// process's pipeline does after each record. Every partition of the node
+// reads the whole stream; the first to reach a record feeds it, the
+// others skip it. Heat and alerts of records stored before the node
+// started are the bucket's (a halt an analyst lifted since stays lifted).
+func (n *Node) feed(seq uint64, r *event.Record, heat int, alerts []event.Alert) {
+	n.feedMu.Lock()
+	defer n.feedMu.Unlock()
+	if seq <= n.watchSeq.Load() {
+		return
+	}
+	if r.Account == "" && !r.Type.Action() && seq > n.refSeq {
+		n.refSeq = seq
+		n.pipe.Risk.Observe(r)
+	}
+	if seq > n.alertFrom {
+		if heat >= 0 {
+			n.pipe.Risk.SetHeat(r.Symbol, heat)
+		}
+		for i := range alerts {
+			switch a := &alerts[i]; a.Action {
+			case event.AlertHaltBuys:
+				if a.Symbol != "" {
+					n.pipe.Risk.SetHalt(a.Symbol, true)
+				}
+			case event.AlertFreezeAccounts:
+				for _, acct := range a.Accounts {
+					n.pipe.Risk.SetFrozen(acct, true)
+				}
+			}
+		}
+	}
+	n.watchSeq.Store(seq)
+	close(n.fed)
+	n.fed = make(chan struct{})
+}
+
+// liveFeed reports whether a watchtower partition of this node feeds its
+// engine records stored since it started (heat then comes from there, not
+// from the bucket, which other nodes write a moment later).
+func (n *Node) liveFeed() bool {
+	n.feedMu.Lock()
+	defer n.feedMu.Unlock()
+	return n.watchSeq.Load() > n.alertFrom
+}
+
+// catchUpWait is the longest catchUp waits for the node's watchtower.
+const catchUpWait = 2 * time.Second
+
+// catchUp waits until a watchtower partition of this node has fed its
+// engine every record the stream holds now, so that a decision made next
+// sees what every record stored before it told the watchtower (see
+// Config.Loose). A node with no partition reading the stream, or one that
+// does not catch up within catchUpWait, decides on what it has.
+func (n *Node) catchUp(ctx context.Context) {
+	if n.cfg.Loose {
+		return
+	}
+	ready := false
+	for _, w := range n.watches {
+		if w.ready.Load() {
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		return
+	}
+	info, err := n.records.Info(ctx)
+	if err != nil {
+		return
+	}
+	last := info.State.LastSeq
+	t := time.NewTimer(catchUpWait)
+	defer t.Stop()
+	for {
+		n.feedMu.Lock()
+		at, ch := n.watchSeq.Load(), n.fed
+		n.feedMu.Unlock()
+		if at >= last {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.metrics.catchUpLate.Add(1)
+			n.log.Warn("watchtower behind the stream; deciding on what it has read", "at", at, "stream", last)
+			return
+		}
+	}
 }

@@ -178,7 +178,7 @@ func (r *run) at(t time.Time, fn func()) {
 // stamp is the time of a record the front door emits: stream time, or
 // against a server over HTTP the wall clock, as the server stamps its own.
 func (r *run) stamp() time.Time {
-	if r.httpMode {
+	if r.httpMode && r.cfg.Advance == nil {
 		return r.cfg.Clock.Now().In(jst)
 	}
 	return r.clock.Now()
@@ -443,6 +443,11 @@ func (r *run) advance(t time.Time) error {
 		r.minute = r.minute.Add(time.Minute)
 		r.clock.set(r.minute)
 		r.cur = label{Truth: "market"}
+		if r.httpMode && r.cfg.Advance != nil {
+			if err := r.cfg.Advance(r.ctx, r.minute); err != nil {
+				return err
+			}
+		}
 		if r.bk != nil {
 			if err := r.bk.Tick(r.ctx, r.minute); err != nil {
 				return err
@@ -461,6 +466,9 @@ func (r *run) advance(t time.Time) error {
 	}
 	if t.After(r.clock.Now()) {
 		r.clock.set(t)
+		if r.httpMode && r.cfg.Advance != nil {
+			return r.cfg.Advance(r.ctx, t)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/clock"
 	"github.com/kabuto-sec/kabuto/internal/population"
@@ -137,6 +138,14 @@ type Config struct {
 	// the server stamps on its own clock) and of Report.Elapsed (default
 	// clock.Mono).
 	Clock clock.Clock
+	// Advance, in a run against servers (Target), makes the simulated
+	// day the servers' time: it is told the simulated time before each
+	// step of the day and at each simulated minute, and the records the
+	// simulator stamps carry that time, not the wall clock. A test whose
+	// servers keep their clock on it and tick their market from it plays
+	// the same day, with the same times and bars, on every run, however
+	// fast the servers answer. An error ends the run.
+	Advance func(ctx context.Context, t time.Time) error
 }
 
 // Scenarios are the attack scenarios Run knows.
