@@ -147,7 +147,11 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 	value := orderValue(r, in)
 	switch r.Side {
 	case event.SideSell:
-		w.onSell(in, a, sh, day, value, now)
+		var bits uint64
+		if inSess {
+			bits = a.sBits
+		}
+		w.onSell(in, a, sh, day, value, bits, now)
 	case event.SideBuy:
 		w.onBuy(r, d, in, a, sh, day, inSess, value, now)
 	}
@@ -169,12 +173,13 @@ func (w *Watch) orderSession(r *event.Record, a *acct, sh uint64, day int32, now
 	return inSess
 }
 
-// onSell counts a sell towards R1's liquidation and tries R7's ring.
-func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, now int64) {
+// onSell counts a sell towards R1's liquidation (and R11's, with the
+// session's bits sBits) and tries R7's ring.
+func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, sBits uint64, now int64) {
 	// R1 liquidates the holdings the account came into the day with:
 	// selling what it bought today is a day trader's round trip
 	if p := a.position(in); p == nil || p.firstDay != day {
-		w.r11Sell(a, value, day)
+		w.r11Sell(a, value, sBits, day)
 		if !w.r1Open(a, sh, now) {
 			a.r1Start, a.r1Sess = now, sh
 			a.r1MV = a.marketValue(day)
