@@ -139,6 +139,13 @@ type Config struct {
 	// owns (the back office: halts, freezes, cases). Unset, the node
 	// writes the alert's halt or freezes to the controls topic itself.
 	OnAlert func(ctx context.Context, a event.Alert)
+	// Reference are the reference records (instruments) the node's
+	// pipeline was given at start (pipeline.Reference): the node's
+	// watchtower learns them before it reads the topics, as a single
+	// process's does, so that it knows each issue's previous close, market
+	// and volume from the first order. Instruments listed later reach
+	// every node through the reference topic.
+	Reference []*event.Record
 	// Log receives the node's diagnostics (default slog.Default()).
 	Log *slog.Logger
 	// Now tells the time of rebuild durations (default clock.Real).
@@ -255,6 +262,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, pipe: cfg.Pipeline, log: cfg.Log.With("node", cfg.Node), t: topicNames(cfg.Cluster, cfg.Node),
 		heat: map[string]int{}, waiters: map[string]chan *kgo.Record{}, held: make([][]event.Alert, cfg.Partitions)}
 	n.watch = surveil.New(n.pipe.Watch.Config())
+	for _, r := range cfg.Reference {
+		n.watch.Observe(r, nil)
+	}
 	for i := range cfg.Partitions {
 		n.guards = append(n.guards, &guardPart{id: int32(i), decided: map[string]*decided{}})
 		n.work = append(n.work, make(chan *kgo.Record, 256))
@@ -432,10 +442,12 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 // Ready reports whether the node holds the state of every partition the
-// group gave it: the controls and reference topics are read, the group
-// has assigned it its share, and each of those partitions is rebuilt.
+// group gave it: the controls and reference topics are read, its
+// watchtower has read the records topic up to where it ended at start, the
+// group has assigned it its share, and each of those partitions is
+// rebuilt.
 func (n *Node) Ready() bool {
-	if !n.refReady.Load() || !n.joined.Load() || n.assigning.Load() > 0 || n.leaving.Load() || n.killed.Load() {
+	if !n.refReady.Load() || !n.watchReady.Load() || !n.joined.Load() || n.assigning.Load() > 0 || n.leaving.Load() || n.killed.Load() {
 		return false
 	}
 	for _, g := range n.guards {
