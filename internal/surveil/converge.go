@@ -391,6 +391,11 @@ func (w *Watch) converge(in *inst, a *acct, r *event.Record, bits uint64, now in
 	w.noteEvidence(a, in, e.bits)
 	if points(e.bits) >= w.cfg.SuspectPoints {
 		in.susAt = now
+		if in.r3At != 0 && now-in.r3At <= w.r11Win {
+			// another suspect buyer of an issue they converged on:
+			// the campaign goes on, the issue stays warm
+			in.r3At = now
+		}
 	}
 	for i := range in.conv {
 		o := &in.conv[i]
@@ -434,6 +439,22 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	in.heat, in.heatAt = score, now
 	in.peak = max(in.peak, score)
 	w.raisePump(in, &v, mb, score, now)
+	w.rememberConvergence(in, &v, score, now)
+}
+
+// rememberConvergence keeps R3's finding on in (r3Heat): when suspects
+// converged on it (R3) with a heat of AlertScore or more, the issue stays
+// at that heat (at most nonTargetCap) for R11Window after the latest
+// suspect buy, however far apart the next ones come.
+func (w *Watch) rememberConvergence(in *inst, v *verdict, score int, now int64) {
+	if v.bits&bR3 == 0 || score < w.cfg.AlertScore {
+		return
+	}
+	if in.r3At == 0 || now-in.r3At > w.r11Win {
+		in.r3Score = 0
+	}
+	in.r3At = max(in.r3At, v.last)
+	in.r3Score = max(in.r3Score, min(score, nonTargetCap))
 }
 
 // verdict is what evaluate gathers from an instrument's first-ever buyers

@@ -54,6 +54,15 @@ type inst struct {
 	r11Score  int
 	r11Pos    bool
 
+	// R3's memory: when suspect first-ever buyers last bought the issue
+	// after R3 found them converging on it, and the heat they made. A
+	// slow campaign sends its hijacked accounts in over hours, further
+	// apart than the convergence window, so the finding keeps the issue
+	// warm for R11Window after the last suspect's buy (heat for the
+	// guard's step-up, never a halt).
+	r3At    int64
+	r3Score int
+
 	flaggedAt int64 // R10: an instrument alert flagged the issue
 	campaign  int32 // R10: the campaign it last belonged to
 }
@@ -349,6 +358,15 @@ func (w *Watch) spikeReversal(in *inst, now int64) {
 		score = 60
 	}
 	w.raise(KindSpikeReversal, in.sym, in.sym, now, score, bR9|in.mBits|in.profBits&^bUnknownInstrument, nil)
+}
+
+// r3Heat is the heat R3's memory keeps on in at now: its score for win
+// after the last suspect buy since R3 held, without fading.
+func (in *inst) r3Heat(now, win int64) int {
+	if in.r3At == 0 || now-in.r3At > win {
+		return 0
+	}
+	return in.r3Score
 }
 
 // heatNow is in's heat at now: the last evaluation, fading linearly to

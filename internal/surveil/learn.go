@@ -4,7 +4,7 @@ package surveil
 // was fed, and keeps what it learnt of them: it is called once a guard has
 // been warmed from a brokerage's history (pipeline.Learn), whose findings
 // are never acted on. Open alerts, halts, freezes, held proceeds, R11's
-// abnormal buying and each account's evidence of takeover and ring-seller
+// abnormal buying, R3's memory of convergence and each account's evidence of takeover and ring-seller
 // mark are cleared; the accounts' devices, networks, positions, activity
 // days and habits and the instruments' volumes, prices and the firm's usual
 // buying of them stay.
@@ -15,6 +15,7 @@ func (w *Watch) ForgetFindings() {
 	for _, in := range w.insts {
 		in.halted = false
 		in.r11At, in.r11Score, in.r11Pos = 0, 0, false
+		in.r3At, in.r3Score = 0, 0
 	}
 	for _, a := range w.accts {
 		a.frozen = false

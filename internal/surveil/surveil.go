@@ -582,7 +582,7 @@ func (w *Watch) Heat(symbol string) int {
 	if in.halted {
 		return 100
 	}
-	return max(in.heatNow(w.now), in.r11Heat(w.now, w.r11Win))
+	return max(in.heatNow(w.now), in.r11Heat(w.now, w.r11Win), in.r3Heat(w.now, w.r11Win))
 }
 
 // Halted reports whether buying of symbol has been halted by an alert.
