@@ -680,13 +680,14 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 }
 
 // atRisk reports whether the action's session is in a new context that
-// means something: the customer has an established device or network of
-// its own to differ from, or the profile has a week of history (a dormant
-// account). A session of a profile in its first week with nothing
+// means something (the customer has an established device or network of
+// its own to differ from, or the profile has a week of history: a dormant
+// account), or is used from a network the account never used after its
+// sign-in (a stolen cookie replayed through a proxy). A session of a profile in its first week with nothing
 // established is new only because the guard knows nothing yet, and its
 // sells are not value at risk (no history is not evidence).
 func atRisk(f *features) bool {
-	return f.sessNewContext && (f.ownContext || f.maturityDays >= establishDays)
+	return f.sessNewContext && (f.ownContext || f.maturityDays >= establishDays) || f.netMoved
 }
 
 // newContextSoldFeatures fills the value at risk from new contexts: the
