@@ -30,24 +30,15 @@ func (in *inst) foldFirmDay() {
 	in.firmToday = 0
 }
 
-// r11CarryDays is how many calendar days back the new-context sells of
-// an account's last trading day still fund R11's reading of its buys: the
-// day before, or the Friday before a Monday.
-const r11CarryDays = 4
-
 // r11Today starts a's R11 tallies for day if they are of an earlier day:
 // the market value of the holdings a came into the day with, nothing sold
-// or bought yet, and the new-context sells of its last day carried over.
+// or bought yet.
 func (w *Watch) r11Today(a *acct, day int32) {
 	if a.r11Day == day && a.r11MV != 0 {
 		return
 	}
 	if a.r11Day != day {
-		a.r11Prev, a.r11PrevMV = 0, 0
-		if a.r11Day != 0 && day-a.r11Day <= r11CarryDays && a.r11Ctx > 0 {
-			a.r11Prev, a.r11PrevMV = a.r11Ctx, a.r11MV
-		}
-		a.r11Sold, a.r11Ctx = 0, 0
+		a.r11Sold = 0
 		a.r11Buys = a.r11Buys[:0]
 		a.r11In = nil
 	}
@@ -55,25 +46,10 @@ func (w *Watch) r11Today(a *acct, day int32) {
 	a.r11MV = a.marketValue(day)
 }
 
-// r11Sell counts a sell of a holding a came into the day with, placed in
-// a session with bits sBits.
-func (w *Watch) r11Sell(a *acct, value int64, sBits uint64, day int32) {
+// r11Sell counts a sell of a holding a came into the day with.
+func (w *Watch) r11Sell(a *acct, value int64, day int32) {
 	w.r11Today(a, day)
 	a.r11Sold += value
-	if newContext(sBits) {
-		a.r11Ctx += value
-	}
-}
-
-// newContext reports whether session bits are a new context for R11: a
-// device or network new to the account (on a mature profile, or on a
-// sparse one, immature_profile), or a hijack signal; a passkey sign-in or
-// the account's own device is none, unless its cookie was replayed.
-func newContext(bits uint64) bool {
-	if bits&bSessionJump == 0 && bits&(bPasskey|bKnownDevice) != 0 {
-		return false
-	}
-	return bits&(contextMask|bImmature|hijackMask) != 0
 }
 
 // abnormalBuying is R11, run on a buy order of an issue a did not hold
@@ -104,10 +80,9 @@ func (w *Watch) abnormalBuying(in *inst, a *acct, bits uint64, value int64, day 
 
 // r11Account is R11's reading of the buyer: it sold at least R11SoldShare
 // of the value of the holdings it came into the day with (the slow target
-// sells one holding, not all), or together with the new-context sells of
-// its last trading day (a sell in yesterday's closing auction), bv yen
-// went into this issue (at least R11ProceedsShare of the proceeds), and
-// the order comes from a new context: a new device or network on a
+// sells one holding, not all), bv yen went into this issue (at least
+// R11ProceedsShare of the proceeds), and the order comes from a new
+// context: a new device or network on a
 // mature profile (the bits are weighed already), or on a sparse profile
 // once the watchtower has run for more than firmBaselineDays days, a
 // hosting network or proxy, or the guard's takeover findings. A passkey session, or the account's own device, is
@@ -115,18 +90,10 @@ func (w *Watch) abnormalBuying(in *inst, a *acct, bits uint64, value int64, day 
 // cookie was replayed from another address.
 func (w *Watch) r11Account(a *acct, bits uint64, bv int64) bool {
 	c := &w.cfg
-	var share float64
-	if a.r11MV > 0 {
-		share = float64(a.r11Sold) / float64(a.r11MV)
-	}
-	if a.r11PrevMV > 0 {
-		share += float64(a.r11Prev) / float64(a.r11PrevMV)
-	}
-	sold := a.r11Sold + a.r11Prev
-	if sold <= 0 || share < c.R11SoldShare {
+	if a.r11MV <= 0 || a.r11Sold <= 0 || float64(a.r11Sold) < c.R11SoldShare*float64(a.r11MV) {
 		return false
 	}
-	if float64(bv) < c.R11ProceedsShare*float64(sold) {
+	if float64(bv) < c.R11ProceedsShare*float64(a.r11Sold) {
 		return false
 	}
 	if bits&bSessionJump == 0 && bits&(bPasskey|bKnownDevice) != 0 {

@@ -60,14 +60,6 @@ type acct struct {
 	r11Sold int64
 	r11Buys []symValue
 	r11In   *inst // the issue R11 flagged the account's buying of today
-	// r11Ctx is the part of r11Sold sold from a new context (a device
-	// or network new to the account, or a hijack signal); r11Prev and
-	// r11PrevMV are the new-context sells of the last trading day before
-	// today (within r11CarryDays) and the holdings they were sold from:
-	// a sell queued in yesterday's closing auction funds today's buys.
-	r11Ctx    int64
-	r11Prev   int64
-	r11PrevMV int64
 
 	// ringAt is when R7 last flagged the account as the ring's seller:
 	// its later sells into suspect buys of any issue it accumulated are

@@ -147,11 +147,7 @@ func (w *Watch) onOrder(r *event.Record, d *event.Decision, now int64) {
 	value := orderValue(r, in)
 	switch r.Side {
 	case event.SideSell:
-		var bits uint64
-		if inSess {
-			bits = a.sBits
-		}
-		w.onSell(in, a, sh, day, value, bits, now)
+		w.onSell(in, a, sh, day, value, now)
 	case event.SideBuy:
 		w.onBuy(r, d, in, a, sh, day, inSess, value, now)
 	}
@@ -173,13 +169,12 @@ func (w *Watch) orderSession(r *event.Record, a *acct, sh uint64, day int32, now
 	return inSess
 }
 
-// onSell counts a sell towards R1's liquidation (and R11's, with the
-// session's bits sBits) and tries R7's ring.
-func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, sBits uint64, now int64) {
+// onSell counts a sell towards R1's liquidation and tries R7's ring.
+func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, now int64) {
 	// R1 liquidates the holdings the account came into the day with:
 	// selling what it bought today is a day trader's round trip
 	if p := a.position(in); p == nil || p.firstDay != day {
-		w.r11Sell(a, value, sBits, day)
+		w.r11Sell(a, value, day)
 		if !w.r1Open(a, sh, now) {
 			a.r1Start, a.r1Sess = now, sh
 			a.r1MV = a.marketValue(day)
@@ -442,12 +437,14 @@ func (w *Watch) evaluate(in *inst, now int64) {
 	w.rememberConvergence(in, &v, score, now)
 }
 
-// rememberConvergence keeps R3's finding on in (r3Heat): when suspects
-// converged on it (R3) with a heat of AlertScore or more, the issue stays
+// rememberConvergence keeps R3's finding on in (r3Heat): when
+// ConvergeAccounts suspects or more converged on it (R3, not one or two
+// accounts' repeated buys, which is a customer's liquidation into an issue
+// as often as a ramp) with a heat of AlertScore or more, the issue stays
 // at that heat (at most nonTargetCap) for R11Window after the latest
 // suspect buy, however far apart the next ones come.
 func (w *Watch) rememberConvergence(in *inst, v *verdict, score int, now int64) {
-	if v.bits&bR3 == 0 || score < w.cfg.AlertScore {
+	if v.bits&bR3 == 0 || v.nS < w.cfg.ConvergeAccounts || score < w.cfg.AlertScore {
 		return
 	}
 	if in.r3At == 0 || now-in.r3At > w.r11Win {

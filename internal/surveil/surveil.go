@@ -255,10 +255,8 @@ type Config struct {
 	// R11: one account's abnormal buying of an issue, seen on the issue's
 	// own baseline rather than by convergence across accounts. Within a
 	// day an account sells at least R11SoldShare of the holdings it came
-	// into the day with (its new-context sells of its last trading day
-	// count too: a sell in yesterday's closing auction) and buys an issue
-	// it never held for at least R11ProceedsShare of the proceeds, from a
-	// new context (a new device or network on a mature profile, or on a
+	// into the day with and buys an issue it never held for at least
+	// R11ProceedsShare of the proceeds, from a new context (a new device or network on a mature profile, or on a
 	// sparse one once the watchtower has run for more than a few days, or
 	// a hijack signal), and that
 	// buying is abnormal for the issue: at least R11ADVShare of its
