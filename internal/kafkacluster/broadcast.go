@@ -153,6 +153,7 @@ func (n *Node) watchRecord(ctx context.Context, rec *kgo.Record) {
 			return
 		}
 	}
+	n.watched.Add(1)
 	n.wmu.Lock()
 	alerts := n.watch.Observe(r, d)
 	if r.Time.After(n.lastTime) {

@@ -17,3 +17,18 @@ func Assigned(n *Node) bool {
 	}
 	return false
 }
+
+// Watched returns how many records of the records topic n's watchtower
+// read.
+func Watched(n *Node) uint64 { return n.watched.Load() }
+
+// Held returns how many alerts n keeps for a handover.
+func Held(n *Node) int {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	k := 0
+	for _, h := range n.held {
+		k += len(h)
+	}
+	return k
+}

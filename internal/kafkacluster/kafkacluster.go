@@ -233,6 +233,7 @@ type Node struct {
 	held     [][]event.Alert // per partition: alerts raised while not owned
 	heat     map[string]int  // last heat written per symbol
 	lastTime time.Time       // latest record time the watchtower saw
+	watched  atomic.Uint64   // records of the records topic the watchtower read
 
 	waitMu  sync.Mutex
 	waiters map[string]chan *kgo.Record

@@ -66,11 +66,15 @@ const parts = 8
 // newNode makes a node of cluster "t" on brokers; gate, when set, holds
 // its rebuilt partitions back until closed. It is not started.
 func newNode(t *testing.T, brokers []string, name string, gate chan struct{}) *testNode {
+	return newNodeSession(t, brokers, name, gate, time.Second)
+}
+
+func newNodeSession(t *testing.T, brokers []string, name string, gate chan struct{}, session time.Duration) *testNode {
 	t.Helper()
 	sink := &memSink{decisions: map[string]int{}}
 	pipe := pipeline.NewPipeline(risk.NewEngine(risk.BuiltinPolicy()), surveil.New(surveil.DefaultConfig()), sink)
 	node, err := kafkacluster.New(context.Background(), kafkacluster.Config{Brokers: brokers, Node: name, Cluster: "t",
-		Partitions: parts, SessionTimeout: time.Second, Pipeline: pipe})
+		Partitions: parts, SessionTimeout: session, Pipeline: pipe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,4 +302,151 @@ func TestKafkaClusterDecidesOnceAndFailsOver(t *testing.T) {
 		}
 	}
 	t.Logf("%d records decided once each; phase 1 by %v; after the kill a owns %v, b owns %v", len(decisions), deciders, a.node.Owned(), b.node.Owned())
+}
+
+// settle starts nodes and waits until each is ready and every partition
+// has an owner among them.
+func settle(t *testing.T, nodes ...*testNode) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "every node ready and every partition owned", func() bool {
+		owned := 0
+		for _, n := range nodes {
+			if !n.node.Ready() {
+				return false
+			}
+			owned += len(n.node.Owned())
+		}
+		return owned == parts
+	})
+}
+
+func owner(nodes []*testNode, p int) *testNode {
+	for _, n := range nodes {
+		if slices.Contains(n.node.Owned(), p) {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestKafkaClusterWatchtowerAlertsOnce: every node's watchtower reads the
+// whole records topic and raises the same alert, but only the owner of
+// the alert's partition carries it out; when that node dies, the node
+// that takes the partition over finds the alert in the alerts topic and
+// does not carry it out again.
+func TestKafkaClusterWatchtowerAlertsOnce(t *testing.T) {
+	brokers := kafka(t)
+	ctx := context.Background()
+	nodes := []*testNode{newNode(t, brokers, "a", nil), newNode(t, brokers, "b", nil), newNode(t, brokers, "c", nil)}
+	for _, n := range nodes {
+		start(t, n)
+	}
+	settle(t, nodes...)
+	// Accounts acting from one address with no device: the watchtower
+	// recognises a gateway (client_context_missing, an alert of no
+	// instrument and no account: partition 0's).
+	const sent = 6
+	for i := range sent {
+		r := login(fmt.Sprintf("G%d", i), fmt.Sprintf("GW%d", i), at.Add(time.Duration(i)*time.Second))
+		r.Device, r.IP = "", "198.51.100.77"
+		if _, err := nodes[i%3].node.Decide(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "every watchtower reading every record", func() bool {
+		for _, n := range nodes {
+			if kafkacluster.Watched(n.node) < sent {
+				return false
+			}
+		}
+		return true
+	})
+	gateway := func(ns []*testNode) (k int, by []string) {
+		for _, n := range ns {
+			n.sink.mu.Lock()
+			for _, a := range n.sink.alerts {
+				if a.Kind == surveil.KindClientContext {
+					k++
+					by = append(by, n.name)
+				}
+			}
+			n.sink.mu.Unlock()
+		}
+		return k, by
+	}
+	first := owner(nodes, 0)
+	if k, by := gateway(nodes); k != 1 || by[0] != first.name {
+		t.Fatalf("gateway alert carried out %d times, by %v: want once, by %s (partition 0's owner)", k, by, first.name)
+	}
+	first.node.Kill()
+	first.dead = true
+	var live []*testNode
+	for _, n := range nodes {
+		if n != first {
+			live = append(live, n)
+		}
+	}
+	settle(t, live...)
+	waitFor(t, 10*time.Second, "the handover's held alerts handled", func() bool {
+		return kafkacluster.Held(owner(live, 0).node) == 0
+	})
+	if k, by := gateway(nodes); k != 1 {
+		t.Fatalf("after the failover the gateway alert was carried out %d times (by %v): want once", k, by)
+	}
+}
+
+// TestKafkaClusterLeaveHandsOver: a node that leaves gracefully hands its
+// partitions over at once (its session, 60 s, never times out here), and
+// the node that takes them answers a retry of a record the leaver decided
+// with the leaver's decision.
+func TestKafkaClusterLeaveHandsOver(t *testing.T) {
+	brokers := kafka(t)
+	ctx := context.Background()
+	a := newNodeSession(t, brokers, "a", nil, time.Minute)
+	b := newNodeSession(t, brokers, "b", nil, time.Minute)
+	start(t, a)
+	start(t, b)
+	settle(t, a, b)
+	byB := map[string]event.Decision{}
+	for i := range 30 {
+		r := login(fmt.Sprintf("H%02d", i), fmt.Sprintf("HA%02d", i), at.Add(time.Duration(i)*time.Second))
+		d, err := b.node.Decide(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Node == "b" {
+			byB[r.ID] = d
+		}
+	}
+	if len(byB) == 0 {
+		t.Fatal("b decided nothing")
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.node.Leave(lctx); err != nil {
+		t.Fatal(err)
+	}
+	b.dead = true
+	waitFor(t, 15*time.Second, "a owning every partition after b left", func() bool { return a.node.Ready() && len(a.node.Owned()) == parts })
+	for id, d := range byB {
+		i := 0
+		fmt.Sscanf(id, "H%d", &i)
+		r := login(id, fmt.Sprintf("HA%02d", i), at.Add(time.Duration(i)*time.Second))
+		again, err := a.node.Decide(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameDecision(again, d) {
+			t.Fatalf("retry of %s after b left: %+v, b decided %+v", id, again, d)
+		}
+	}
+	count, _, err := kafkacluster.Decisions(lctx, brokers, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, k := range count {
+		if k != 1 {
+			t.Errorf("%s decided %d times in the topic", id, k)
+		}
+	}
 }
