@@ -81,11 +81,10 @@ func (w *Watch) abnormalBuying(in *inst, a *acct, bits uint64, value int64, day 
 // r11Account is R11's reading of the buyer: it sold at least R11SoldShare
 // of the value of the holdings it came into the day with (the slow target
 // sells one holding, not all), bv yen went into this issue (at least
-// R11ProceedsShare of the proceeds), and the order comes from a new
-// context: a new device or network on a
-// mature profile (the bits are weighed already), or on a sparse profile
-// once the watchtower has run for more than firmBaselineDays days, a
-// hosting network or proxy, or the guard's takeover findings. A passkey session, or the account's own device, is
+// R11ProceedsShare of the proceeds), and the order comes
+// from a new context: a new device or network on a mature profile (the
+// bits are weighed already), a hosting network or proxy, or the guard's
+// takeover findings. A passkey session, or the account's own device, is
 // no new context, even abroad (a traveller with the phone), unless its
 // cookie was replayed from another address.
 func (w *Watch) r11Account(a *acct, bits uint64, bv int64) bool {
@@ -98,13 +97,6 @@ func (w *Watch) r11Account(a *acct, bits uint64, bv int64) bool {
 	}
 	if bits&bSessionJump == 0 && bits&(bPasskey|bKnownDevice) != 0 {
 		return false
-	}
-	if bits&bImmature != 0 && w.days > firmBaselineDays {
-		// a profile with little history of its own in a watchtower
-		// that has run for days: an account that rarely acts (a
-		// dormant account is what a stolen password opens), not a
-		// cold start. Heat only: it is no hijack signal.
-		return true
 	}
 	return bits&(contextMask|bHosting|bProxy|bSessionJump|bGuardSaid) != 0
 }

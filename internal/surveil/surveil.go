@@ -256,9 +256,8 @@ type Config struct {
 	// own baseline rather than by convergence across accounts. Within a
 	// day an account sells at least R11SoldShare of the holdings it came
 	// into the day with and buys an issue it never held for at least
-	// R11ProceedsShare of the proceeds, from a new context (a new device or network on a mature profile, or on a
-	// sparse one once the watchtower has run for more than a few days, or
-	// a hijack signal), and that
+	// R11ProceedsShare of the proceeds, from a new context (a new device
+	// or network on a mature profile, or a hijack signal), and that
 	// buying is abnormal for the issue: at least R11ADVShare of its
 	// average daily traded value, or R11FirmTimes the firm's customers'
 	// usual daily buying of it. The issue's heat rises so that the guard
@@ -337,7 +336,7 @@ func DefaultConfig() Config {
 
 		R11SoldShare:     0.1,
 		R11ProceedsShare: 0.1,
-		R11ADVShare:      0.005,
+		R11ADVShare:      0.01,
 		R11FirmTimes:     5,
 		R11Window:        4 * time.Hour,
 	}
@@ -360,9 +359,6 @@ type Watch struct {
 	day  int32
 	loc  *time.Location
 	tday bool // day has been set
-	// days counts the days the watchtower has seen: before a few of
-	// them every profile is sparse because the watchtower is new.
-	days int32
 
 	insts    map[string]*inst
 	accts    map[string]*acct
@@ -542,7 +538,6 @@ func (w *Watch) Observe(r *event.Record, d *event.Decision) []event.Alert {
 // outside their window and links older than the campaign window.
 func (w *Watch) rollDay(day int32, now int64) {
 	w.day, w.tday = day, true
-	w.days++
 	for k, s := range w.ips {
 		if now-s.last > w.sharedWin {
 			delete(w.ips, k)
