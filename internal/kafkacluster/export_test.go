@@ -32,3 +32,6 @@ func Held(n *Node) int {
 	}
 	return k
 }
+
+// PartOf returns the guard partition of account.
+func PartOf(n *Node, account string) int { return int(n.accountPart(account)) }

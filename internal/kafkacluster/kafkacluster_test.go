@@ -65,11 +65,11 @@ const parts = 8
 
 // newNode makes a node of cluster "t" on brokers; gate, when set, holds
 // its rebuilt partitions back until closed. It is not started.
-func newNode(t *testing.T, brokers []string, name string, gate chan struct{}) *testNode {
+func newNode(t testing.TB, brokers []string, name string, gate chan struct{}) *testNode {
 	return newNodeSession(t, brokers, name, gate, time.Second)
 }
 
-func newNodeSession(t *testing.T, brokers []string, name string, gate chan struct{}, session time.Duration) *testNode {
+func newNodeSession(t testing.TB, brokers []string, name string, gate chan struct{}, session time.Duration) *testNode {
 	t.Helper()
 	sink := &memSink{decisions: map[string]int{}}
 	pipe := pipeline.NewPipeline(risk.NewEngine(risk.BuiltinPolicy()), surveil.New(surveil.DefaultConfig()), sink)
@@ -90,7 +90,7 @@ func newNodeSession(t *testing.T, brokers []string, name string, gate chan struc
 	return n
 }
 
-func start(t *testing.T, n *testNode) {
+func start(t testing.TB, n *testNode) {
 	t.Helper()
 	if err := n.node.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func start(t *testing.T, n *testNode) {
 }
 
 // waitFor polls cond until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(10 * time.Millisecond)
