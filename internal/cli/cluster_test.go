@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,6 @@ import (
 	"github.com/kabuto-sec/kabuto/internal/cluster"
 	"github.com/kabuto-sec/kabuto/internal/event"
 	"github.com/kabuto-sec/kabuto/internal/market"
-	"github.com/kabuto-sec/kabuto/internal/pipeline"
 	"github.com/kabuto-sec/kabuto/internal/population"
 	"github.com/kabuto-sec/kabuto/internal/sim"
 	"github.com/kabuto-sec/kabuto/internal/store"
@@ -61,46 +61,49 @@ type simNode struct {
 	onRequest func(r *http.Request) // before the node answers
 }
 
-// newSimNode builds a node's app on db; book opens the customers (once
-// per database); every node learns the customers' past sign-ins, as the
-// demo's guard does. The nodes of a cluster share the first one's
-// simulated market x, as a brokerage's nodes share one exchange, and the
-// test runs it (tick); the single process runs its own.
-func newSimNode(t *testing.T, ctx context.Context, db *store.DB, name string, book bool, x *market.Exchange, clk clock.Clock, log *slog.Logger) *simNode {
+// newSimNode builds a node's app on db. The nodes of a cluster share the
+// first one's simulated market x, as a brokerage's nodes share one
+// exchange; the simulator ticks it (sim.Config.Advance).
+func newSimNode(t *testing.T, ctx context.Context, db *store.DB, name string, x *market.Exchange, clk clock.Clock, policy string, log *slog.Logger) *simNode {
 	t.Helper()
-	o := appOptions{hours: market.Hours{Always: true}, seed: clusterSimSeed, smallCaps: 150, exchange: x, clock: clk,
+	o := appOptions{hours: market.Hours{Always: true}, seed: clusterSimSeed, smallCaps: 150, exchange: x, clock: clk, policy: policy,
 		haltScore: surveil.DefaultConfig().HaltScore, freezeScore: surveil.DefaultConfig().FreezeScore, holdProceeds: surveil.DefaultConfig().HoldProceeds}
 	a, err := newApp(ctx, db, log, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if book {
-		if err := seedCustomers(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Clock: clk}, a, clusterSimSeed, clusterSimCustomers); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		var ins []market.Instrument
-		x := a.broker.Exchange()
-		for _, s := range x.Symbols() {
-			in, _ := x.Instrument(s)
-			ins = append(ins, in)
-		}
-		people := population.Generate(clusterSimSeed, clusterSimCustomers, ins, population.Enrolment202504, clk.Now())
-		c1 := &people[0]
-		c1.Devices[0], c1.HomeIP, c1.HomeASN = "demo-laptop", "192.0.2.70", 2516
-		if !slices.Contains(c1.Factors, event.FactorPasskey) {
-			c1.Factors = append(c1.Factors, event.FactorPasskey)
-		}
-		a.front.portal.SetDemo(true)
-		warmProfiles(a, people, clk.Now())
-		// What kabuto serve does at start (--warm-days): the engine
-		// learns the accounts the first node opened (their holdings and
-		// cash) from the database.
-		if _, err := pipeline.Warm(ctx, db, a.pipe.Risk, clk.Now().AddDate(0, 0, -30)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return &simNode{name: name, app: a}
+}
+
+// openBook opens the customers through n (once per database; in a
+// cluster, through the cluster, so that the account records are in the
+// stream for every owner and watchtower), and n's guard learns their past
+// sign-ins, as the demo's does.
+func (n *simNode) openBook(t *testing.T, ctx context.Context, clk clock.Clock) {
+	t.Helper()
+	if err := seedCustomers(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Clock: clk}, n.app, clusterSimSeed, clusterSimCustomers); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// learnBook has another node of the cluster learn the customers' past
+// sign-ins, as openBook's node did.
+func (n *simNode) learnBook(clk clock.Clock) {
+	a := n.app
+	var ins []market.Instrument
+	x := a.broker.Exchange()
+	for _, s := range x.Symbols() {
+		in, _ := x.Instrument(s)
+		ins = append(ins, in)
+	}
+	people := population.Generate(clusterSimSeed, clusterSimCustomers, ins, population.Enrolment202504, clk.Now())
+	c1 := &people[0]
+	c1.Devices[0], c1.HomeIP, c1.HomeASN = "demo-laptop", "192.0.2.70", 2516
+	if !slices.Contains(c1.Factors, event.FactorPasskey) {
+		c1.Factors = append(c1.Factors, event.FactorPasskey)
+	}
+	a.front.portal.SetDemo(true)
+	warmProfiles(a, people, clk.Now())
 }
 
 // serve starts the node's HTTP server. A killed node cuts every
@@ -172,19 +175,26 @@ func simulateOver(t *testing.T, ctx context.Context, key string, urls []string, 
 // simulator (simulate --target URL,URL,URL) against three `kabuto serve
 // --cluster` nodes on one PostgreSQL database, NATS JetStream and one
 // simulated market, after playing it against one `kabuto serve` on the
-// same seed and book. Halfway through the buy orders of the day's
-// busiest pumped issue (over HTTP the deployed defences may stop the
-// attackers before any pump; then of the day's busiest issue), an analyst
-// on the node that owns the issue's watchtower partition halts an issue
-// and freezes an account, and that node dies (no graceful leave, its
-// connections cut; the simulator's customers on it move to the next
-// node). It shows: every record decided exactly once, against the stream
-// and the decision log, by every node (the dead one before it died);
-// every target with a third hijacked buy halted within 60 s of it;
-// legitimate sessions challenged ≤ 2%; every halt and freeze (the
-// alerts' and the analyst's) in the cluster's bucket, the database and
-// both surviving guards; the watchtower's alerts raised; and it logs the
-// scorecard beside the single process's.
+// same seed and book, both in simulated time (the servers' clock and
+// market follow the simulator's day: sim.Config.Advance). It plays it
+// twice: as deployed, and with the guard off (a policy that keeps only
+// the watchtower's halts and freezes, as the simulator's no_guard run,
+// so that hijacked buys go through). In the ramp of the day's busiest
+// pumped issue (halfway through its buy orders as deployed, at its
+// second with the guard off, so that its third hijacked buy and its halt
+// come after the failover), an analyst on the node that owns the issue's
+// watchtower partition halts an issue and freezes an account, and that
+// node dies (no graceful leave, its connections cut; the simulator's
+// customers on it move to the next node). It shows: every record decided
+// exactly once, against the stream and the decision log, by every node
+// (the dead one before it died); every account's decisions the same as
+// the single process's; every target with a third hijacked buy halted,
+// as soon as in the single process and within 60 s of it where the
+// single process's watchtower is (at least one such target with the
+// guard off); legitimate sessions challenged ≤ 2%; every halt and freeze
+// (the alerts' and the analyst's) in the cluster's bucket, the database
+// and both surviving guards; the same alerts as the single process's;
+// and every figure of the scorecard within 0.1 point of its.
 func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays two simulated days over HTTP")
@@ -193,6 +203,62 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	if natsURL == "" {
 		t.Skip("cluster not tested: set KABUTO_TEST_NATS=nats://127.0.0.1:4222 (a NATS server with JetStream) and KABUTO_TEST_POSTGRES to run it")
 	}
+	// The guard off (the simulator's no_guard): a policy that keeps only
+	// the hard facts and the watchtower's halts and freezes, so that
+	// hijacked buys go through and the watchtower alone stands.
+	watchOnly := filepath.Join(t.TempDir(), "watchtower-only.yaml")
+	if err := os.WriteFile(watchOnly, []byte(watchtowerOnlyPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []failoverVariant{
+		{name: "as_deployed"},
+		{name: "guard_off", policy: watchOnly, killAtSecondBuy: true},
+	} {
+		t.Run(v.name, func(t *testing.T) { playFailover(t, natsURL, v) })
+	}
+}
+
+// watchtowerOnlyPolicy decides nothing by itself: it denies only a failed
+// sign-in, a frozen account and a buy of a halted issue, which the
+// watchtower's alerts (and analysts) bring about.
+const watchtowerOnlyPolicy = `version: watchtower-only
+description: The guard off; only the watchtower's halts and freezes stand.
+thresholds:
+  challenge: 30
+  challenge_phishing_resistant: 50
+  hold: 70
+  deny: 90
+rules:
+  - id: account_frozen
+    description: The account is frozen.
+    when: account.frozen
+    action: deny
+    reason: account_frozen
+  - id: invalid_credentials
+    description: A failed sign-in attempt.
+    applies: [login]
+    when: "!login.ok"
+    action: deny
+    reason: invalid_credentials
+  - id: instrument_halted
+    description: Buying of the issue is halted.
+    applies: [order]
+    when: order.buy && instrument.halted
+    action: deny
+    reason: instrument_halted
+`
+
+// failoverVariant is one way of playing the failover test.
+type failoverVariant struct {
+	name   string
+	policy string // the nodes' policy file ("": the built-in policy)
+	// killAtSecondBuy kills the node at the busiest pumped issue's second
+	// buy order, so that its third hijacked buy and the halt after it
+	// fall after the failover (otherwise halfway through its buy orders).
+	killAtSecondBuy bool
+}
+
+func playFailover(t *testing.T, natsURL string, v failoverVariant) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -203,7 +269,8 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	start := time.Now()
 	db1 := storetest.Postgres(t) // skips, saying why, without KABUTO_TEST_POSTGRES
 	clk1 := clock.NewFake(simStart)
-	one := newSimNode(t, ctx, db1, "single", true, nil, clk1, log)
+	one := newSimNode(t, ctx, db1, "single", nil, clk1, v.policy, log)
+	one.openBook(t, ctx, clk1)
 	key1, _, err := one.app.keys.Create(ctx, "sim", scopes, clk1.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -253,13 +320,18 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		t.Fatalf("single process: no issue with three buy orders (%v)", singleBuys)
 	}
 	killAt := int32(most / 2)
+	if v.killAtSecondBuy {
+		killAt = 2
+	}
 	// What the analyst halts and freezes on the node that dies: an issue
 	// and an account the day does not touch, so the scorecards stay
 	// comparable.
 	haltByHand, frozenByHand := "", ""
-	for _, tg := range want.Runs[0].Targets {
-		if singleBuys[tg.Symbol] == 0 && haltByHand == "" {
-			haltByHand = tg.Symbol
+	syms := one.app.broker.Exchange().Symbols()
+	slices.Sort(syms)
+	for _, sym := range syms {
+		if singleBuys[sym] == 0 && haltByHand == "" {
+			haltByHand = sym
 		}
 	}
 	for i := clusterSimCustomers; i > 0 && frozenByHand == ""; i-- {
@@ -291,7 +363,7 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		if i > 0 {
 			x = nodes[0].app.broker.Exchange()
 		}
-		sn := newSimNode(t, ctx, db, n, i == 0, x, clk, log)
+		sn := newSimNode(t, ctx, db, n, x, clk, v.policy, log)
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
 			t.Fatal(err)
@@ -336,6 +408,10 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		<-tick.C
 	}
 	tick.Stop()
+	// The book, opened through the cluster once it runs.
+	nodes[0].openBook(t, ctx, clk)
+	nodes[1].learnBook(clk)
+	nodes[2].learnBook(clk)
 	key, _, err := nodes[0].app.keys.Create(ctx, "sim", scopes, clk.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -442,20 +518,44 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		t.Errorf("decided by %v: want every node, the killed one before it died", deciders)
 	}
 
-	// Every target halted within 60 s of its third hijacked buy.
+	// Every target with a third hijacked buy halted, within 60 s of it, in
+	// simulated time (the halting alert's record time against the
+	// simulated time of the third buy), and as soon after it as in the
+	// single process. Where the single process's watchtower itself takes
+	// longer than 60 s, that is the watchtower's (logged), not the
+	// cluster's. With the guard off, at least one target must get a third
+	// hijacked buy and be halted within 60 s, so that the check is not
+	// empty.
 	run := got.Runs[0]
+	singleLatency := map[string]*float64{}
+	for _, tg := range want.Runs[0].Targets {
+		singleLatency[tg.Symbol] = tg.LatencyS
+	}
+	within := 0
 	for _, tg := range run.Targets {
+		one := singleLatency[tg.Symbol]
 		switch {
 		case tg.LatencyS != nil:
-			t.Logf("%s (%s): %d hijacked buys; halted %.1f s after the third", tg.Symbol, tg.Wave, tg.HijackedBuys, *tg.LatencyS)
+			t.Logf("%s (%s): %d hijacked buys; halted %.1f s after the third (single process: %s)", tg.Symbol, tg.Wave, tg.HijackedBuys, *tg.LatencyS, fmtLatency(one))
+			if one == nil || math.Abs(*one-*tg.LatencyS) > 1 {
+				t.Errorf("%s (%s): halted %.1f s after its third hijacked buy, the single process %s", tg.Symbol, tg.Wave, *tg.LatencyS, fmtLatency(one))
+			}
+			switch {
+			case *tg.LatencyS <= 60:
+				within++
+			case one != nil && *one > 60:
+				t.Logf("%s (%s): halted more than 60 s after its third hijacked buy, as in the single process: the watchtower's delay, not the cluster's", tg.Symbol, tg.Wave)
+			default:
+				t.Errorf("%s (%s): halted %.1f s after its third hijacked buy, want ≤ 60 s", tg.Symbol, tg.Wave, *tg.LatencyS)
+			}
 		case tg.HijackedBuys >= 3:
 			t.Errorf("%s (%s): %d hijacked buys, not halted", tg.Symbol, tg.Wave, tg.HijackedBuys)
 		default:
 			t.Logf("%s (%s): %d hijacked buys, no third to halt after", tg.Symbol, tg.Wave, tg.HijackedBuys)
 		}
 	}
-	if !got.Acceptance.HaltedWithin60s {
-		t.Errorf("not every target halted within 60 s of its third hijacked buy: %v", got.HaltLatencySeconds)
+	if v.killAtSecondBuy && within == 0 {
+		t.Errorf("with the guard off, no target got a third hijacked buy and a halt within 60 s of it: the check is empty")
 	}
 	if got.LegitChallengedSessionRatio > 0.02 {
 		t.Errorf("%.2f%% of legitimate sessions challenged, want ≤ 2%%", 100*got.LegitChallengedSessionRatio)
@@ -523,11 +623,9 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 	}
 	t.Logf("%d halts and %d freezes (alerts' and the analyst's) in the bucket, the database and both surviving guards", len(halts), len(frozen))
 
-	// The scorecard against the single process's. Not asserted: the
-	// cluster's guard learns the watchtower's heat and the market's bars
-	// through the bucket and the stream, a moment after a single
-	// process would, and a few sessions are decided otherwise (the
-	// deltas are logged; issue 17 asks for 0.1 point, not met).
+	// The scorecard within 0.1 point of the single process's, figure by
+	// figure: the same day in the same simulated time, decided by three
+	// nodes (one of them killed) instead of one.
 	for _, f := range []struct {
 		name      string
 		got, want float64
@@ -540,15 +638,44 @@ func TestClusterSimulatedCampaignFailover(t *testing.T) {
 		{"legitimate actions blocked", got.LegitBlockedActionRatio, want.LegitBlockedActionRatio},
 	} {
 		t.Logf("%s: cluster %.2f%%, single process %.2f%% (%.2f point apart)", f.name, 100*f.got, 100*f.want, 100*math.Abs(f.got-f.want))
+		if math.Abs(f.got-f.want) > 0.001 {
+			t.Errorf("%s: cluster %.2f%%, single process %.2f%%: more than 0.1 point apart", f.name, 100*f.got, 100*f.want)
+		}
 	}
-	// The watchtower, reading the whole stream on every partition, should
-	// raise what a single process raises. It does not yet always do so (the
-	// market-walk alerts, R5 and R6, depend on when a node sees the bars);
-	// like the scorecard's 0.1 point, this is an open point of issue 17, so
-	// it is logged, not asserted, until it is closed.
-	if run.Alerts != want.Runs[0].Alerts {
-		t.Logf("open point: the cluster raised %d alerts %v, the single process %d %v", run.Alerts, run.AlertKinds, want.Runs[0].Alerts, want.Runs[0].AlertKinds)
+	for _, tg := range want.Runs[0].Targets {
+		t.Logf("single process: %s (%s): %d hijacked buys, halt latency %s", tg.Symbol, tg.Wave, tg.HijackedBuys, fmtLatency(tg.LatencyS))
 	}
+	// The watchtower raises what a single process raises: the same
+	// alerts, of the same records (kind, issue, time, score, action).
+	as1, as := alertList(t, ctx, one.http.URL, key1), alertList(t, ctx, live[0].http.URL, key)
+	t.Logf("alerts: single process %v", as1)
+	t.Logf("alerts: cluster        %v", as)
+	if !slices.Equal(as1, as) {
+		t.Errorf("the cluster raised other alerts than the single process")
+	}
+}
+
+// alertList returns a server's alerts as kind, issue, record time, score
+// and action, oldest first.
+func alertList(t *testing.T, ctx context.Context, base, key string) []string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/alerts?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var al struct{ Alerts []event.Alert }
+	if err := json.NewDecoder(resp.Body).Decode(&al); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range al.Alerts {
+		out = append(out, fmt.Sprintf("%s %s %s score %d %s", a.Time.In(clock.JST).Format("15:04:05"), a.Kind, a.Symbol, a.Score, a.Action))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // decisionRow is one stored decision, as the parity check compares them.

@@ -24,9 +24,21 @@
 // the whole retained stream; then it answers for it. A watchtower
 // partition's watchtower reads the whole stream (an account's sells in one
 // instrument and buys in another are one pattern) and carries out the
-// alerts of its own instruments. A node that leaves gracefully (Node.Leave)
+// alerts of its own instruments: each emission of an alert (a watchtower
+// emits an alert again as it grows) once, marked done in the bucket when
+// its halt and freezes are in the database. A node that leaves gracefully (Node.Leave)
 // saves its snapshots and deletes its leases so that the others take over
 // at once; one that dies loses them when they expire.
+//
+// A cluster decides as one process would. Every node also runs a
+// watchtower of its own over the whole stream (and learns the instruments
+// first, Config.Reference); it and the node's partitions feed the node's
+// engine each record's heat, halts, freezes and bars in the stream's
+// order. Before deciding, a node waits until its watchtower has read the
+// stream up to its latest record and every halt or freeze raised so far
+// is carried out (catchUp; Config.Loose skips the wait), and a reference
+// record is stored before Observe returns: a decision sees everything
+// stored before it was asked for, on whichever node it was.
 //
 // Any node answers any request: Decide on a node that does not own the
 // account's partition forwards the record to the owner by NATS request and
@@ -192,8 +204,16 @@ type Node struct {
 	feedMu    sync.Mutex
 	refSeq    uint64        // last reference record in the engine
 	alertFrom uint64        // alerts of records up to here are the bucket's
-	fed       chan struct{} // closed when watchSeq moves, for catchUp
+	fed       chan struct{} // closed when watchSeq moves or an alert is carried out, for catchUp
 	watchSeq  atomic.Uint64 // last record whose heat and alerts are in the engine
+	// Alerts that halt or freeze, by their cluster id: those seen
+	// carried out (a done key in the bucket), and those the node's
+	// watchtower raised that are not yet (catchUp waits for them).
+	carried, uncarried map[string]bool
+	// view is the node's own watchtower over the whole stream, which
+	// carries out no alert: it feeds the engine (and answers held
+	// proceeds) on a node that holds no watchtower partition.
+	view *watchPart
 
 	ticked        atomic.Bool // the first lease round is done
 	controlsReady atomic.Bool // the bucket's values are applied
@@ -219,7 +239,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, nc: cfg.NATS, js: js, pipe: cfg.Pipeline, log: log,
-		owners: map[string]string{}, heat: map[string]int{}, fed: make(chan struct{})}
+		owners: map[string]string{}, heat: map[string]int{}, fed: make(chan struct{}),
+		carried: map[string]bool{}, uncarried: map[string]bool{}, view: &watchPart{id: -1, key: "view"}}
 	pre := n.subject("")
 	n.records, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        n.streamName("RECORDS"),
@@ -330,6 +351,13 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.watchControls(ctx); err != nil {
 		return err
 	}
+	n.done.Add(1)
+	go func() {
+		defer n.done.Done()
+		n.acquireWatch(ctx, n.view)
+		<-ctx.Done()
+		n.view.stopConsume()
+	}()
 	if err := n.watchLeases(ctx); err != nil {
 		return err
 	}
@@ -352,7 +380,7 @@ func (n *Node) Start(ctx context.Context) error {
 // should own: the controls and reference records are read, and each
 // partition the cluster gives it is leased and rebuilt.
 func (n *Node) Ready() bool {
-	if !n.ticked.Load() || !n.controlsReady.Load() || !n.refReady.Load() || n.leaving.Load() {
+	if !n.ticked.Load() || !n.controlsReady.Load() || !n.refReady.Load() || !n.view.ready.Load() || n.leaving.Load() {
 		return false
 	}
 	members := n.liveMembers()

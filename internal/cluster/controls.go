@@ -116,6 +116,8 @@ func (n *Node) applyControl(e jetstream.KeyValueEntry) {
 		}
 	case "freeze":
 		n.pipe.Risk.SetFrozen(name, v == "1")
+	case "done":
+		n.carriedOut(name)
 	case "heat":
 		if n.liveFeed() {
 			return // this node's watchtower feeds its engine the heat, sooner

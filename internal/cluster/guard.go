@@ -724,7 +724,7 @@ func (n *Node) holdProceeds(r *event.Record, res *risk.Result) {
 		return
 	}
 	held, known := int64(0), false
-	for _, w := range n.watches {
+	for _, w := range append([]*watchPart{n.view}, n.watches...) {
 		if !w.ready.Load() {
 			continue
 		}

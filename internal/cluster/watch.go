@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,23 @@ func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen
 	}
 }
 
+// emission returns alert a of partition q as the cluster stores it (its
+// ids prefixed with the partition, unique across partitions), its JSON,
+// and the id of this emission of it: the watchtower emits an alert again
+// when it grows (a higher score, an action, more accounts to freeze),
+// and every emission is stored and carried out once. Every watchtower
+// fed the same stream emits the same alerts, so the id is the same on
+// every node.
+func emission(q int, a event.Alert) (event.Alert, []byte, string) {
+	pre := "c" + strconv.Itoa(q) + "-"
+	a.Alert = pre + a.Alert
+	if a.Campaign != "" {
+		a.Campaign = pre + a.Campaign
+	}
+	data := a.AppendJSON(nil)
+	return a, data, a.Alert + "." + strconv.FormatUint(hash64(string(data)), 36)
+}
+
 // alertPart is the watchtower partition that carries out alert a: its
 // instrument's, or, for an alert of no instrument, its first account's.
 func (n *Node) alertPart(a *event.Alert) int {
@@ -165,20 +183,29 @@ func (n *Node) alertPart(a *event.Alert) int {
 // raise stores alert a of partition q in the alerts stream and, unless
 // the stream had it already, carries out its action.
 func (n *Node) raise(ctx context.Context, q int, a event.Alert) {
-	pre := "c" + strconv.Itoa(q) + "-"
-	a.Alert = pre + a.Alert
-	if a.Campaign != "" {
-		a.Campaign = pre + a.Campaign
-	}
+	a, data, emit := emission(q, a)
 	msg := nats.NewMsg(n.subject("alert." + strconv.Itoa(q)))
-	msg.Data = a.AppendJSON(nil)
-	msg.Header.Set(jetstream.MsgIDHeader, a.Alert)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, emit)
 	msg.Header.Set(hdrNode, n.cfg.Node)
+	acts := a.Action == event.AlertHaltBuys || a.Action == event.AlertFreezeAccounts
 	ack, err := n.js.PublishMsg(ctx, msg)
 	if err != nil {
 		n.log.Error("alert not stored in the stream; carrying it out", "alert", a.Alert, "err", err)
 	} else if ack.Duplicate {
-		return // raised before this node took the partition, and carried out then
+		// Raised before this node took the partition. Its halt or
+		// freeze was carried out then, unless the node that raised it
+		// died first: then it is carried out here.
+		if !acts {
+			return
+		}
+		if _, err := n.controls.Get(ctx, doneKey(emit)); err == nil || !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return
+		}
+		n.log.Warn("alert raised by a node that died before carrying it out; carrying it out", "alert", a.Alert)
+	}
+	if acts {
+		defer n.markCarried(ctx, emit)
 	}
 	if err := n.pipe.Sink.Alert(ctx, &a); err != nil {
 		n.log.Error("alert not logged in the database", "alert", a.Alert, "err", err)
@@ -207,7 +234,8 @@ func (n *Node) releaseWatch(ctx context.Context, p *watchPart) error {
 }
 
 // readReference reads the reference records (instruments, bars) into the
-// node's engine, from the start of the stream and as they come.
+// node's engine, from the start of the stream and as they come, until the
+// node's own watchtower (view) has caught up and feeds them.
 func (n *Node) readReference(ctx context.Context) error {
 	cons, err := n.js.OrderedConsumer(ctx, n.records.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{n.subject("rec.ref.*")},
@@ -242,11 +270,21 @@ func (n *Node) readReference(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Once the node's own watchtower (view) reads the stream, it feeds
+	// the engine the reference records: this reader stops.
 	n.done.Add(1)
 	go func() {
 		defer n.done.Done()
-		<-ctx.Done()
-		cc.Stop()
+		defer cc.Stop()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for !n.view.ready.Load() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
 	}()
 	return nil
 }
@@ -273,7 +311,8 @@ func (n *Node) feed(seq uint64, r *event.Record, heat int, alerts []event.Alert)
 			n.pipe.Risk.SetHeat(r.Symbol, heat)
 		}
 		for i := range alerts {
-			switch a := &alerts[i]; a.Action {
+			a := &alerts[i]
+			switch a.Action {
 			case event.AlertHaltBuys:
 				if a.Symbol != "" {
 					n.pipe.Risk.SetHalt(a.Symbol, true)
@@ -282,6 +321,11 @@ func (n *Node) feed(seq uint64, r *event.Record, heat int, alerts []event.Alert)
 				for _, acct := range a.Accounts {
 					n.pipe.Risk.SetFrozen(acct, true)
 				}
+			default:
+				continue
+			}
+			if _, _, id := emission(n.alertPart(a), *a); !n.carried[id] {
+				n.uncarried[id] = true
 			}
 		}
 	}
@@ -299,8 +343,33 @@ func (n *Node) liveFeed() bool {
 	return n.watchSeq.Load() > n.alertFrom
 }
 
-// catchUpWait is the longest catchUp waits for the node's watchtower.
-const catchUpWait = 2 * time.Second
+// catchUpWait is the longest catchUp waits for the node's watchtower and
+// for the alerts it raised to be carried out (a failover takes a lease's
+// time to live and a rebuild).
+const catchUpWait = 5 * time.Second
+
+// doneKey is the bucket key that says an alert's emission (see emission)
+// was carried out: its halt and freezes are in the database.
+func doneKey(id string) string { return "done." + keyPart(id) }
+
+// markCarried writes that alert id was carried out.
+func (n *Node) markCarried(ctx context.Context, id string) {
+	if _, err := n.controls.PutString(ctx, doneKey(id), "1"); err != nil && ctx.Err() == nil {
+		n.log.Warn("alert carried out, but not marked so in the bucket", "alert", id, "err", err)
+	}
+}
+
+// carriedOut notes, from the bucket, that alert id was carried out.
+func (n *Node) carriedOut(id string) {
+	n.feedMu.Lock()
+	defer n.feedMu.Unlock()
+	n.carried[id] = true
+	if n.uncarried[id] {
+		delete(n.uncarried, id)
+		close(n.fed)
+		n.fed = make(chan struct{})
+	}
+}
 
 // catchUp waits until a watchtower partition of this node has fed its
 // engine every record the stream holds now, so that a decision made next
@@ -311,14 +380,7 @@ func (n *Node) catchUp(ctx context.Context) {
 	if n.cfg.Loose {
 		return
 	}
-	ready := false
-	for _, w := range n.watches {
-		if w.ready.Load() {
-			ready = true
-			break
-		}
-	}
-	if !ready {
+	if !n.view.ready.Load() {
 		return
 	}
 	info, err := n.records.Info(ctx)
@@ -330,9 +392,9 @@ func (n *Node) catchUp(ctx context.Context) {
 	defer t.Stop()
 	for {
 		n.feedMu.Lock()
-		at, ch := n.watchSeq.Load(), n.fed
+		at, ch, open := n.watchSeq.Load(), n.fed, len(n.uncarried)
 		n.feedMu.Unlock()
-		if at >= last {
+		if at >= last && open == 0 {
 			return
 		}
 		select {
@@ -341,7 +403,7 @@ func (n *Node) catchUp(ctx context.Context) {
 			return
 		case <-t.C:
 			n.metrics.catchUpLate.Add(1)
-			n.log.Warn("watchtower behind the stream; deciding on what it has read", "at", at, "stream", last)
+			n.log.Warn("watchtower behind the stream, or its halts and freezes not yet carried out; deciding on what it has", "at", at, "stream", last, "alerts", open)
 			return
 		}
 	}
