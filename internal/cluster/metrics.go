@@ -36,7 +36,7 @@ func newMetrics(n *Node) *metrics {
 	m.replayed = prometheus.NewDesc("kabuto_cluster_partition_rebuild_records", "Records of the stream this node's rebuilds of the partition read (after the snapshot, if any), in all.", []string{"kind", "partition"}, nil)
 	m.snapSeq = prometheus.NewDesc("kabuto_cluster_partition_snapshot_seq", "The stream sequence the partition's last snapshot saved or loaded here covers.", []string{"kind", "partition"}, nil)
 	m.snapBytes = prometheus.NewDesc("kabuto_cluster_partition_snapshot_bytes", "Size of the partition's last snapshot saved by this node.", []string{"kind", "partition"}, nil)
-	m.late = prometheus.NewDesc("kabuto_cluster_decided_before_catch_up_total", "Decisions (or batches) this node made before its watchtower had read the stream up to them, after waiting 2 s.", nil, nil)
+	m.late = prometheus.NewDesc("kabuto_cluster_decided_before_catch_up_total", "Decisions (or batches) this node made before its watchtower had read the stream up to them (or its halts and freezes were carried out), after waiting up to 2 s.", nil, nil)
 	m.reg.MustRegister(m)
 	return m
 }

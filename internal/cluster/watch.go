@@ -344,9 +344,9 @@ func (n *Node) liveFeed() bool {
 }
 
 // catchUpWait is the longest catchUp waits for the node's watchtower and
-// for the alerts it raised to be carried out (a failover takes a lease's
-// time to live and a rebuild).
-const catchUpWait = 5 * time.Second
+// for the alerts it raised to be carried out; never more than half the
+// time the decision has left.
+const catchUpWait = 2 * time.Second
 
 // doneKey is the bucket key that says an alert's emission (see emission)
 // was carried out: its halt and freezes are in the database.
@@ -388,7 +388,11 @@ func (n *Node) catchUp(ctx context.Context) {
 		return
 	}
 	last := info.State.LastSeq
-	t := time.NewTimer(catchUpWait)
+	wait := catchUpWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, dl.Sub(n.cfg.Now())/2)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		n.feedMu.Lock()
@@ -403,7 +407,7 @@ func (n *Node) catchUp(ctx context.Context) {
 			return
 		case <-t.C:
 			n.metrics.catchUpLate.Add(1)
-			n.log.Warn("watchtower behind the stream, or its halts and freezes not yet carried out; deciding on what it has", "at", at, "stream", last, "alerts", open)
+			n.log.Warn("watchtower behind the stream, or its halts and freezes not yet carried out; deciding on what it has", "at", at, "stream", last, "alerts", open, "waited", wait)
 			return
 		}
 	}
