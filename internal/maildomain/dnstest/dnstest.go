@@ -30,13 +30,8 @@ func Start(t testing.TB, txt map[string][]string) *Server {
 	for name, recs := range txt {
 		s.Set(name, recs...)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := listenBoth()
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		t.Fatal(err)
 	}
 	s.Addr = pc.LocalAddr().String()
@@ -54,6 +49,26 @@ func Start(t testing.TB, txt map[string][]string) *Server {
 		tcp.Shutdown()
 	})
 	return s
+}
+
+// listenBoth listens on one port for UDP and TCP. The kernel picks a free
+// UDP port, which another process may hold for TCP: a busy TCP port is
+// tried again on a new UDP port, up to 20 times.
+func listenBoth() (net.PacketConn, net.Listener, error) {
+	var last error
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		last = err
+	}
+	return nil, nil, last
 }
 
 // Set replaces the TXT records of name.
