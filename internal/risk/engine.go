@@ -677,6 +677,7 @@ func (e *Engine) orderFeatures(f *features, r *event.Record, p *profile, act *ac
 	}
 	e.burstFeatures(f, act, in, true, r.ValueJPY)
 	newContextSoldFeatures(f, p, in)
+	newContextBoughtFeatures(f, p, r, in)
 }
 
 // atRisk reports whether the action's session is in a new context that
@@ -712,6 +713,44 @@ func newContextSoldFeatures(f *features, p *profile, in *input) {
 	} else if f.ncSold > 0 {
 		f.ncShare = 1
 	}
+}
+
+// newContextBoughtFeatures fills where value at risk goes with cash: the
+// account's buys from sessions at risk (atRisk) of issues it had not held
+// or traded before them, over the last week, this one included when it is
+// such a buy (and not a retry), against the cash when the first of them
+// was made (0 when the cash is unknown: no balance is not evidence). A
+// later part of the same buy counts although the first part's fill made
+// the issue held.
+func newContextBoughtFeatures(f *features, p *profile, r *event.Record, in *input) {
+	prev, base := int64(0), f.cashJPY
+	live := p.nbAt != 0 && in.nowS-p.nbAt <= newContextWindow
+	if live {
+		// the cash when the first of them was made, or what it is now,
+		// if more (sold or paid in since)
+		prev, base = p.nbBought, max(p.nbBase, f.cashJPY)
+	}
+	f.ncBought = prev
+	if f.buy && atRisk(f) && (!f.heldSymbol || live && p.nbIssue(hash64(r.Symbol))) {
+		f.ncIssue = true
+		if !f.retry {
+			f.ncBought += f.value
+		}
+	}
+	if base > 0 {
+		f.ncBoughtShare = float64(f.ncBought) / float64(base)
+	}
+}
+
+// nbIssue reports whether the issue with symbol hash h is one the account
+// bought from a new context in the window.
+func (p *profile) nbIssue(h uint64) bool {
+	for _, x := range p.nbIssues {
+		if x == h && h != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // instrumentFeatures fills the instrument.* values of a known instrument
@@ -837,6 +876,7 @@ func (e *Engine) learn(p *profile, r *event.Record, f *features, in *input, acti
 	case event.TypeOrder:
 		learnBurst(act, r, f, in, action)
 		learnSold(p, r, f, in, allowed)
+		learnBought(p, r, f, in)
 		if allowed {
 			learnOrderHabits(p, r, f)
 		}
@@ -969,6 +1009,24 @@ func (b *burst) addBuy(in *input, held bool, value int64) {
 			x.jpy += max(value, 1)
 			return
 		}
+	}
+}
+
+// learnBought adds a buy that may go ahead from a session at risk, of an
+// issue the account had not held (order.new_context_issue), to where value
+// at risk goes (a retry is the order already counted).
+func learnBought(p *profile, r *event.Record, f *features, in *input) {
+	if !f.ncIssue || f.retry {
+		return
+	}
+	if p.nbAt == 0 || in.nowS-p.nbAt > newContextWindow {
+		p.nbBought, p.nbBase, p.nbIssues = 0, f.cashJPY, [maxNCIssues]uint64{}
+	}
+	p.nbBought += r.ValueJPY
+	p.nbAt = in.nowS
+	if h := hash64(r.Symbol); !p.nbIssue(h) {
+		copy(p.nbIssues[1:], p.nbIssues[:maxNCIssues-1])
+		p.nbIssues[0] = h
 	}
 }
 

@@ -52,6 +52,9 @@ type features struct {
 	devEstablished, netEstablished, ownContext        bool
 	ncSold, maxDaySold                                int64
 	ncShare                                           float64
+	ncBought                                          int64
+	ncBoughtShare                                     float64
+	ncIssue                                           bool
 
 	// session
 	sessKnown                                            bool
@@ -123,6 +126,7 @@ var variables = []Variable{
 	vd("order.adv_share", "qty as a share of the instrument's average daily volume (1 when ADV is unknown)", func(f *features) float64 { return f.advShare }),
 	vd("order.value_ratio", "value over the account's usual order value (0 with no history)", func(f *features) float64 { return f.valueRatio }),
 	vb("order.retry", "the order repeats the session's last challenged order (issue, side, quantity, price, account kind) within 5 minutes: its retry after the step-up, not counted again in the session totals", func(f *features) bool { return f.retry }),
+	vb("order.new_context_issue", "a buy in a session at risk (as for account.new_context_sold_jpy) of an issue the account had not held or traded before its buys from such sessions of the last 7 days: a later part of the same buy still counts", func(f *features) bool { return f.ncIssue }),
 	vd("order.limit_premium", "limit price over the last price, minus 1 (0 for market orders)", func(f *features) float64 { return f.limitPremium }),
 
 	vi("withdrawal.amount_jpy", "amount in yen", func(f *features) int64 { return f.amount }),
@@ -166,6 +170,8 @@ var variables = []Variable{
 	vb("account.established_network", "the network (/24, /48) is the customer's established own (as account.established_device)", func(f *features) bool { return f.netEstablished }),
 	vi("account.new_context_sold_jpy", "value at risk from new contexts: sell orders (allowed or stepped up, retries once) of sessions in a new context (session.new_context) that means something (the customer has an established device or network, or a week of history) over the last 7 days, across sessions, this order included", func(f *features) int64 { return f.ncSold }),
 	vd("account.new_context_sold_share", "account.new_context_sold_jpy over the holdings value when the first of those sells was made, or the holdings now plus those sells if more (1 when holdings are unknown)", func(f *features) float64 { return f.ncShare }),
+	vi("account.new_context_bought_jpy", "where value at risk goes with cash: buy orders (allowed or stepped up, retries once) of sessions at risk (as for account.new_context_sold_jpy) of issues the account had not held or traded before them, over the last 7 days, across sessions, this order included", func(f *features) int64 { return f.ncBought }),
+	vd("account.new_context_bought_share", "account.new_context_bought_jpy over the cash when the first of those buys was made, or the cash now if more (0 when cash is unknown)", func(f *features) float64 { return f.ncBoughtShare }),
 	vi("account.max_day_sold_jpy", "the most the account sold (allowed sell orders) in one day from sessions not in a new context", func(f *features) int64 { return f.maxDaySold }),
 
 	vb("session.known", "the session's login was seen", func(f *features) bool { return f.sessKnown }),

@@ -62,6 +62,13 @@ type profile struct {
 	// The account's own selling from established contexts: allowed sells
 	// of the current day and the most it ever sold in one day.
 	daySold, maxDaySold int64
+	// Where value at risk goes with cash: buys (allowed or challenged) in
+	// sessions at risk (atRisk) of issues the account had not held or
+	// traded before, over the last newContextWindow seconds.
+	nbBought int64
+	nbBase   int64               // cash when the first of them was made
+	nbAt     int64               // unix s of the last of them; 0 none
+	nbIssues [maxNCIssues]uint64 // their issues (symbol hashes), so that a later part of the same buy still counts
 
 	bank, email, phone uint64
 	cash               int64
@@ -141,6 +148,10 @@ type burstBuy struct {
 }
 
 const burstWindow = 3600 // seconds
+
+// maxNCIssues is how many issues bought from new contexts a profile
+// remembers (the oldest is forgotten first).
+const maxNCIssues = 4
 
 // establishDays is how many days of history make a profile mature, and
 // how long after a device or network is first learnt it becomes the
