@@ -20,7 +20,7 @@ const (
 // about 35,000 years), so rules can write `account.bank_change_age_s < 86400`.
 const never = int64(1) << 40
 
-// profile is the long-lived, compact state of one account (about 440 bytes
+// profile is the long-lived, compact state of one account (about 500 bytes
 // plus 16 bytes per holding). Identifiers are stored as 64-bit hashes.
 type profile struct {
 	devices   [maxDevices]uint64   // known devices (hashes), most recent first
