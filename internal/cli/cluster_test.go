@@ -524,11 +524,8 @@ func playFailover(t *testing.T, natsURL string, v failoverVariant) {
 	// Every target with a third hijacked buy halted, within 60 s of it, in
 	// simulated time (the halting alert's record time against the
 	// simulated time of the third buy), and as soon after it as in the
-	// single process. Where the single process's watchtower itself takes
-	// longer than 60 s, that is the watchtower's (logged), not the
-	// cluster's. With the guard off, at least one target must get a third
-	// hijacked buy and be halted within 60 s, so that the check is not
-	// empty.
+	// single process. With the guard off, at least one target must get a
+	// third hijacked buy, so that the check is not empty.
 	run := got.Runs[0]
 	singleLatency := map[string]*float64{}
 	for _, tg := range want.Runs[0].Targets {
@@ -543,13 +540,10 @@ func playFailover(t *testing.T, natsURL string, v failoverVariant) {
 			if one == nil || math.Abs(*one-*tg.LatencyS) > 1 {
 				t.Errorf("%s (%s): halted %.1f s after its third hijacked buy, the single process %s", tg.Symbol, tg.Wave, *tg.LatencyS, fmtLatency(one))
 			}
-			switch {
-			case *tg.LatencyS <= 60:
-				within++
-			case one != nil && *one > 60:
-				t.Logf("%s (%s): halted more than 60 s after its third hijacked buy, as in the single process: the watchtower's delay, not the cluster's", tg.Symbol, tg.Wave)
-			default:
+			if *tg.LatencyS > 60 {
 				t.Errorf("%s (%s): halted %.1f s after its third hijacked buy, want ≤ 60 s", tg.Symbol, tg.Wave, *tg.LatencyS)
+			} else {
+				within++
 			}
 		case tg.HijackedBuys >= 3:
 			t.Errorf("%s (%s): %d hijacked buys, not halted", tg.Symbol, tg.Wave, tg.HijackedBuys)

@@ -66,7 +66,9 @@ func (w *Watch) evidencedOnly(accts []int32) []int32 {
 // raise opens the alert of kind and key (a symbol, an address or a campaign
 // id), or updates the open one: accounts are added, the score and reasons
 // only grow and the action only strengthens. The alert is emitted when it is
-// new or escalated.
+// new or escalated, with the time of the emission, except that an alert
+// that halted buying keeps the time of its halt (spec: buys are refused
+// from its time on), so that a halt's time is the same in every copy.
 func (w *Watch) raise(kind, key, symbol string, now int64, score int, bits uint64, accts []int32) *alertRec {
 	score = max(0, min(100, score))
 	if kind == KindHijackedAccounts {
@@ -83,6 +85,9 @@ func (w *Watch) raise(kind, key, symbol string, now int64, score int, bits uint6
 		rec = nil
 	}
 	emit, added := false, false
+	// a halt is in force from the time it was raised: the alert's later
+	// updates (a higher score, more suspects named) keep that time
+	halted := rec != nil && rec.a.Action == event.AlertHaltBuys
 	if rec == nil {
 		w.nextAlert++
 		rec = &alertRec{key: k, first: now, emitted: -100}
@@ -145,7 +150,9 @@ func (w *Watch) raise(kind, key, symbol string, now int64, score int, bits uint6
 	}
 	rec.emitted = rec.a.Score
 	rec.updated = now
-	rec.a.Time = w.ts(now)
+	if !halted {
+		rec.a.Time = w.ts(now)
+	}
 	switch rec.a.Action {
 	case event.AlertHaltBuys:
 		if in := w.insts[symbol]; in != nil {

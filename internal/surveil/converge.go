@@ -489,6 +489,7 @@ func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 	var v verdict
 	sus := w.sus[:0]
 	var t1, t2 int64 // the two suspect times before the current one
+	anyR1 := false   // a suspect liquidated into the issue (R1)
 	for i := range in.conv {
 		e := &in.conv[i]
 		if e.at < cut {
@@ -518,6 +519,7 @@ func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 		// R1 whose session looks hijacked on its own (the liquidation
 		// itself left out)
 		v.r1 = v.r1 || e.bits&bR1 != 0 && points(e.bits&^(bR1|bSoldHoldings)) >= c.SuspectPoints
+		anyR1 = anyR1 || e.bits&bR1 != 0
 		sus = append(sus, e.acct)
 		if v.nS >= 3 && e.at-t1 <= w.convFast {
 			v.fast = true
@@ -529,6 +531,15 @@ func (w *Watch) tallySuspects(in *inst, now int64) verdict {
 		v.last = max(v.last, e.last, e.at)
 	}
 	w.sus = sus
+	// Two suspects or more, one of them liquidating its holdings into
+	// the issue (R1) and one with a positive sign of takeover (hijacked:
+	// a stolen cookie replayed, an address abroad or in a proxy), are a
+	// ramp by their repeated buys as much as an R1 session that looks
+	// hijacked on its own: on a profile the watchtower knows too little
+	// of (a cold start), the liquidator's new device and network count
+	// for nothing, and the ramp's third hijacked buy would otherwise wait
+	// for a third account.
+	v.r1 = v.r1 || anyR1 && v.nP >= 1 && v.nS >= 2
 	return v
 }
 

@@ -161,7 +161,11 @@ type Config struct {
 	// are a ramp too (R3_repeat_buys) when the ring's seller sold into
 	// them, or an account R7 flagged tried to sell into them (refused or
 	// not), or one of the suspects liquidated its holdings into the issue
-	// (R1) from a session that looks hijacked without it.
+	// (R1) from a session that looks hijacked without it, or, with two
+	// suspects or more, one liquidated into it (R1) and one carries a
+	// positive sign of takeover (a stolen cookie replayed, an address
+	// abroad, in a data centre or a proxy): on a cold start the
+	// liquidator's new device counts for nothing.
 	//
 	// Freezes rest on each account's own evidence: only accounts whose own
 	// sessions scored more than SuspectPoints (shared IPs, ASNs, devices and
