@@ -30,6 +30,9 @@ type acct struct {
 	r1Proceeds int64
 	r1Buys     []symValue
 	r1Hit      *inst
+	// r1Held: the window's proceeds are held (R1 in a takeover
+	// context; see takeoverContext)
+	r1Held bool
 
 	holds []hold
 

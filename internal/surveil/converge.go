@@ -180,7 +180,7 @@ func (w *Watch) onSell(in *inst, a *acct, sh uint64, day int32, value int64, now
 			a.r1MV = a.marketValue(day)
 			a.r1Sold, a.r1Proceeds = 0, 0
 			a.r1Buys = a.r1Buys[:0]
-			a.r1Hit = nil
+			a.r1Hit, a.r1Held = nil, false
 		}
 		a.r1Sold += value
 	}
@@ -215,6 +215,7 @@ func (w *Watch) onBuy(r *event.Record, d *event.Decision, in *inst, a *acct, sh 
 		if refused {
 			bits |= bRefused
 		}
+		w.holdLiquidation(a, bits, now)
 		w.converge(in, a, r, bits, now)
 		w.abnormalBuying(in, a, bits, value, day, now)
 		if in.profBits&bR2 != 0 {
@@ -230,6 +231,22 @@ func (w *Watch) onBuy(r *event.Record, d *event.Decision, in *inst, a *acct, sh 
 	}
 	if len(in.conv) > 0 || in.mBits != 0 {
 		w.evaluate(in, now)
+	}
+}
+
+// holdLiquidation holds the proceeds of a's liquidation in its R1
+// window (HeldProceeds), from a first-ever buy with bits on, when the
+// liquidation happened in a takeover context: R1 from a session that is
+// not the account's own device or passkey, or has a positive sign of
+// takeover (takeoverContext), or holdings sold from a session with a
+// positive sign (hijacked) whatever it bought.
+func (w *Watch) holdLiquidation(a *acct, bits uint64, now int64) {
+	if a.r1Held || bits&(bR1|bSoldHoldings) == 0 {
+		return
+	}
+	if bits&bR1 != 0 && takeoverContext(bits) || hijacked(bits) {
+		a.r1Held = true
+		w.addHold(a, a.r1Proceeds, now)
 	}
 }
 
@@ -303,7 +320,6 @@ func (w *Watch) liquidateConcentrate(a *acct, in *inst, sh uint64, value int64, 
 	}
 	a.r1Hit = in
 	w.noteEvidence(a, in, bR1|bits)
-	w.addHold(a, a.r1Proceeds, now)
 	n := 0
 	if rec := w.open[KindLiquidateConcentrate+"\x00"+in.sym]; rec != nil && now <= rec.until {
 		n = len(rec.a.Accounts)
@@ -761,7 +777,7 @@ func (w *Watch) onFill(r *event.Record, now int64) {
 		}
 		if a.r1Start != 0 && dayOf(a.r1Start) == day && now-a.r1Start <= 2*w.liqWin {
 			a.r1Proceeds += value
-			if a.r1Hit != nil {
+			if a.r1Held {
 				w.addHold(a, value, now)
 			}
 		}

@@ -204,6 +204,18 @@ func liquidatedFromNewContext(bits uint64) bool {
 	return bits&(bR1|bSoldHoldings) != 0 && bits&contextMask != 0 && bits&bKnownDevice == 0
 }
 
+// takeoverContext reports whether a liquidation (R1) happened in a
+// context that could be a takeover, so that its proceeds are held: a
+// positive sign of takeover (hijacked), or a session on neither the
+// account's own device (seen on earlier days) nor a passkey: a new
+// device, or one the watchtower cannot tell (a cold start). A customer
+// rebalancing from its own device, or signed in with a passkey, is R1
+// for the analysts, not a reason to hold its money; the guard still
+// decides its withdrawals on its own.
+func takeoverContext(bits uint64) bool {
+	return hijacked(bits) || bits&(bKnownDevice|bPasskey) == 0
+}
+
 // linkMask selects the bits that only say an account shares something with
 // other buyers (an IP, an ASN, a device). They make a buyer a suspect for
 // R3, but they are not evidence that the account itself was taken over.
