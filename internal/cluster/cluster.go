@@ -21,18 +21,18 @@
 // only its share moves. A new owner rebuilds a guard partition's state from
 // what it held before plus the records since, or from the partition's
 // latest saved snapshot plus the records after it (snapshot.go), or from
-// the whole retained stream; then it answers for it. A watchtower
-// partition's watchtower reads the whole stream (an account's sells in one
-// instrument and buys in another are one pattern) and carries out the
-// alerts of its own instruments: each emission of an alert (a watchtower
-// emits an alert again as it grows) once, marked done in the bucket when
-// its halt and freezes are in the database. A node that leaves gracefully (Node.Leave)
+// the whole retained stream; then it answers for it. The owner of a
+// watchtower partition carries out the alerts of its instruments, raised
+// by the node's one watchtower, which reads the whole stream once (an
+// account's sells in one instrument and buys in another are one
+// pattern): each emission of an alert (a watchtower emits an alert again
+// as it grows) once, marked done in the bucket when its halt and freezes
+// are in the database. A node that leaves gracefully (Node.Leave)
 // saves its snapshots and deletes its leases so that the others take over
 // at once; one that dies loses them when they expire.
 //
-// A cluster decides as one process would. Every node also runs a
-// watchtower of its own over the whole stream (and learns the instruments
-// first, Config.Reference); it and the node's partitions feed the node's
+// A cluster decides as one process would. The node's watchtower (which
+// learns the instruments first, Config.Reference) feeds the node's
 // engine each record's heat, halts, freezes and bars in the stream's
 // order. Before deciding, a node waits until its watchtower has read the
 // stream up to its latest record and every halt or freeze raised so far
@@ -112,13 +112,13 @@ type Config struct {
 	// from the first order (without them no market-walk alert is raised).
 	// Instruments listed later reach every node through the stream.
 	Reference []*event.Record
-	// Loose lets the node decide on what its watchtower partitions have
-	// read of the stream so far. By default a node first waits until one
-	// of them has read the stream up to its latest record (one stream-info
-	// request per decision or batch, and the time the node's consumer
-	// takes to get there), so that every decision sees the heat, halts,
-	// freezes and bars of every record stored before it, as in a single
-	// process. Loose is faster; its decisions may miss what was stored a
+	// Loose lets the node decide on what its watchtower has read of the
+	// stream so far. By default a node first waits until its watchtower
+	// has read the stream up to its latest record (the time its consumer
+	// takes to get there, and, when other nodes are live, a stream-info
+	// request shared by the decisions waiting for one), so that every
+	// decision sees the heat, halts, freezes and bars of every record
+	// stored before it, as in a single process. Loose is faster; its decisions may miss what was stored a
 	// few milliseconds before them.
 	Loose bool
 	// Log receives the node's diagnostics (default slog.Default()).
@@ -210,10 +210,24 @@ type Node struct {
 	// carried out (a done key in the bucket), and those the node's
 	// watchtower raised that are not yet (catchUp waits for them).
 	carried, uncarried map[string]bool
-	// view is the node's own watchtower over the whole stream, which
-	// carries out no alert: it feeds the engine (and answers held
-	// proceeds) on a node that holds no watchtower partition.
+	// view is the node's own watchtower over the whole stream, read
+	// once: it feeds the engine, answers held proceeds, and raises the
+	// alerts the node carries out for the watchtower partitions it owns.
 	view *watchPart
+	// The alerts the view raised in the alerts stream's duplicate window
+	// (for a partition's new owner), and the emissions this node raised
+	// (stored and carried out) among them.
+	// acked is the last stream sequence acknowledged to this node for a
+	// record it stored; probe* coalesce catchUp's stream-info requests.
+	acked     atomic.Uint64
+	probeMu   sync.Mutex
+	probeNext *probe
+	probing   bool
+
+	raiseMu sync.Mutex
+	recent  []emitted
+	raised  map[string]bool
+	raiseQ  chan emitted // to raiseLoop
 
 	ticked        atomic.Bool // the first lease round is done
 	controlsReady atomic.Bool // the bucket's values are applied
@@ -240,7 +254,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, nc: cfg.NATS, js: js, pipe: cfg.Pipeline, log: log,
 		owners: map[string]string{}, heat: map[string]int{}, fed: make(chan struct{}),
-		carried: map[string]bool{}, uncarried: map[string]bool{}, view: &watchPart{id: -1, key: "view"}}
+		carried: map[string]bool{}, uncarried: map[string]bool{}, raised: map[string]bool{}, raiseQ: make(chan emitted, 1024), view: &watchPart{id: -1, key: "view"}}
 	pre := n.subject("")
 	n.records, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        n.streamName("RECORDS"),
@@ -354,7 +368,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.done.Add(1)
 	go func() {
 		defer n.done.Done()
-		n.acquireWatch(ctx, n.view)
+		n.raiseLoop(ctx)
+	}()
+	n.done.Add(1)
+	go func() {
+		defer n.done.Done()
+		n.readStream(ctx)
 		<-ctx.Done()
 		n.view.stopConsume()
 	}()

@@ -106,13 +106,12 @@ func (n *Node) applyControl(e jetstream.KeyValueEntry) {
 	case "halt":
 		n.pipe.Risk.SetHalt(name, v == "1")
 		if v != "1" {
-			for _, p := range n.watches {
-				p.mu.Lock()
-				if p.w != nil {
-					p.w.Release(name)
-				}
-				p.mu.Unlock()
+			p := n.view
+			p.mu.Lock()
+			if p.w != nil {
+				p.w.Release(name)
 			}
+			p.mu.Unlock()
 		}
 	case "freeze":
 		n.pipe.Risk.SetFrozen(name, v == "1")

@@ -123,7 +123,10 @@ func (n *Node) Observe(ctx context.Context, r *event.Record) error {
 		// Stored before Observe returns, as a single process has taken
 		// a record in when Observe returns: a decision asked for after
 		// it, on any node, sees it (catchUp, watch.go).
-		_, err := n.js.PublishMsg(ctx, msg)
+		ack, err := n.js.PublishMsg(ctx, msg)
+		if err == nil {
+			n.noteSeq(ack.Sequence)
+		}
 		return err
 	}
 	return n.route(ctx, r, false, nil)
@@ -380,6 +383,7 @@ func (n *Node) finish(ctx context.Context, g *guardPart, p *pending) (event.Deci
 	g.mu.Lock()
 	g.applied = max(g.applied, ack.Sequence)
 	g.mu.Unlock()
+	n.noteSeq(ack.Sequence)
 	e.d = p.res.Decision
 	close(e.done)
 	return p.res.Decision, nil
@@ -714,28 +718,22 @@ func (n *Node) releaseGuard(ctx context.Context, g *guardPart) error {
 }
 
 // holdProceeds holds a withdrawal that would take proceeds of trades the
-// watchtower flagged, as pipeline.Pipeline does in a single process. Every
-// watchtower partition reads the whole stream, so any one this node holds
-// knows the account's held proceeds; a node that holds none yet holds the
-// withdrawal for an analyst: money movement fails closed.
+// watchtower flagged, as pipeline.Pipeline does in a single process. The
+// node's watchtower reads the whole stream, so it knows the account's held
+// proceeds; until it has read the stream, the node holds the withdrawal
+// for an analyst: money movement fails closed.
 func (n *Node) holdProceeds(r *event.Record, res *risk.Result) {
 	d := &res.Decision
 	if r.Type != event.TypeWithdrawal || d.Action == event.Deny || d.Action == event.Hold {
 		return
 	}
 	held, known := int64(0), false
-	for _, w := range append([]*watchPart{n.view}, n.watches...) {
-		if !w.ready.Load() {
-			continue
-		}
+	if w := n.view; w.ready.Load() {
 		w.mu.Lock()
 		if w.w != nil {
 			held, known = w.w.HeldProceeds(r.Account, r.Time), true
 		}
 		w.mu.Unlock()
-		if known {
-			break
-		}
 	}
 	if known && held <= 0 {
 		return

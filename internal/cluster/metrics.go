@@ -76,7 +76,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.rebuild, prometheus.GaugeValue, time.Duration(w.rebuild.Load()).Seconds(), "watch", p)
 		lag := 0.0
 		if w.held {
-			lag = float64(w.lag.Load())
+			lag = float64(n.view.lag.Load()) // the node's one watchtower reads for all
 		}
 		ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, lag, "watch", p)
 	}

@@ -18,11 +18,15 @@ import (
 
 // watchPart is one watchtower partition: the instruments whose hash falls
 // in it (and the alerts of no instrument of the accounts whose hash does).
-// Its watchtower reads the whole records stream, every account's records
-// in every instrument, as a single process's does: its detectors follow
-// an account from the holdings it sells to the issue it buys, across
-// partitions. It carries out only the alerts of its own partition, and
-// writes only its own instruments' heat.
+// The node that holds its lease carries out the alerts of its partition
+// and writes its instruments' heat. The watchtower that raises them is the
+// node's own (view): one per node, reading the whole records stream once,
+// every account's records in every instrument, as a single process's
+// does: its detectors follow an account from the holdings it sells to the
+// issue it buys, across partitions.
+//
+// The view is a watchPart too (id -1): its fields below mu are the
+// watchtower's and its consumer's; a partition's are unused.
 type watchPart struct {
 	id  int
 	key string
@@ -41,7 +45,8 @@ type watchPart struct {
 	seen    atomic.Uint64
 }
 
-// stopConsume stops reading and drops the partition's state.
+// stopConsume stops reading and drops the partition's state: the view's
+// watchtower, or a partition's ownership.
 func (p *watchPart) stopConsume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -54,12 +59,68 @@ func (p *watchPart) stopConsume() {
 	p.w = nil
 }
 
-// acquireWatch rebuilds watchtower partition p from the whole retained
-// stream into a new watchtower and goes on reading it.
-// While it catches up, the alerts it raises again are recognised by their
-// ids (a watchtower fed the same records in the same order raises the same
-// alerts with the same ids) and not carried out twice.
+// emitted is an alert the node's watchtower raised for partition q, from
+// a record stored at at, kept for the duplicate window of the alerts
+// stream: a node that takes partition q over stores and carries out those
+// the node that held it did not (it died first).
+type emitted struct {
+	q  int
+	at time.Time
+	a  event.Alert
+}
+
+// dupWindow is how long the streams recognise a message id again.
+const dupWindow = 10 * time.Minute
+
+// acquireWatch takes watchtower partition p, whose lease this node just
+// took: once the node's watchtower has read the stream, the node carries
+// out p's alerts, first those raised in the stream's duplicate window
+// (the stream recognises those stored already, and the bucket those
+// carried out).
 func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
+	p.mu.Lock()
+	gen := p.gen
+	p.mu.Unlock()
+	start := n.cfg.Now()
+	for !n.view.ready.Load() {
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	p.mu.Lock()
+	if p.gen != gen {
+		p.mu.Unlock()
+		return // given up meanwhile
+	}
+	p.rebuild.Store(int64(n.cfg.Now().Sub(start)))
+	p.ready.Store(true)
+	p.mu.Unlock()
+	n.log.Info("watchtower partition owned", "partition", p.id, "waited", n.cfg.Now().Sub(start).Round(time.Millisecond))
+	n.raiseMu.Lock()
+	var again []emitted
+	for _, e := range n.recent {
+		if e.q == p.id {
+			again = append(again, e)
+		}
+	}
+	n.raiseMu.Unlock()
+	for _, e := range again {
+		n.raise(ctx, e.q, e.a)
+	}
+}
+
+// ownsWatch reports whether this node carries out the alerts of
+// watchtower partition q.
+func (n *Node) ownsWatch(q int) bool { return n.watches[q].ready.Load() }
+
+// readStream runs the node's own watchtower (the view) over the whole
+// retained stream, and goes on reading it.
+func (n *Node) readStream(ctx context.Context) {
+	p := n.view
 	p.mu.Lock()
 	gen := p.gen
 	w := surveil.New(n.pipe.Watch.Config())
@@ -81,7 +142,7 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			n.log.Error("watchtower partition not read", "partition", p.id, "err", err)
+			n.log.Error("records stream not read by the node's watchtower", "err", err)
 		}
 		return
 	}
@@ -91,15 +152,15 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 			return
 		}
 		p.lag.Store(meta.NumPending)
-		n.watchMsg(ctx, p, w, gen, m, meta.Sequence.Stream)
+		n.watchMsg(ctx, p, w, gen, m, meta)
 		if meta.NumPending == 0 && !p.ready.Load() {
 			p.rebuild.Store(int64(n.cfg.Now().Sub(start)))
 			p.ready.Store(true)
-			n.log.Info("watchtower partition owned", "partition", p.id, "rebuild", n.cfg.Now().Sub(start).Round(time.Millisecond))
+			n.log.Info("watchtower read the stream", "rebuild", n.cfg.Now().Sub(start).Round(time.Millisecond))
 		}
 	})
 	if err != nil {
-		n.log.Error("watchtower partition not read", "partition", p.id, "err", err)
+		n.log.Error("records stream not read by the node's watchtower", "err", err)
 		return
 	}
 	p.mu.Lock()
@@ -112,9 +173,10 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	p.mu.Unlock()
 }
 
-// watchMsg feeds one stored record to partition p's watchtower and carries
-// out the alerts it raises.
-func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen int, m jetstream.Msg, seq uint64) {
+// watchMsg feeds one stored record to the node's watchtower, and carries
+// out the alerts it raises of the partitions this node owns.
+func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen int, m jetstream.Msg, meta *jetstream.MsgMetadata) {
+	seq := meta.Sequence.Stream
 	r, err := event.Decode(m.Data())
 	if err != nil {
 		n.log.Error("stored record not read", "err", err)
@@ -123,7 +185,7 @@ func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen
 	var d *event.Decision
 	if h := m.Headers().Get(hdrDecision); h != "" {
 		d = new(event.Decision)
-		if err := json.Unmarshal([]byte(h), d); err != nil {
+		if err := decodeDecision([]byte(h), d); err != nil {
 			n.log.Error("stored decision not read", "event", r.ID, "err", err)
 			return
 		}
@@ -141,12 +203,52 @@ func (n *Node) watchMsg(ctx context.Context, p *watchPart, w *surveil.Watch, gen
 	p.mu.Unlock()
 	p.seen.Add(1)
 	n.feed(seq, r, heat, alerts)
-	if heat >= 0 && p.ready.Load() && n.instrumentPart(r) == p.id {
+	if heat >= 0 && p.ready.Load() && n.ownsWatch(n.instrumentPart(r)) {
 		n.putHeat(ctx, r.Symbol, heat)
 	}
+	if len(alerts) == 0 {
+		return
+	}
+	// Remembered before the ownership is looked at: a partition taken
+	// meanwhile (acquireWatch) raises what was remembered before it was.
+	n.raiseMu.Lock()
 	for i := range alerts {
-		if n.alertPart(&alerts[i]) == p.id {
-			n.raise(ctx, p.id, alerts[i])
+		n.recent = append(n.recent, emitted{q: n.alertPart(&alerts[i]), at: meta.Timestamp, a: alerts[i]})
+	}
+	k := 0
+	for k < len(n.recent) && meta.Timestamp.Sub(n.recent[k].at) > dupWindow {
+		k++
+	}
+	if k > 0 {
+		for _, e := range n.recent[:k] {
+			_, _, id := emission(e.q, e.a)
+			delete(n.raised, id)
+		}
+		n.recent = append(n.recent[:0], n.recent[k:]...)
+	}
+	n.raiseMu.Unlock()
+	for i := range alerts {
+		if q := n.alertPart(&alerts[i]); n.ownsWatch(q) {
+			select { // carried out by raiseLoop: the watchtower reads on
+			case n.raiseQ <- emitted{q: q, a: alerts[i]}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// raiseLoop carries out, in order, the alerts the node's watchtower
+// raised for the partitions this node owns, until ctx ends: apart from
+// the watchtower's consumer, which goes on feeding the engine (and
+// catchUp) while an alert is stored and its halt or freezes written.
+func (n *Node) raiseLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-n.raiseQ:
+			n.raise(ctx, e.q, e.a)
 		}
 	}
 }
@@ -184,6 +286,13 @@ func (n *Node) alertPart(a *event.Alert) int {
 // the stream had it already, carries out its action.
 func (n *Node) raise(ctx context.Context, q int, a event.Alert) {
 	a, data, emit := emission(q, a)
+	n.raiseMu.Lock()
+	again := n.raised[emit]
+	n.raised[emit] = true
+	n.raiseMu.Unlock()
+	if again {
+		return // raised by this node already
+	}
 	msg := nats.NewMsg(n.subject("alert." + strconv.Itoa(q)))
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, emit)
@@ -228,7 +337,7 @@ func (n *Node) raise(ctx context.Context, q int, a event.Alert) {
 
 // releaseWatch hands watchtower partition p over.
 func (n *Node) releaseWatch(ctx context.Context, p *watchPart) error {
-	p.stopConsume()
+	p.stopConsume() // the node's watchtower goes on reading
 	p.held = false
 	return n.giveBack(ctx, p.key, p.rev)
 }
@@ -290,11 +399,9 @@ func (n *Node) readReference(ctx context.Context) error {
 }
 
 // feed gives the node's engine what record r, at stream sequence seq, told
-// a watchtower partition of this node: its heat, its alerts' halts and
-// freezes, and r itself when it is a reference record, as a single
-// process's pipeline does after each record. Every partition of the node
-// reads the whole stream; the first to reach a record feeds it, the
-// others skip it. Heat and alerts of records stored before the node
+// the node's watchtower: its heat, its alerts' halts and freezes, and r
+// itself when it is a reference record, as a single process's pipeline
+// does after each record. Heat and alerts of records stored before the node
 // started are the bucket's (a halt an analyst lifted since stays lifted).
 func (n *Node) feed(seq uint64, r *event.Record, heat int, alerts []event.Alert) {
 	n.feedMu.Lock()
@@ -371,11 +478,89 @@ func (n *Node) carriedOut(id string) {
 	}
 }
 
-// catchUp waits until a watchtower partition of this node has fed its
-// engine every record the stream holds now, so that a decision made next
-// sees what every record stored before it told the watchtower (see
-// Config.Loose). A node with no partition reading the stream, or one that
-// does not catch up within catchUpWait, decides on what it has.
+// noteSeq notes that the stream acknowledged a record this node stored at
+// sequence seq.
+func (n *Node) noteSeq(seq uint64) {
+	for {
+		at := n.acked.Load()
+		if seq <= at || n.acked.CompareAndSwap(at, seq) {
+			return
+		}
+	}
+}
+
+// alone reports whether this node is the only live one of its cluster
+// (as of its last lease round): then it stores every record of the
+// stream, and the sequences it was acknowledged tell where the stream
+// ends without asking.
+func (n *Node) alone() bool {
+	m := n.liveMembers()
+	return len(m) == 1 && m[0] == n.cfg.Node
+}
+
+// probe is one request for the stream's last sequence, shared by the
+// catchUp calls that came before it was sent.
+type probe struct {
+	done chan struct{}
+	seq  uint64
+	err  error
+}
+
+// streamLast returns the stream's last sequence, as the server tells it
+// in a request sent after streamLast was called. One request is in
+// flight at a time: the calls that come meanwhile share the next one.
+func (n *Node) streamLast(ctx context.Context) (uint64, error) {
+	n.probeMu.Lock()
+	p := n.probeNext
+	if p == nil {
+		p = &probe{done: make(chan struct{})}
+		n.probeNext = p
+	}
+	if !n.probing {
+		n.probing = true
+		go n.runProbes()
+	}
+	n.probeMu.Unlock()
+	select {
+	case <-p.done:
+		return p.seq, p.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// runProbes sends the probes asked for, one after the other, until none
+// is waiting.
+func (n *Node) runProbes() {
+	for {
+		n.probeMu.Lock()
+		p := n.probeNext
+		n.probeNext = nil
+		if p == nil {
+			n.probing = false
+			n.probeMu.Unlock()
+			return
+		}
+		n.probeMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), catchUpWait)
+		info, err := n.records.Info(ctx)
+		cancel()
+		if err == nil {
+			p.seq = info.State.LastSeq
+		}
+		p.err = err
+		close(p.done)
+	}
+}
+
+// catchUp waits until the node's watchtower has fed its engine every
+// record the stream holds now, so that a decision made next sees what
+// every record stored before it told the watchtower (see Config.Loose).
+// Where the stream ends: on a node alone in its cluster, the last
+// sequence the stream acknowledged to it; otherwise, one stream-info
+// request shared by the decisions that came while the one before was in
+// flight. A node whose watchtower has not read the stream yet, or one
+// that does not catch up within catchUpWait, decides on what it has.
 func (n *Node) catchUp(ctx context.Context) {
 	if n.cfg.Loose {
 		return
@@ -383,23 +568,29 @@ func (n *Node) catchUp(ctx context.Context) {
 	if !n.view.ready.Load() {
 		return
 	}
-	info, err := n.records.Info(ctx)
-	if err != nil {
-		return
+	last := n.acked.Load()
+	if !n.alone() {
+		s, err := n.streamLast(ctx)
+		if err != nil {
+			return
+		}
+		last = max(last, s)
 	}
-	last := info.State.LastSeq
 	wait := catchUpWait
 	if dl, ok := ctx.Deadline(); ok {
 		wait = min(wait, dl.Sub(n.cfg.Now())/2)
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	var t *time.Timer
 	for {
 		n.feedMu.Lock()
 		at, ch, open := n.watchSeq.Load(), n.fed, len(n.uncarried)
 		n.feedMu.Unlock()
 		if at >= last && open == 0 {
 			return
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+			defer t.Stop()
 		}
 		select {
 		case <-ch:
@@ -411,4 +602,10 @@ func (n *Node) catchUp(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// decodeDecision reads a decision stored in the records stream's
+// Kabuto-Decision header (event.Decision.AppendJSON's JSON).
+func decodeDecision(b []byte, d *event.Decision) error {
+	return json.Unmarshal(b, d)
 }

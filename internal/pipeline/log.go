@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kabuto-sec/kabuto/internal/event"
@@ -19,11 +21,21 @@ import (
 )
 
 // Log stores decisions and alerts in the database. Decisions on money
-// movement are written before Decision returns (a store that is down
-// refuses the withdrawal); the rest are queued, encoded and written by a
-// background writer (Run) that commits them in groups every FlushEvery,
-// and once that writer fails every later decision is refused until it
-// recovers, so nothing is decided unrecorded for long.
+// movement and alerts are written before Decision and Alert return (a
+// store that is down refuses the withdrawal); the rest are queued,
+// encoded and written by a background writer (Run) that commits them in
+// groups every FlushEvery, and once that writer fails every later
+// decision is refused until it recovers, so nothing is decided
+// unrecorded for long.
+//
+// While Run runs, the writer is the only goroutine of the log that writes:
+// a decision on money movement or an alert is handed to it, which commits
+// it (durably: synchronous=FULL on SQLite) before its queued rows, cutting
+// their transaction short, and the caller waits for that commit. No
+// request goroutine then waits on SQLite's write lock behind the writer's
+// transaction, where SQLite's busy handler sleeps in steps of up to
+// 100 ms (a p99 of 22.8 ms against 3.2 ms without the log, at 10,000
+// decisions/s).
 //
 // A decision is encoded for its row at once and queued; the writer inserts
 // the queue in multi-row statements prepared once. When decisions come
@@ -36,6 +48,11 @@ type Log struct {
 
 	mu      sync.Mutex
 	pending []row
+	urgent  []*urgentWrite // written by the writer before pending
+	// urgentN is len(urgent), read by the writer between its statements.
+	urgentN atomic.Int32
+	// running is set while Run runs: urgent writes go to it.
+	running atomic.Bool
 	wake    chan struct{}
 	taken   chan struct{} // closed when the writer takes the queue
 	failed  error
@@ -47,6 +64,7 @@ type Log struct {
 	batch   []row      // the rows being written
 	stmts   map[int]*sql.Stmt
 	conn    *sql.Conn // the writer's own connection, on SQLite
+	dconn   *sql.Conn // the writer's connection of the main pool (durable commits), on SQLite
 
 	setsMu sync.Mutex
 	sets   map[int64]storedSet // the feature sets known to be in the database, by id
@@ -59,6 +77,14 @@ type Log struct {
 type storedSet struct {
 	json string
 	keys []string
+}
+
+// urgentWrite is a decision on money movement (row) or an alert whose
+// caller waits until it is committed.
+type urgentWrite struct {
+	row   *row
+	alert *event.Alert
+	done  chan error
 }
 
 // row is a decision encoded for the decisions table.
@@ -150,11 +176,7 @@ const insertDecision = `INSERT INTO decisions (` + decisionColumns + `)
 func (l *Log) Decision(ctx context.Context, r *event.Record, res *risk.Result) error {
 	q := newRow(r, res)
 	if r.Type.MoneyMovement() {
-		err := l.settle(ctx, &q)
-		if err == nil {
-			_, err = l.db.ExecContext(ctx, insertDecision, q.appendArgs(nil)...)
-		}
-		if err != nil {
+		if err := l.now(ctx, &urgentWrite{row: &q}); err != nil {
 			return fmt.Errorf("pipeline: recording the decision on %s: %w", r.ID, err)
 		}
 		return nil
@@ -319,16 +341,20 @@ func (q *row) appendArgs(args []any) []any {
 // writes what is left.
 func (l *Log) Run(ctx context.Context) {
 	defer l.doneOnce.Do(func() { close(l.done) })
+	l.running.Store(true)
 	t := time.NewTicker(FlushEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			l.running.Store(false)
 			l.Flush(context.Background())
 			l.writing.Lock()
-			if l.conn != nil {
-				l.conn.Close()
-				l.conn = nil
+			for _, c := range []**sql.Conn{&l.conn, &l.dconn} {
+				if *c != nil {
+					(*c).Close()
+					*c = nil
+				}
 			}
 			l.writing.Unlock()
 			return
@@ -346,7 +372,8 @@ func (l *Log) Done() <-chan struct{} { return l.done }
 // Flush writes every queued decision now, in transactions of up to
 // txRows rows, taking them from the queue one transaction at a time (so
 // that a decision waiting for room in the queue waits for one transaction,
-// not for all).
+// not for all). The urgent writes go first, and cut a transaction of
+// queued rows short when they come while it is written.
 func (l *Log) Flush(ctx context.Context) error {
 	l.writing.Lock()
 	defer l.writing.Unlock()
@@ -354,6 +381,7 @@ func (l *Log) Flush(ctx context.Context) error {
 	// cut short is work thrown away.
 	wctx := context.WithoutCancel(ctx)
 	for wrote := false; ; wrote = true {
+		l.writeUrgent(wctx)
 		l.mu.Lock()
 		n := min(len(l.pending), txRows)
 		batch := append(l.batch[:0], l.pending[:n]...)
@@ -374,7 +402,15 @@ func (l *Log) Flush(ctx context.Context) error {
 			l.mu.Unlock()
 			return nil
 		}
-		err := l.write(wctx, batch)
+		k, err := l.writeSome(wctx, batch, func() bool { return l.urgentN.Load() > 0 })
+		if err == nil && k < n { // cut short: the rest back to the queue's head
+			l.mu.Lock()
+			l.pending = append(slices.Clone(batch[k:]), l.pending...)
+			l.mu.Unlock()
+			clear(batch)
+			l.batch = batch
+			continue
+		}
 		if err != nil {
 			l.mu.Lock()
 			l.failed = err
@@ -401,14 +437,28 @@ func (l *Log) Flush(ctx context.Context) error {
 // write inserts rows in one transaction: in INSERTs of chunkRows rows and
 // then of powers of two for the rest, each prepared once.
 func (l *Log) write(ctx context.Context, rows []row) error {
+	_, err := l.writeSome(ctx, rows, nil)
+	return err
+}
+
+// writeSome is write that commits early, after the rows written so far,
+// when stop (if not nil) says so between two INSERTs, and returns how many
+// rows it wrote (all or none when it fails).
+func (l *Log) writeSome(ctx context.Context, rows []row, stop func() bool) (int, error) {
 	for i := range rows {
 		if err := l.settle(ctx, &rows[i]); err != nil {
-			return err
+			return 0, err
 		}
 	}
+	var written int
 	args := make([]any, 0, chunkRows*decisionCols)
 	insert := func(tx *sql.Tx) error {
+		written = len(rows)
 		for rest := rows; len(rest) > 0; {
+			if stop != nil && len(rest) < len(rows) && stop() {
+				written = len(rows) - len(rest)
+				return nil
+			}
 			n := chunkRows
 			for n > len(rest) {
 				n /= 2
@@ -430,11 +480,14 @@ func (l *Log) write(ctx context.Context, rows []row) error {
 		return nil
 	}
 	if l.db.Dialect != store.SQLite {
-		return l.db.Tx(ctx, insert)
+		if err := l.db.Tx(ctx, insert); err != nil {
+			return 0, err
+		}
+		return written, nil
 	}
 	c, err := l.writerConn(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	tx, err := c.BeginTx(ctx, nil)
 	if err == nil {
@@ -448,8 +501,9 @@ func (l *Log) write(ctx context.Context, rows []row) error {
 		// Start again on a fresh connection: this one may be broken.
 		l.conn.Close()
 		l.conn = nil
+		return 0, err
 	}
-	return err
+	return written, nil
 }
 
 // writerConn returns the connection the writer keeps on SQLite: the
@@ -491,11 +545,131 @@ func (l *Log) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// Alert records a.
+// Alert records a before it returns.
 func (l *Log) Alert(ctx context.Context, a *event.Alert) error {
-	_, err := l.db.ExecContext(ctx, `INSERT INTO alerts (alert, time_us, kind, symbol, score, action, campaign, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (alert) DO UPDATE SET score = excluded.score, action = excluded.action, campaign = excluded.campaign, body = excluded.body`,
-		a.Alert, store.Micros(a.Time), a.Kind, a.Symbol, int64(a.Score), a.Action, a.Campaign, string(a.AppendJSON(nil)))
+	return l.now(ctx, &urgentWrite{alert: a})
+}
+
+const upsertAlert = `INSERT INTO alerts (alert, time_us, kind, symbol, score, action, campaign, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (alert) DO UPDATE SET score = excluded.score, action = excluded.action, campaign = excluded.campaign, body = excluded.body`
+
+// execer is a transaction or the database.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// exec writes u through e.
+func (u *urgentWrite) exec(ctx context.Context, e execer) error {
+	if a := u.alert; a != nil {
+		_, err := e.ExecContext(ctx, upsertAlert, a.Alert, store.Micros(a.Time), a.Kind, a.Symbol, int64(a.Score), a.Action, a.Campaign, string(a.AppendJSON(nil)))
+		return err
+	}
+	_, err := e.ExecContext(ctx, insertDecision, u.row.appendArgs(nil)...)
+	return err
+}
+
+// now writes u before it returns: through the writer while Run runs,
+// itself otherwise.
+func (l *Log) now(ctx context.Context, u *urgentWrite) error {
+	if !l.running.Load() {
+		if u.row != nil {
+			if err := l.settle(ctx, u.row); err != nil {
+				return err
+			}
+		}
+		return u.exec(ctx, l.db)
+	}
+	u.done = make(chan error, 1)
+	l.mu.Lock()
+	l.urgent = append(l.urgent, u)
+	l.urgentN.Store(int32(len(l.urgent)))
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-u.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("pipeline: waiting for the decision log: %w", ctx.Err())
+	case <-l.done:
+		select {
+		case err := <-u.done:
+			return err
+		default:
+			return errors.New("pipeline: the decision log's writer stopped")
+		}
+	}
+}
+
+// writeUrgent commits the urgent writes waiting, in one durable
+// transaction (each alone when that fails, so that one bad write fails
+// no other), and tells their callers. The writer's only; l.writing is
+// held.
+func (l *Log) writeUrgent(ctx context.Context) {
+	if l.urgentN.Load() == 0 {
+		return
+	}
+	l.mu.Lock()
+	us := l.urgent
+	l.urgent = nil
+	l.urgentN.Store(0)
+	l.mu.Unlock()
+	if len(us) == 0 {
+		return
+	}
+	if err := l.urgentTx(ctx, us); err == nil {
+		for _, u := range us {
+			u.done <- nil
+		}
+		return
+	}
+	for _, u := range us {
+		u.done <- l.urgentTx(ctx, []*urgentWrite{u})
+	}
+}
+
+// urgentTx writes us in one transaction of the main pool (on SQLite, the
+// writer's connection of it: synchronous=FULL).
+func (l *Log) urgentTx(ctx context.Context, us []*urgentWrite) error {
+	for _, u := range us {
+		if u.row != nil {
+			if err := l.settle(ctx, u.row); err != nil {
+				return err
+			}
+		}
+	}
+	fn := func(tx *sql.Tx) error {
+		for _, u := range us {
+			if err := u.exec(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if l.db.Dialect != store.SQLite {
+		return l.db.Tx(ctx, fn)
+	}
+	if l.dconn == nil {
+		c, err := l.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		l.dconn = c
+	}
+	tx, err := l.dconn.BeginTx(ctx, nil)
+	if err == nil {
+		if err = fn(tx); err != nil {
+			tx.Rollback()
+		} else {
+			err = tx.Commit()
+		}
+	}
+	if err != nil {
+		l.dconn.Close() // start again on a fresh one: this one may be broken
+		l.dconn = nil
+	}
 	return err
 }
 
