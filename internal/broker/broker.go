@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -260,11 +261,24 @@ func (b *Broker) decide(ctx context.Context, a Actor, r *event.Record) (event.De
 		return d, e
 	case event.Deny:
 		e := reason.E(reason.Denied)
+		if haltedBuy(r, &d) {
+			// The guard knew of the halt before this brokerage's own list
+			// did (a cluster node's watchtower raised it a moment ago):
+			// the customer is told what they would be told a moment later.
+			e = reason.E("instrument_halted.guard", "symbol", r.Symbol)
+		}
 		e.Decision = &d
 		return d, e
 	}
 	b.log.ErrorContext(ctx, "guard returned an unknown action; refusing", "action", d.Action)
 	return d, reason.E("guard_unavailable.no_answer")
+}
+
+// haltedBuy reports whether d denies buy order r for its issue's halt
+// alone: no other reason (a freeze, the risk of the session) stands with it.
+func haltedBuy(r *event.Record, d *event.Decision) bool {
+	return r.Type == event.TypeOrder && r.Side == event.SideBuy && len(d.Reasons) > 0 &&
+		!slices.ContainsFunc(d.Reasons, func(c string) bool { return c != reason.InstrumentHalted })
 }
 
 // logEvent appends r to the stored stream inside tx, and runs the InTx hook.

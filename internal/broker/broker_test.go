@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -337,14 +338,59 @@ func TestForeignAndLimitFill(t *testing.T) {
 
 // scripted is a guard that answers with a fixed action or error.
 type scripted struct {
-	action string
-	err    error
-	seen   []*event.Record
+	action  string
+	reasons []string // default ["test"]
+	err     error
+	seen    []*event.Record
 }
 
 func (s *scripted) Decide(_ context.Context, r *event.Record) (event.Decision, error) {
 	s.seen = append(s.seen, r)
-	return event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Action: s.action, Factor: event.FactorPhishingResistant, Reasons: []string{"test"}, Policy: "t"}, s.err
+	reasons := s.reasons
+	if reasons == nil {
+		reasons = []string{"test"}
+	}
+	return event.Decision{Event: r.ID, Time: r.Time, Account: r.Account, Action: s.action, Factor: event.FactorPhishingResistant, Reasons: reasons, Policy: "t"}, s.err
+}
+
+// TestGuardHaltedBuy: a buy the guard denies for its issue's halt alone
+// (a cluster node's watchtower raised it before this brokerage's list
+// has it) is refused as a halted issue, as the list would refuse it a
+// moment later; with another reason beside the halt, or on a sell, it is
+// denied as any refusal.
+func TestGuardHaltedBuy(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := &scripted{action: event.Deny}
+		f := newFixture(t, db, g)
+		ctx := context.Background()
+		tests := []struct {
+			side    string
+			reasons []string
+			code    string
+		}{
+			{event.SideBuy, []string{reason.InstrumentHalted}, reason.InstrumentHalted},
+			{event.SideBuy, []string{reason.InstrumentHalted, "account_frozen"}, reason.Denied},
+			{event.SideBuy, []string{"new_device", reason.InstrumentHalted}, reason.Denied},
+			{event.SideBuy, []string{}, reason.Denied},
+			{event.SideSell, []string{reason.InstrumentHalted}, reason.Denied},
+		}
+		for i, tt := range tests {
+			g.reasons = tt.reasons
+			req := OrderRequest{Symbol: "9999", Side: tt.side, Qty: 100, PriceType: "market", Kind: "cash"}
+			if tt.side == event.SideSell {
+				req.Symbol = "7203"
+			}
+			_, err := f.b.PlaceOrder(ctx, actor, "A1", req, fmt.Sprintf("h%d", i))
+			e := reason.As(err)
+			if e == nil || e.Code != tt.code || e.HTTPStatus() != http.StatusForbidden || e.Decision == nil {
+				t.Errorf("%s %v: got %v, want 403 %s with the decision", tt.side, tt.reasons, err, tt.code)
+				continue
+			}
+			if en, ja := e.Text("en"), e.Text("ja"); tt.code == reason.InstrumentHalted && (!strings.Contains(en, "9999") || !strings.Contains(ja, "9999")) {
+				t.Errorf("%s %v: %q / %q do not name the issue", tt.side, tt.reasons, en, ja)
+			}
+		}
+	})
 }
 func (s *scripted) Observe(context.Context, *event.Record) error { return nil }
 

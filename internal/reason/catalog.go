@@ -99,6 +99,7 @@ var Catalogue = map[string]Entry{
 	"idempotency_key_required.too_long":  {statusBadRequest, "Idempotency-Key は UTF-8 で128バイト以内にしてください", "The Idempotency-Key must be at most 128 bytes of UTF-8"},
 	"idempotency_key_reused.in_progress": {statusConflict, "同じ Idempotency-Key の依頼がまだ処理中です", "A request with this Idempotency-Key is still in progress"},
 	"guard_unavailable.no_answer":        {statusUnavailable, "安全確認の結果が得られなかったため、何も行いませんでした", "The safety check gave no usable answer, so nothing was done"},
+	"instrument_halted.guard":            {statusForbidden, "{symbol} の新規買付は停止されています", "New buy orders for {symbol} are suspended"},
 	"step_up_required.factor":            {statusForbidden, "この操作は{factor}で確認してから行ってください", "Confirm this action with {factor} first"},
 	"order_not_open.cancel":              {statusConflict, "注文 {order} は{status}のため、取り消せません", "Order {order} is {status} and can no longer be cancelled"},
 	"order_not_open.changed":             {statusConflict, "注文 {order} は処理中に状態が変わりました", "Order {order} changed meanwhile"},
