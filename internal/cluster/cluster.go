@@ -38,7 +38,12 @@
 // stream up to its latest record and every halt or freeze raised so far
 // is carried out (catchUp; Config.Loose skips the wait), and a reference
 // record is stored before Observe returns: a decision sees everything
-// stored before it was asked for, on whichever node it was.
+// stored before it was asked for, on whichever node it was. While the
+// owner of a watchtower partition is dead and its lease not yet expired,
+// the halts and freezes its alerts call for are in every node's guard at
+// once (each node's watchtower raised them) but reach the database, and
+// so a brokerage's own halt list, only when the new owner takes the
+// partition; decisions meanwhile wait catchUpWait for them, then decide.
 //
 // Any node answers any request: Decide on a node that does not own the
 // account's partition forwards the record to the owner by NATS request and
