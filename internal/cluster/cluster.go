@@ -358,14 +358,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.readReference(ctx); err != nil {
 		return err
 	}
-	for !n.refReady.Load() {
-		t := time.NewTimer(20 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	if err := waitFlag(ctx, &n.refReady); err != nil {
+		return err
 	}
 	if err := n.watchControls(ctx); err != nil {
 		return err
@@ -514,4 +508,19 @@ func Delete(ctx context.Context, nc *nats.Conn, cluster string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// waitFlag waits until flag is set, looking every 20 ms, or until ctx
+// ends (its error).
+func waitFlag(ctx context.Context, flag *atomic.Bool) error {
+	for !flag.Load() {
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
 }

@@ -567,14 +567,8 @@ func (n *Node) acquireGuard(ctx context.Context, g *guardPart) {
 	// The reference records first, so that the engine's instrument table
 	// is in the stream's order, as on every node: a snapshot names
 	// instruments by their place in it.
-	for !n.refReady.Load() {
-		t := time.NewTimer(20 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	if waitFlag(ctx, &n.refReady) != nil {
+		return
 	}
 	g.mu.Lock()
 	never := g.applied == 0

@@ -82,14 +82,8 @@ func (n *Node) acquireWatch(ctx context.Context, p *watchPart) {
 	gen := p.gen
 	p.mu.Unlock()
 	start := n.cfg.Now()
-	for !n.view.ready.Load() {
-		t := time.NewTimer(20 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	if waitFlag(ctx, &n.view.ready) != nil {
+		return
 	}
 	p.mu.Lock()
 	if p.gen != gen {

@@ -489,21 +489,27 @@ func (l *Log) writeSome(ctx context.Context, rows []row, stop func() bool) (int,
 	if err != nil {
 		return 0, err
 	}
-	tx, err := c.BeginTx(ctx, nil)
-	if err == nil {
-		if err = insert(tx); err != nil {
-			tx.Rollback()
-		} else {
-			err = tx.Commit()
-		}
-	}
-	if err != nil {
+	if err := txOn(ctx, c, insert); err != nil {
 		// Start again on a fresh connection: this one may be broken.
 		l.conn.Close()
 		l.conn = nil
 		return 0, err
 	}
 	return written, nil
+}
+
+// txOn runs fn in a transaction on connection c: committed when fn
+// succeeds, rolled back when it fails.
+func txOn(ctx context.Context, c *sql.Conn, fn func(*sql.Tx) error) error {
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // writerConn returns the connection the writer keeps on SQLite: the
@@ -658,14 +664,7 @@ func (l *Log) urgentTx(ctx context.Context, us []*urgentWrite) error {
 		}
 		l.dconn = c
 	}
-	tx, err := l.dconn.BeginTx(ctx, nil)
-	if err == nil {
-		if err = fn(tx); err != nil {
-			tx.Rollback()
-		} else {
-			err = tx.Commit()
-		}
-	}
+	err := txOn(ctx, l.dconn, fn)
 	if err != nil {
 		l.dconn.Close() // start again on a fresh one: this one may be broken
 		l.dconn = nil
